@@ -1,0 +1,27 @@
+# The README's two commands: `make demo` and `make test`. Both install what they need.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: demo test lint unit bench clean
+
+demo:
+	scripts/bootstrap.sh local
+	$(VENV)/bin/ecr-replicate local demo
+
+test:
+	scripts/bootstrap.sh dev
+	$(MAKE) lint
+	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+lint:
+	$(VENV)/bin/ruff check functions tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/cfn-lint template.yaml
+
+bench:
+	scripts/bootstrap.sh dev
+	$(PY) bench/copy_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

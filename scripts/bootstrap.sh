@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian machine (as root, or with sudo) for the demo and the tests:
+# Debian's docker-registry (CNCF distribution) and skopeo, then a venv with the project.
+# Usage: scripts/bootstrap.sh [EXTRAS]   (EXTRAS defaults to "dev")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-dev}"
+venv="${VENV:-.venv}"
+
+need=()
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+[ -x /usr/bin/time ] || need+=(time)
+if [ "${#need[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's package may start a system-wide registry on :5000 (all interfaces); we never use it.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+  systemctl stop docker-registry || true
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+stamp="$venv/.installed-$extras"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q -e ".[$extras]"
+  touch "$stamp"
+fi
