@@ -1,0 +1,76 @@
+"""``ecr-replicate copy [--jobs N] [--plain-http] [--json] SRC DST``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ecr_replicate.errors import InvalidInputError, ReplicationError
+from ecr_replicate.oci.auth import EcrCredentials
+from ecr_replicate.oci.copy import copy_image
+from ecr_replicate.oci.reference import parse_reference
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="SRC", help="HOST[:PORT]/REPO(:TAG|@sha256:...)")
+    parser.add_argument("target", metavar="DST", help="HOST[:PORT]/REPO[:TAG]")
+    parser.add_argument("--jobs", "-j", type=int, default=None, help="blobs copied in parallel (default 4)")
+    parser.add_argument(
+        "--plain-http", action="store_true", help="use http for every host (loopback hosts always do)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--no-referrers", action="store_true", help="do not copy signatures/referrers")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+
+
+def _ecr_client(region: str) -> Any:
+    import boto3  # noqa: PLC0415 - only ECR hosts pay for boto3
+
+    return boto3.client("ecr", region_name=region)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ecr_replicate.cli.progress import ProgressLine, summary  # noqa: PLC0415
+
+    progress: ProgressLine | None = None
+    try:
+        if args.jobs is not None and args.jobs < 1:
+            raise InvalidInputError("--jobs must be at least 1")
+        source = parse_reference(args.source)
+        target = parse_reference(args.target)
+        if source.tag is None and source.digest is None:
+            raise InvalidInputError("SRC needs a tag or a digest")
+        credentials = None
+        if EcrCredentials.region_of(source.host) or EcrCredentials.region_of(target.host):
+            credentials = EcrCredentials(_ecr_client)
+        if not args.quiet and not args.json and sys.stderr.isatty():
+            progress = ProgressLine(sys.stderr)
+        result = copy_image(
+            source,
+            target,
+            jobs=args.jobs,
+            credentials=credentials,
+            plain_http=True if args.plain_http else None,
+            referrers=not args.no_referrers,
+            progress=progress,
+        )
+    except ReplicationError as exc:
+        if progress is not None:
+            progress.clear()
+        message = " ".join(str(exc).split())
+        if args.json:
+            print(json.dumps(exc.to_dict()))
+        print(f"ecr-replicate copy: {type(exc).__name__}: {message}", file=sys.stderr)
+        return 2 if isinstance(exc, InvalidInputError) else 1
+    except KeyboardInterrupt:
+        print("ecr-replicate copy: interrupted", file=sys.stderr)
+        return 130
+    if progress is not None:
+        progress.clear()
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(summary(result))
+    return 0

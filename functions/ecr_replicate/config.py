@@ -1,0 +1,188 @@
+"""Deployment settings, read from the environment and validated once per configuration.
+
+Every handler and the CodeBuild copy step call :func:`current`, which parses the environment the
+first time it sees a given set of values and returns the same frozen :class:`Settings` after that.
+Handlers never branch on "local": local runs differ only by ``REGISTRY_ENDPOINTS`` (a JSON map
+region -> ``host:port``) and boto3's own ``AWS_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, cast
+
+from ecr_replicate.errors import ConfigurationError
+
+CopyRuntime = Literal["auto", "lambda", "codebuild"]
+
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
+DEFAULT_LAMBDA_MAX_IMAGE_BYTES = 1024**3  # 1 GiB: well inside Lambda's 15 minutes at ECR speeds
+DEFAULT_MAX_CONCURRENCY = 10
+MAX_INLINE_MAP_CONCURRENCY = 40
+
+ENV_NAMES = (
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "ACCOUNT_ID",
+    "TARGET_REGIONS",
+    "REPOSITORY_INCLUDE",
+    "REPOSITORY_EXCLUDE",
+    "TAG_INCLUDE",
+    "TAG_EXCLUDE",
+    "COPY_RUNTIME",
+    "LAMBDA_MAX_IMAGE_BYTES",
+    "MIRROR_REPOSITORY_SETTINGS",
+    "TOPIC_ARN",
+    "EVENT_BUS_NAME",
+    "COPY_JOBS",
+    "MAX_CONCURRENCY",
+    "REGISTRY_ENDPOINTS",
+)
+
+
+def validate_region(name: str, what: str = "region") -> str:
+    if not REGION_RE.fullmatch(name):
+        raise ConfigurationError(f"{what} {name[:40]!r} is not an AWS region name (e.g. eu-west-1)")
+    return name
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int, maximum: int) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw[:40]!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigurationError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "false").strip().lower()
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no", ""):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw[:40]!r}")
+
+
+def _endpoints(raw: str) -> dict[str, str]:
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigurationError("REGISTRY_ENDPOINTS must be a JSON object region -> host:port") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError("REGISTRY_ENDPOINTS must be a JSON object region -> host:port")
+    endpoints: dict[str, str] = {}
+    for region, host in data.items():
+        validate_region(str(region), "REGISTRY_ENDPOINTS region")
+        if not isinstance(host, str) or not _HOST_PORT_RE.fullmatch(host):
+            raise ConfigurationError(f"REGISTRY_ENDPOINTS[{region}] must be host:port, got {str(host)[:60]!r}")
+        endpoints[str(region)] = host
+    return endpoints
+
+
+@dataclass(frozen=True)
+class Settings:
+    source_region: str
+    target_regions: tuple[str, ...]
+    account_id: str | None = None
+    repository_include: tuple[str, ...] = ()
+    repository_exclude: tuple[str, ...] = ()
+    tag_include: tuple[str, ...] = ()
+    tag_exclude: tuple[str, ...] = ()
+    copy_runtime: CopyRuntime = "auto"
+    lambda_max_image_bytes: int = DEFAULT_LAMBDA_MAX_IMAGE_BYTES
+    mirror_repository_settings: bool = False
+    topic_arn: str | None = None
+    event_bus_name: str = "default"
+    copy_jobs: int | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    registry_endpoints: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        source = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+        if not source:
+            raise ConfigurationError("AWS_REGION is not set: the source region is unknown")
+        validate_region(source, "AWS_REGION")
+        targets: list[str] = []
+        for region in _split(env.get("TARGET_REGIONS", "")):
+            validate_region(region, "TARGET_REGIONS entry")
+            if region != source and region not in targets:
+                targets.append(region)
+        if not targets:
+            raise ConfigurationError(
+                "TARGET_REGIONS names no region other than the source region "
+                f"{source}: nothing to replicate to"
+            )
+        account = env.get("ACCOUNT_ID", "").strip() or None
+        if account is not None and not _ACCOUNT_RE.fullmatch(account):
+            raise ConfigurationError(f"ACCOUNT_ID must be 12 digits, got {account[:20]!r}")
+        runtime = env.get("COPY_RUNTIME", "auto").strip().lower() or "auto"
+        if runtime not in ("auto", "lambda", "codebuild"):
+            raise ConfigurationError(f"COPY_RUNTIME must be auto, lambda or codebuild, got {runtime[:20]!r}")
+        topic = env.get("TOPIC_ARN", "").strip() or None
+        if topic is not None and not topic.startswith("arn:"):
+            raise ConfigurationError(f"TOPIC_ARN must be an ARN, got {topic[:60]!r}")
+        return cls(
+            source_region=source,
+            target_regions=tuple(targets),
+            account_id=account,
+            repository_include=_split(env.get("REPOSITORY_INCLUDE", "")),
+            repository_exclude=_split(env.get("REPOSITORY_EXCLUDE", "")),
+            tag_include=_split(env.get("TAG_INCLUDE", "")),
+            tag_exclude=_split(env.get("TAG_EXCLUDE", "")),
+            copy_runtime=cast(CopyRuntime, runtime),
+            lambda_max_image_bytes=cast(
+                int, _int(env, "LAMBDA_MAX_IMAGE_BYTES", DEFAULT_LAMBDA_MAX_IMAGE_BYTES, 0, 2**62)
+            ),
+            mirror_repository_settings=_bool(env, "MIRROR_REPOSITORY_SETTINGS"),
+            topic_arn=topic,
+            event_bus_name=env.get("EVENT_BUS_NAME", "").strip() or "default",
+            copy_jobs=_int(env, "COPY_JOBS", None, 1, 64),
+            max_concurrency=cast(
+                int, _int(env, "MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, 1, MAX_INLINE_MAP_CONCURRENCY)
+            ),
+            registry_endpoints=_endpoints(env.get("REGISTRY_ENDPOINTS", "")),
+        )
+
+    def registry_host(self, region: str, account: str | None = None) -> str:
+        """The registry host serving ``region``: the local endpoint if configured, else ECR's."""
+        local = self.registry_endpoints.get(region)
+        if local is not None:
+            return local
+        account = account or self.account_id
+        if account is None:
+            raise ConfigurationError(
+                f"no registry endpoint for {region}: set ACCOUNT_ID (or REGISTRY_ENDPOINTS for local runs)"
+            )
+        suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+        return f"{account}.dkr.ecr.{region}.{suffix}"
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(snapshot: tuple[tuple[str, str], ...]) -> Settings:
+    return Settings.from_env(dict(snapshot))
+
+
+def current() -> Settings:
+    """Settings for the current environment, parsed and validated once per distinct configuration."""
+    snapshot = tuple((name, os.environ[name]) for name in ENV_NAMES if name in os.environ)
+    return _parse(snapshot)

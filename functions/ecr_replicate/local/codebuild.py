@@ -1,0 +1,302 @@
+"""``codebuild:startBuild.sync`` for moto's Step Functions interpreter: a local build = a subprocess.
+
+moto 5.2.5 lists CodeBuild as an unsupported service integration. :class:`CodeBuildRunner`
+runs the CodeBuild step's entry point (the same module the buildspec runs) in a child process
+with the build's environment (project variables + ``EnvironmentVariablesOverride``), and
+:func:`codebuild_task_class` builds the interpreter task that starts it and waits for it, with
+the output AWS gives: ``{"Build": {... "BuildStatus", "ExportedEnvironmentVariables" ...}}``; a
+failed build fails the task with ``States.TaskFailed`` and the Build JSON as cause, a refused
+start with ``CodeBuild.AWSCodeBuildException``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecr_replicate.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
+
+COPY_MODULE = "ecr_replicate.cli.codebuild_copy"
+"""The CodeBuild step's entry point (``buildspec.yml`` runs ``python -m`` this module)."""
+
+_MAX_CAPTURE = 256 * 1024
+
+
+@dataclass
+class LocalBuild:
+    """One running or finished local build."""
+
+    build_id: str
+    project: str
+    arn: str
+    number: int
+    environment: dict[str, str]
+    process: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+    @property
+    def status(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return "IN_PROGRESS"
+        return "SUCCEEDED" if code == 0 else "FAILED"
+
+
+class CodeBuildRunner:
+    """Starts local builds of the template's CodeBuild projects and tracks their processes."""
+
+    def __init__(
+        self,
+        *,
+        projects: Mapping[str, Mapping[str, str]],
+        base_environment: Callable[[], Mapping[str, str]],
+        exported_variables: Mapping[str, list[str]],
+        region: str,
+        account: str,
+        argv: list[str] | None = None,
+    ) -> None:
+        self.projects = projects  # name -> project environment variables
+        self.base_environment = base_environment
+        self.exported_variables = exported_variables  # name -> env.exported-variables
+        self.region = region
+        self.account = account
+        self.argv = argv or [sys.executable, "-m", COPY_MODULE]
+        self.builds: dict[str, LocalBuild] = {}
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def start_build(self, params: Mapping[str, Any]) -> LocalBuild:
+        project = str(params.get("ProjectName", ""))
+        if project not in self.projects:
+            raise ConfigurationError(f"Project cannot be found: {project}")
+        env = dict(self.base_environment())
+        env.update(self.projects[project])
+        for var in params.get("EnvironmentVariablesOverride") or []:
+            value = var.get("Value", "")
+            env[str(var["Name"])] = value if isinstance(value, str) else json.dumps(value)
+        with self._lock:
+            self._count += 1
+            number = self._count
+        build_id = f"{project}:{uuid.uuid4()}"
+        env.update(CODEBUILD_BUILD_ID=build_id, CODEBUILD_BUILD_NUMBER=str(number))
+        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            self.argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        build = LocalBuild(
+            build_id=build_id,
+            project=project,
+            arn=f"arn:aws:codebuild:{self.region}:{self.account}:build/{build_id}",
+            number=number,
+            environment={k: env[k] for k in env if k not in os.environ or env[k] != os.environ[k]},
+            process=process,
+        )
+        self.builds[build_id] = build
+        logger.debug("local build %s started (pid %s)", build_id, process.pid)
+        return build
+
+    def wait(self, build: LocalBuild, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds; True once the build has ended (output collected)."""
+        if build.ended is not None:
+            return True
+        try:
+            out, err = build.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        build.stdout, build.stderr = out[-_MAX_CAPTURE:], err[-_MAX_CAPTURE:]
+        build.ended = time.time()
+        if build.status == "FAILED":
+            logger.debug("local build %s failed: %s", build.build_id, build.stderr[-2000:])
+        return True
+
+    def exported(self, build: LocalBuild) -> list[dict[str, str]]:
+        """``ExportedEnvironmentVariables``: the buildspec's exported variable takes the entry
+        point's output (its last non-empty stdout line, the RegionResult JSON)."""
+        names = self.exported_variables.get(build.project, [])
+        lines = [ln for ln in build.stdout.decode(errors="replace").splitlines() if ln.strip()]
+        value = lines[-1].strip() if lines else ""
+        return [{"Name": name, "Value": value} for name in names]
+
+    def describe(self, build: LocalBuild) -> dict[str, Any]:
+        """The Build object, in the PascalCase Step Functions puts in ``.sync`` task output."""
+        status = build.status
+        desc: dict[str, Any] = {
+            "Arn": build.arn,
+            "Id": build.build_id,
+            "BuildNumber": build.number,
+            "ProjectName": build.project,
+            "BuildStatus": status,
+            "BuildComplete": status != "IN_PROGRESS",
+            "CurrentPhase": "COMPLETED" if status != "IN_PROGRESS" else "BUILD",
+            "StartTime": build.started,
+            "Environment": {
+                "Type": "LINUX_CONTAINER",
+                "EnvironmentVariables": [
+                    {"Name": k, "Type": "PLAINTEXT", "Value": v} for k, v in sorted(build.environment.items())
+                    if not k.startswith("AWS_")
+                ],
+            },
+            "Logs": {"DeepLink": f"file://local-build/{build.build_id}"},
+        }
+        if build.ended is not None:
+            desc["EndTime"] = build.ended
+            if status == "SUCCEEDED":
+                desc["ExportedEnvironmentVariables"] = self.exported(build)
+        return desc
+
+    def stop_all(self) -> None:
+        """Terminate every build still running (by PID)."""
+        for build in list(self.builds.values()):
+            proc = build.process
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=5)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+_SUPPORTED_PARAMETERS = {
+    "startbuild": {
+        "ProjectName",
+        "EnvironmentVariablesOverride",
+        "SourceVersion",
+        "TimeoutInMinutesOverride",
+        "BuildspecOverride",
+        "ComputeTypeOverride",
+    }
+}
+
+
+def codebuild_task_class(runner: Callable[[], CodeBuildRunner | None], poll_seconds: float) -> type[Any]:
+    """A ``StateTaskServiceCallback`` subclass for ``arn:aws:states:::codebuild:startBuild(.sync)``.
+
+    ``runner`` returns the active :class:`CodeBuildRunner` (the engine's), looked up per call.
+    """
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (  # noqa: E501
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    class StateTaskServiceCodeBuild(StateTaskServiceCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            # WaitForTaskToken must be listed: the base class's ``finally`` uses its endpoint.
+            super().__init__(
+                supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
+            )
+
+        def _get_supported_parameters(self) -> set[str] | None:
+            return _SUPPORTED_PARAMETERS.get(self.resource.api_action.lower())
+
+        def _runner(self) -> CodeBuildRunner:
+            active = runner()
+            if active is None:
+                raise ConfigurationError("no local CodeBuild runner is active")
+            return active
+
+        def _from_error(self, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ConfigurationError):
+                # how Step Functions reports a refused StartBuild
+                name = "CodeBuild.AWSCodeBuildException"
+                return FailureEvent(
+                    env=env,
+                    error_name=CustomErrorName(name),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(
+                        taskFailedEventDetails=TaskFailedEventDetails(
+                            error=name,
+                            cause=str(ex),
+                            resource=self._get_sfn_resource(),
+                            resourceType=self._get_sfn_resource_type(),
+                        )
+                    ),
+                )
+            return super()._from_error(env=env, ex=ex)
+
+        def _eval_service_task(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any],
+            state_credentials: Any,
+        ) -> None:
+            if self.resource.api_action.lower() != "startbuild":
+                raise ConfigurationError(f"unsupported CodeBuild action {self.resource.api_action}")
+            active = self._runner()
+            build = active.start_build(normalised_parameters)
+            env.stack.append({"Build": active.describe(build)})
+
+        def _build_sync_resolver(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any],
+            state_credentials: Any,
+        ) -> Callable[[], Any]:
+            started: dict[str, Any] = env.stack.pop()
+            active = self._runner()
+            build = active.builds[started["Build"]["Id"]]
+
+            def resolve() -> Any:
+                if not active.wait(build, poll_seconds):
+                    return None
+                output = {"Build": active.describe(build)}
+                if build.status == "SUCCEEDED":
+                    return output
+                error = StatesErrorNameType.StatesTaskFailed.to_name()
+                raise FailureEventException(
+                    FailureEvent(
+                        env=env,
+                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                        event_type=HistoryEventType.TaskFailed,
+                        event_details=EventDetails(
+                            taskFailedEventDetails=TaskFailedEventDetails(
+                                resource=self._get_sfn_resource(),
+                                resourceType=self._get_sfn_resource_type(),
+                                error=error,
+                                cause=json.dumps(output["Build"], separators=(",", ":")),
+                            )
+                        ),
+                    )
+                )
+
+            return resolve
+
+    return StateTaskServiceCodeBuild

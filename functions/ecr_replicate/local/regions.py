@@ -1,0 +1,146 @@
+"""Local "regions": one ``docker-registry`` per AWS region name, on free 127.0.0.1 ports.
+
+The source region's registry posts its notifications to the webhook bridge
+(:mod:`ecr_replicate.local.webhook`), which turns pushes into ECR events. Every registry has its
+own storage directory (``<data>/<region>``) under a temporary or a given directory; processes are
+stopped by PID. A region can be stopped and restarted on the same port (the fault demo).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from ecr_replicate.errors import ConfigurationError, InvalidInputError
+from ecr_replicate.local.registry import LocalRegistry, NotificationEndpoint
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SOURCE_REGION = "us-east-1"
+DEFAULT_TARGET_REGIONS = ("eu-west-1", "ap-southeast-1")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+def validate_region(name: str) -> str:
+    if not _REGION.fullmatch(name):
+        raise InvalidInputError(f"not an AWS region name: {name!r} (expected e.g. eu-west-1)")
+    return name
+
+
+def parse_regions(text: str | None) -> tuple[str, list[str]]:
+    """``"SRC,T1,T2"`` -> (source, [targets]); None gives the defaults."""
+    if text is None:
+        return DEFAULT_SOURCE_REGION, list(DEFAULT_TARGET_REGIONS)
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        validate_region(name)
+    if len(names) < 2:
+        raise InvalidInputError("--regions needs a source and at least one target: SRC,T1[,T2...]")
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"--regions lists a region twice: {text!r}")
+    return names[0], names[1:]
+
+
+class LocalRegions:
+    """The registries of a local run, keyed by region name."""
+
+    def __init__(
+        self,
+        source_region: str,
+        target_regions: list[str],
+        *,
+        data_dir: Path | None = None,
+        notification_url: str | None = None,
+    ) -> None:
+        self.source_region = validate_region(source_region)
+        self.target_regions = [validate_region(r) for r in target_regions]
+        if source_region in self.target_regions:
+            raise InvalidInputError(f"the source region {source_region} cannot also be a target")
+        self._owns_root = data_dir is None
+        self.root = Path(tempfile.mkdtemp(prefix="ecr-replicate-local-")) if data_dir is None else data_dir
+        self.registries: dict[str, LocalRegistry] = {}
+        for region in self.regions:
+            notifications = []
+            if region == source_region and notification_url:
+                notifications.append(NotificationEndpoint(url=notification_url, backoff="200ms"))
+            self.registries[region] = LocalRegistry(
+                root=self.root / region, name=region, notifications=notifications
+            )
+
+    @property
+    def regions(self) -> list[str]:
+        return [self.source_region, *self.target_regions]
+
+    @property
+    def source(self) -> LocalRegistry:
+        return self.registries[self.source_region]
+
+    def registry(self, region: str) -> LocalRegistry:
+        try:
+            return self.registries[region]
+        except KeyError:
+            raise InvalidInputError(
+                f"no local region {region!r}; running: {', '.join(self.regions)}"
+            ) from None
+
+    def endpoints(self) -> dict[str, str]:
+        """Region -> ``127.0.0.1:PORT`` (the ``REGISTRY_ENDPOINTS`` map of a local run)."""
+        return {region: reg.host for region, reg in self.registries.items()}
+
+    def pids(self) -> dict[str, int | None]:
+        return {
+            region: reg.process.pid if reg.process is not None else None
+            for region, reg in self.registries.items()
+        }
+
+    def start(self) -> LocalRegions:
+        """Start every registry; if one fails, stop those already started and raise."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            for region, reg in self.registries.items():
+                reg.start()
+                logger.debug("region %s: registry %s (pid %s)", region, reg.host, self.pids()[region])
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop_region(self, region: str) -> None:
+        """Stop one region's registry (by PID); its storage and port are kept for :meth:`restart`."""
+        self.registry(region).stop()
+
+    def restart(self, region: str) -> LocalRegistry:
+        """Start one region's registry again, on the same port (the endpoint map stays true)."""
+        reg = self.registry(region)
+        port = reg.port
+        reg.stop()
+        reg.start()
+        if port and reg.port != port:
+            reg.stop()
+            raise ConfigurationError(
+                f"region {region}: port {port} was taken while its registry was stopped"
+            )
+        return reg
+
+    def stop(self) -> None:
+        """Stop every registry this object started (by PID). Safe to call twice."""
+        for reg in self.registries.values():
+            try:
+                reg.stop()
+            except Exception as exc:  # keep stopping the others
+                logger.warning("could not stop registry %s: %s", reg.name, exc)
+
+    def cleanup(self) -> None:
+        """Stop everything; remove the storage if it is a temporary directory."""
+        self.stop()
+        if self._owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> LocalRegions:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()

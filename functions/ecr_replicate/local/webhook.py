@@ -1,0 +1,282 @@
+"""Webhook bridge: distribution notifications -> EventBridge ``ECR Image Action`` events.
+
+The source registry (CNCF distribution) posts ``{"events": [...]}`` envelopes to
+``notifications.endpoints``. For every manifest push in them this bridge builds the event ECR
+would send to EventBridge (``source: aws.ecr``, ``detail-type: ECR Image Action``) and hands it
+to a callback: locally, ``LocalAws.start_execution`` — the same input the state machine gets
+from EventBridge on AWS.
+
+The HTTP server listens on 127.0.0.1 only, answers 200 as soon as the body is parsed, and does
+the work on one worker thread. Distribution redelivers an envelope it could not confirm; events
+are deduplicated by their ``id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ecr_replicate.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+EVENTS_PATH = "/events"
+MAX_BODY_BYTES = 4 * 1024 * 1024
+SEEN_IDS_KEPT = 10_000
+
+#: Manifest media types a push event can carry (blobs are ``application/octet-stream``).
+MANIFEST_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    }
+)
+
+# A fixed namespace: the same distribution event id always yields the same EventBridge id.
+_EVENT_ID_NAMESPACE = uuid.UUID("5d0c8a52-3b4e-4f0e-9a43-3f3c2f6e9b1d")
+
+EventCallback = Callable[[dict[str, Any]], object]
+
+
+def _ecr_time(timestamp: object) -> str:
+    """Distribution's RFC 3339 nanosecond timestamp -> EventBridge's ``YYYY-MM-DDTHH:MM:SSZ``."""
+    if isinstance(timestamp, str) and len(timestamp) >= 19:
+        try:
+            parsed = datetime.strptime(timestamp[:19], "%Y-%m-%dT%H:%M:%S")
+            return parsed.strftime("%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            pass
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_manifest_push(notification: dict[str, Any]) -> bool:
+    """True for a distribution ``push`` event whose target is a manifest (by tag or digest)."""
+    if notification.get("action") != "push":
+        return False
+    target = notification.get("target")
+    if not isinstance(target, dict):
+        return False
+    return (
+        target.get("mediaType") in MANIFEST_MEDIA_TYPES
+        and isinstance(target.get("repository"), str)
+        and isinstance(target.get("digest"), str)
+    )
+
+
+def ecr_event_from_notification(
+    notification: dict[str, Any], *, account: str, region: str
+) -> dict[str, Any] | None:
+    """The ``ECR Image Action`` event for one distribution event, or None if it is no manifest push."""
+    if not is_manifest_push(notification):
+        return None
+    target: dict[str, Any] = notification["target"]
+    source_id = str(notification.get("id") or target["digest"])
+    detail: dict[str, Any] = {
+        "result": "SUCCESS",
+        "repository-name": target["repository"],
+        "image-digest": target["digest"],
+        "action-type": "PUSH",
+    }
+    tag = target.get("tag")
+    if isinstance(tag, str) and tag:
+        detail["image-tag"] = tag
+    detail["manifest-media-type"] = target["mediaType"]
+    return {
+        "version": "0",
+        "id": str(uuid.uuid5(_EVENT_ID_NAMESPACE, source_id)),
+        "detail-type": "ECR Image Action",
+        "source": "aws.ecr",
+        "account": account,
+        "time": _ecr_time(notification.get("timestamp")),
+        "region": region,
+        "resources": [],
+        "detail": detail,
+    }
+
+
+def execution_name(event: dict[str, Any]) -> str:
+    """A deterministic Step Functions execution name for an event (<= 80 chars, [A-Za-z0-9-])."""
+    return f"ecr-push-{event['id']}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _BridgeServer
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or "0")
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES:
+            self._answer(413 if length > MAX_BODY_BYTES else 400, "bad Content-Length")
+            return
+        body = self.rfile.read(length)
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            self._answer(400, "body is not JSON")
+            return
+        events = envelope.get("events") if isinstance(envelope, dict) else None
+        if not isinstance(events, list):
+            self._answer(400, 'expected {"events": [...]}')
+            return
+        for item in events:
+            if isinstance(item, dict):
+                self.server.bridge.enqueue(item)
+        self._answer(200, "")
+
+    def do_GET(self) -> None:
+        self._answer(200, "ok")
+
+    def _answer(self, status: int, message: str) -> None:
+        data = message.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("webhook %s", format % args)
+
+
+class _BridgeServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, bridge: WebhookBridge, port: int) -> None:
+        self.bridge = bridge
+        super().__init__((LOOPBACK, port), _Handler)
+
+
+class WebhookBridge:
+    """Receives distribution notifications on 127.0.0.1 and turns manifest pushes into ECR events.
+
+    ``callback(event)`` runs on the bridge's worker thread, once per distinct distribution event.
+    Its exceptions are logged, never raised into the HTTP server.
+    """
+
+    def __init__(
+        self,
+        callback: EventCallback,
+        *,
+        account: str,
+        region: str,
+        port: int = 0,
+    ) -> None:
+        self.callback = callback
+        self.account = account
+        self.region = region
+        self._port = port
+        self._server: _BridgeServer | None = None
+        self._threads: list[threading.Thread] = []
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self.events: list[dict[str, Any]] = []  # ECR events handed to the callback, in order
+        self.errors: list[str] = []
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise ConfigurationError("webhook bridge is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL to configure in the registry's ``notifications.endpoints``."""
+        return f"http://{LOOPBACK}:{self.port}{EVENTS_PATH}"
+
+    def start(self) -> WebhookBridge:
+        if self._server is not None:
+            return self
+        self._server = _BridgeServer(self, self._port)
+        serve = threading.Thread(target=self._server.serve_forever, name="webhook-http", daemon=True)
+        work = threading.Thread(target=self._work, name="webhook-worker", daemon=True)
+        self._threads = [serve, work]
+        serve.start()
+        work.start()
+        logger.debug("webhook bridge listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads = []
+
+    def __enter__(self) -> WebhookBridge:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def enqueue(self, notification: dict[str, Any]) -> None:
+        """Queue one distribution event (called by the HTTP handler; returns at once)."""
+        self._queue.put(notification)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued event has been handled; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.01)
+        return self._queue.unfinished_tasks == 0
+
+    def _first_time(self, event_id: str) -> bool:
+        with self._lock:
+            if event_id in self._seen:
+                return False
+            self._seen[event_id] = None
+            while len(self._seen) > SEEN_IDS_KEPT:
+                self._seen.popitem(last=False)
+            return True
+
+    def _work(self) -> None:
+        while True:
+            notification = self._queue.get()
+            try:
+                if notification is None:
+                    return
+                self.handle(notification)
+            finally:
+                self._queue.task_done()
+
+    def handle(self, notification: dict[str, Any]) -> dict[str, Any] | None:
+        """Convert one distribution event and call the callback; None if skipped or a duplicate."""
+        event = ecr_event_from_notification(notification, account=self.account, region=self.region)
+        if event is None:
+            return None
+        if not self._first_time(str(notification.get("id") or event["id"])):
+            logger.debug("webhook: duplicate event %s ignored", notification.get("id"))
+            return None
+        with self._lock:
+            self.events.append(event)
+        try:
+            self.callback(event)
+        except Exception as exc:  # the bridge must keep serving; the failure is reported
+            logger.warning("webhook: callback failed for event %s: %s", event["id"], exc)
+            with self._lock:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+        return event
+

@@ -1,0 +1,360 @@
+"""Pydantic models of everything that crosses a boundary: events, manual input, Map items, results.
+
+Workflow state is camelCase JSON (``to_json()``); models accept both camelCase and snake_case.
+Events keep AWS's own field names (``repository-name``, ``requestParameters``...).
+
+:func:`parse_request` turns any of the three trigger shapes (ECR ``Image Action`` event,
+CloudTrail ``PutImage`` event, manual input) into one :class:`ReplicationRequest`. Malformed input
+raises :class:`InvalidInputError` with a short message naming the fields (never pydantic's
+internals, never the offending values in full); a name/tag/digest outside the OCI grammar raises
+:class:`InvalidReferenceError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from ecr_replicate.errors import InvalidInputError
+from ecr_replicate.oci.reference import validate_digest, validate_repository, validate_tag
+
+ECR_IMAGE_ACTION = "ECR Image Action"
+CLOUDTRAIL_API_CALL = "AWS API Call via CloudTrail"
+MAX_REGIONS = 40
+_MAX_ERRORS_SHOWN = 5
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class CamelModel(BaseModel):
+    """Workflow JSON: camelCase out, either spelling in, unknown keys ignored."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+# --- the three trigger shapes --------------------------------------------------------------------
+
+
+class EcrImageActionDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    result: str
+    repository_name: str = Field(alias="repository-name")
+    image_digest: str = Field(alias="image-digest")
+    action_type: str = Field(alias="action-type")
+    image_tag: str | None = Field(default=None, alias="image-tag")
+    manifest_media_type: str | None = Field(default=None, alias="manifest-media-type")
+
+
+class EcrImageActionEvent(BaseModel):
+    """EventBridge ``source: aws.ecr``, ``detail-type: ECR Image Action``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    id: str
+    detail_type: Literal["ECR Image Action"] = Field(alias="detail-type")
+    source: Literal["aws.ecr"]
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+    time: str | None = None
+    detail: EcrImageActionDetail
+
+
+class CloudTrailImageId(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    imageDigest: str | None = None  # noqa: N815 - CloudTrail's spelling
+    imageTag: str | None = None  # noqa: N815
+
+
+class CloudTrailImage(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    imageId: CloudTrailImageId  # noqa: N815
+
+
+class CloudTrailResponse(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    image: CloudTrailImage
+
+
+class CloudTrailPutImageParameters(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    repositoryName: str  # noqa: N815
+    imageTag: str | None = None  # noqa: N815
+    imageDigest: str | None = None  # noqa: N815
+    registryId: str | None = None  # noqa: N815
+
+
+class CloudTrailPutImageDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    eventName: Literal["PutImage"]  # noqa: N815
+    awsRegion: str | None = None  # noqa: N815
+    errorCode: str | None = None  # noqa: N815
+    requestParameters: CloudTrailPutImageParameters  # noqa: N815
+    responseElements: CloudTrailResponse | None = None  # noqa: N815
+
+
+class CloudTrailPutImageEvent(BaseModel):
+    """EventBridge ``detail-type: AWS API Call via CloudTrail`` for ``ecr:PutImage``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    id: str
+    detail_type: Literal["AWS API Call via CloudTrail"] = Field(alias="detail-type")
+    source: Literal["aws.ecr"]
+    account: str = Field(pattern=r"^\d{12}$")
+    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+    detail: CloudTrailPutImageDetail
+
+
+class ManualRequest(BaseModel):
+    """``{"repository": "...", "tag": "..." | "digest": "...", "regions": ["..."]}``; nothing else."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+    regions: list[str] | None = Field(default=None, min_length=1, max_length=MAX_REGIONS)
+
+    @model_validator(mode="after")
+    def _tag_or_digest(self) -> ManualRequest:
+        if self.tag is None and self.digest is None:
+            raise ValueError("give a tag or a digest (or both)")
+        return self
+
+
+# --- the normalised request ----------------------------------------------------------------------
+
+Trigger = Literal["ecr-event", "cloudtrail", "manual"]
+
+
+class ReplicationRequest(CamelModel):
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+    source_region: str
+    account: str | None = None
+    regions: tuple[str, ...] | None = None
+    trigger: Trigger
+    event_id: str | None = None
+    skip_reason: str | None = None
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        return validate_repository(value)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        return None if value is None else validate_tag(value)
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str | None) -> str | None:
+        return None if value is None else validate_digest(value)
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        from ecr_replicate.config import REGION_RE  # noqa: PLC0415 - avoid an import cycle at load
+
+        for region in value:
+            if not REGION_RE.fullmatch(region):
+                raise InvalidInputError(f"regions: {region[:40]!r} is not an AWS region name (e.g. eu-west-1)")
+        return tuple(dict.fromkeys(value))
+
+
+# --- workflow state ------------------------------------------------------------------------------
+
+Runtime = Literal["lambda", "codebuild"]
+
+
+class ImageInfo(CamelModel):
+    digest: str
+    media_type: str
+    size_bytes: int
+
+
+class RegionItem(CamelModel):
+    """One Map iteration: the region first (what the console shows)."""
+
+    region: str
+    repository: str
+    tag: str | None = None
+    digest: str
+    media_type: str
+    size_bytes: int
+    source_region: str
+    source_registry: str
+    target_registry: str
+    runtime: Runtime
+
+
+class EnsureResult(CamelModel):
+    region: str
+    repository: str
+    created: bool
+    changes: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class CopyInput(CamelModel):
+    """What a copy step receives: the Map item, plus what ensure-repository reported."""
+
+    item: RegionItem
+    ensured: EnsureResult | None = None
+    execution_name: str | None = None
+
+
+class PlanResult(CamelModel):
+    status: Literal["PLANNED", "SKIPPED"]
+    reason: str | None = None
+    execution_name: str | None = None
+    execution_arn: str | None = None
+    max_concurrency: int
+    request: ReplicationRequest
+    image: ImageInfo | None = None
+    items: list[RegionItem] = Field(default_factory=list)
+
+
+RegionStatus = Literal["SUCCEEDED", "SUPERSEDED", "FAILED"]
+
+
+class RegionResult(CamelModel):
+    region: str
+    status: RegionStatus
+    digest: str | None = None
+    bytes_copied: int = 0
+    blobs_copied: int = 0
+    blobs_skipped: int = 0
+    blobs_mounted: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    cause: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+SummaryStatus = Literal["SUCCEEDED", "FAILED", "SKIPPED"]
+
+
+class Summary(CamelModel):
+    status: SummaryStatus
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+    source_region: str
+    regions: list[RegionResult] = Field(default_factory=list)
+    failed_regions: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    execution_name: str | None = None
+    execution_arn: str | None = None
+    text: str
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for detail in error.errors(include_url=False, include_input=False)[:_MAX_ERRORS_SHOWN]:
+        location = ".".join(str(part) for part in detail["loc"]) or "input"
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        parts.append(f"{location}: {message}")
+    more = error.error_count() - _MAX_ERRORS_SHOWN
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def parse(model: type[M], data: Any, what: str) -> M:
+    """Validate ``data`` as ``model``; malformed -> InvalidInputError (clear, short, typed)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInputError(f"invalid {what}: {_describe(exc)}") from None
+
+
+def parse_request(data: Any, *, default_region: str, default_account: str | None = None) -> ReplicationRequest:
+    """Normalise an ECR event, a CloudTrail PutImage event or a manual input into one request."""
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"invalid input: expected a JSON object, got {type(data).__name__}")
+    detail_type = data.get("detail-type")
+    if detail_type == ECR_IMAGE_ACTION:
+        event = parse(EcrImageActionEvent, data, "ECR Image Action event")
+        detail = event.detail
+        skip = None
+        if detail.action_type != "PUSH" or detail.result != "SUCCESS":
+            skip = f"not a successful push (action-type {detail.action_type[:20]}, result {detail.result[:20]})"
+        return _request(
+            repository=detail.repository_name,
+            tag=detail.image_tag,
+            digest=detail.image_digest,
+            source_region=event.region,
+            account=event.account,
+            trigger="ecr-event",
+            event_id=event.id,
+            skip_reason=skip,
+        )
+    if detail_type == CLOUDTRAIL_API_CALL:
+        trail = parse(CloudTrailPutImageEvent, data, "CloudTrail PutImage event")
+        params = trail.detail.requestParameters
+        image_id = trail.detail.responseElements.image.imageId if trail.detail.responseElements else None
+        digest = (image_id.imageDigest if image_id else None) or params.imageDigest
+        tag = params.imageTag or (image_id.imageTag if image_id else None)
+        skip = f"PutImage failed ({trail.detail.errorCode[:60]})" if trail.detail.errorCode else None
+        if digest is None and skip is None:
+            raise InvalidInputError("invalid CloudTrail PutImage event: no image digest in the event")
+        return _request(
+            repository=params.repositoryName,
+            tag=tag,
+            digest=digest,
+            source_region=trail.detail.awsRegion or trail.region,
+            account=params.registryId or trail.account,
+            trigger="cloudtrail",
+            event_id=trail.id,
+            skip_reason=skip,
+        )
+    if detail_type is not None or "detail" in data:
+        raise InvalidInputError(
+            f"invalid input: unsupported event detail-type {str(detail_type)[:60]!r} "
+            f"(expected {ECR_IMAGE_ACTION!r} or {CLOUDTRAIL_API_CALL!r})"
+        )
+    manual = parse(ManualRequest, data, "manual input")
+    return _request(
+        repository=manual.repository,
+        tag=manual.tag,
+        digest=manual.digest,
+        source_region=default_region,
+        account=default_account,
+        regions=tuple(manual.regions) if manual.regions is not None else None,
+        trigger="manual",
+    )
+
+
+def _request(**fields: Any) -> ReplicationRequest:
+    return parse(ReplicationRequest, fields, "request")
+
+
+def parse_copy_input(data: Any) -> CopyInput:
+    """A Map iteration's state (RegionItem fields, ``executionName``, optional ``ensured``)."""
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"invalid region item: expected a JSON object, got {type(data).__name__}")
+    item = {key: value for key, value in data.items() if key not in ("ensured", "executionName")}
+    return parse(
+        CopyInput,
+        {"item": item, "ensured": data.get("ensured"), "executionName": data.get("executionName")},
+        "region item",
+    )

@@ -1,0 +1,300 @@
+"""copy_image(): digest-exact registry-to-registry copy of one image (and its referrers).
+
+Order: resolve the source once -> walk manifests (limits, cycles) -> copy every blob once, in
+parallel (HEAD, mount, stream) -> put child manifests -> guard -> put the root under its tag.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecr_replicate.errors import UnsupportedManifestError
+from ecr_replicate.oci import api
+from ecr_replicate.oci.auth import CredentialProvider
+from ecr_replicate.oci.blobs import BlobRoute, copy_blob
+from ecr_replicate.oci.manifests import MAX_INDEX_DEPTH, MAX_MANIFESTS, Descriptor, Manifest
+from ecr_replicate.oci.reference import Reference, parse_reference, validate_digest
+from ecr_replicate.oci.transport import RetryPolicy, Transport
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_JOBS = 4
+REFERRER_TAG_SUFFIXES = (".sig", ".att", ".sbom")
+COPIED = "COPIED"
+SUPERSEDED = "SUPERSEDED"
+
+
+@dataclass(frozen=True)
+class CopyProgress:
+    """One progress event.
+
+    ``event``: blob-started | blob-progress | blob-done | blob-skipped | blob-mounted |
+    manifest-put | tagged | superseded. ``bytes`` is the delta moved by this event.
+    """
+
+    event: str
+    digest: str
+    size: int = 0
+    bytes: int = 0
+    repository: str = ""
+
+
+@dataclass
+class CopyResult:
+    status: str
+    source: str
+    target: str
+    digest: str
+    media_type: str
+    tagged: bool = False
+    manifests_copied: int = 0
+    blobs_copied: int = 0
+    blobs_skipped: int = 0
+    blobs_mounted: int = 0
+    bytes_copied: int = 0
+    referrers_copied: int = 0
+    seconds: float = 0.0
+    platforms: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "source": self.source,
+            "target": self.target,
+            "digest": self.digest,
+            "mediaType": self.media_type,
+            "tagged": self.tagged,
+            "manifestsCopied": self.manifests_copied,
+            "blobsCopied": self.blobs_copied,
+            "blobsSkipped": self.blobs_skipped,
+            "blobsMounted": self.blobs_mounted,
+            "bytesCopied": self.bytes_copied,
+            "referrersCopied": self.referrers_copied,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+ProgressCallback = Callable[[CopyProgress], None]
+
+
+def walk(
+    transport: Transport,
+    source: Reference,
+    root: Manifest,
+    target: Reference | None = None,
+) -> list[Manifest]:
+    """Manifests of the tree, children before parents (root last), each digest once.
+
+    With ``target``, subtrees whose manifest the target already has are not descended into.
+    """
+    ordered: list[Manifest] = []
+    seen: set[str] = set()
+
+    def visit(manifest: Manifest, path: tuple[str, ...]) -> None:
+        if len(path) > MAX_INDEX_DEPTH:
+            raise UnsupportedManifestError(
+                f"index nesting deeper than {MAX_INDEX_DEPTH} at {manifest.digest}"
+            )
+        for child in manifest.children:
+            if child.digest in path:
+                raise UnsupportedManifestError(f"manifest cycle through {child.digest}")
+            if child.digest in seen:
+                continue
+            seen.add(child.digest)
+            if len(seen) > MAX_MANIFESTS:
+                raise UnsupportedManifestError(f"more than {MAX_MANIFESTS} manifests in one image")
+            if target is not None and api.head_manifest(transport, target, child.digest, push=True):
+                continue
+            visit(api.fetch_manifest(transport, source, child.digest), (*path, child.digest))
+        ordered.append(manifest)
+
+    seen.add(root.digest)
+    visit(root, (root.digest,))
+    return ordered
+
+
+class _Copier:
+    """State of one copy_image() call: shared transport, blob futures, counters."""
+
+    def __init__(self, transport: Transport, jobs: int, progress: ProgressCallback | None) -> None:
+        self.transport = transport
+        self.jobs = jobs
+        self.progress = progress
+        self.lock = threading.Lock()
+        self.blob_futures: dict[tuple[str, str], Future[str]] = {}
+        self.counts = {"copied": 0, "skipped": 0, "mounted": 0, "bytes": 0, "manifests": 0, "referrers": 0}
+        self.executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="blob")
+
+    def emit(self, event: str, digest: str, size: int = 0, moved: int = 0, repository: str = "") -> None:
+        if self.progress is not None:
+            self.progress(CopyProgress(event, digest, size, moved, repository))
+
+    def _blob_event(self, repository: str) -> Callable[[str, Descriptor, int], None]:
+        def on_event(kind: str, desc: Descriptor, moved: int) -> None:
+            if kind == "progress":
+                with self.lock:
+                    self.counts["bytes"] += moved
+            elif kind in ("skipped", "mounted", "done"):
+                with self.lock:
+                    self.counts["copied" if kind == "done" else kind] += 1
+            self.emit(f"blob-{kind}", desc.digest, desc.size, moved if kind == "progress" else 0, repository)
+
+        return on_event
+
+    def copy_blobs(self, route: BlobRoute, blobs: list[Descriptor]) -> None:
+        futures: list[Future[str]] = []
+        on_event = self._blob_event(route.target.repository)
+        with self.lock:
+            for desc in blobs:
+                key = (route.target.host + "/" + route.target.repository, desc.digest)
+                future = self.blob_futures.get(key)
+                if future is None:
+                    future = self.executor.submit(copy_blob, self.transport, route, desc, on_event)
+                    self.blob_futures[key] = future
+                futures.append(future)
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            error = future.exception()
+            if error is not None:
+                for other in pending:
+                    other.cancel()
+                raise error
+
+    def copy(
+        self,
+        source: Reference,
+        target: Reference,
+        digest: str | None,
+        guard: bool,
+    ) -> tuple[str, Manifest, bool, list[Manifest]]:
+        """Copy one image; returns (status, root manifest, tagged, manifests of the tree)."""
+        transport = self.transport
+        root = api.fetch_manifest(transport, source, digest or source.reference)
+        tag = target.tag
+        present = api.head_manifest(transport, target, root.digest, push=True) is not None
+        tree = [root] if present else walk(transport, source, root, target)
+        if not present:
+            blobs: dict[str, Descriptor] = {}
+            for manifest in tree:
+                for desc in manifest.blobs:
+                    blobs.setdefault(desc.digest, desc)
+            self.copy_blobs(BlobRoute(source, target), list(blobs.values()))
+            for manifest in tree[:-1]:
+                api.put_manifest(transport, target, manifest, manifest.digest)
+                with self.lock:
+                    self.counts["manifests"] += 1
+                self.emit("manifest-put", manifest.digest, len(manifest.body), 0, target.repository)
+        if tag is None:
+            if not present:
+                api.put_manifest(transport, target, root, root.digest)
+                with self.lock:
+                    self.counts["manifests"] += 1
+                self.emit("manifest-put", root.digest, len(root.body), 0, target.repository)
+            return COPIED, root, False, tree
+        if guard:
+            current = api.head_manifest(transport, source.with_digest(None), tag)
+            if current != root.digest:
+                logger.info("source tag %s now points at %s, not %s: superseded", tag, current, root.digest)
+                self.emit("superseded", root.digest, 0, 0, target.repository)
+                return SUPERSEDED, root, False, tree
+        if api.head_manifest(transport, target.with_digest(None), tag, push=True) != root.digest:
+            api.put_manifest(transport, target, root, tag)
+            with self.lock:
+                self.counts["manifests"] += 1
+            self.emit("manifest-put", root.digest, len(root.body), 0, target.repository)
+        self.emit("tagged", root.digest, 0, 0, target.repository)
+        return COPIED, root, True, tree
+
+    def copy_referrers(self, source: Reference, target: Reference, subjects: list[str]) -> None:
+        """Copy cosign-style ``sha256-<hex>.sig/.att/.sbom`` tags and OCI 1.1 referrers."""
+        base_source, base_target = (
+            source.with_digest(None).with_tag(None),
+            target.with_digest(None).with_tag(None),
+        )
+        tags = set(api.list_tags(self.transport, base_source))
+        done: set[str] = set()
+        for subject in subjects:
+            algorithm, _, encoded = subject.partition(":")
+            for suffix in REFERRER_TAG_SUFFIXES:
+                tag = f"{algorithm}-{encoded}{suffix}"
+                if tag in tags:
+                    self.copy(base_source.with_tag(tag), base_target.with_tag(tag), None, False)
+                    with self.lock:
+                        self.counts["referrers"] += 1
+            for referrer in api.list_referrers(self.transport, base_source, subject) or []:
+                if referrer in done:
+                    continue
+                done.add(referrer)
+                self.copy(
+                    base_source.with_digest(referrer), base_target.with_digest(referrer), referrer, False
+                )
+                with self.lock:
+                    self.counts["referrers"] += 1
+
+
+def copy_image(
+    source: str | Reference,
+    target: str | Reference,
+    *,
+    digest: str | None = None,
+    guard_source_tag: bool = False,
+    jobs: int | None = None,
+    credentials: CredentialProvider | None = None,
+    plain_http: bool | None = None,
+    referrers: bool = True,
+    progress: ProgressCallback | None = None,
+    retry: RetryPolicy | None = None,
+    transport: Transport | None = None,
+) -> CopyResult:
+    """Copy one image digest-exactly from ``source`` to ``target`` (see docs/design.md)."""
+    started = time.monotonic()
+    src = parse_reference(source)
+    dst = parse_reference(target)
+    if digest is not None:
+        validate_digest(digest)
+    elif src.digest is not None:
+        digest = src.digest
+    if dst.digest is not None and digest is not None and dst.digest != digest:
+        raise UnsupportedManifestError(f"target digest {dst.digest} differs from the source digest {digest}")
+    workers = max(1, jobs or DEFAULT_JOBS)
+    own_transport = transport is None
+    if transport is None:
+        transport = Transport(
+            credentials=credentials,
+            plain_http=plain_http,
+            retry=retry,
+            per_host_limit=max(16, 2 * workers + 4),
+        )
+    copier = _Copier(transport, workers, progress)
+    try:
+        status, root, tagged, tree = copier.copy(src, dst, digest, guard_source_tag and dst.tag is not None)
+        if referrers and status == COPIED:
+            subjects = [root.digest] + [child.digest for child in root.children]
+            copier.copy_referrers(src, dst, subjects)
+    finally:
+        copier.executor.shutdown(wait=True, cancel_futures=True)
+        if own_transport:
+            transport.close()
+    counts = copier.counts
+    return CopyResult(
+        status=status,
+        source=str(src),
+        target=str(dst.with_digest(None)) if dst.tag else str(dst.with_digest(root.digest)),
+        digest=root.digest,
+        media_type=root.media_type,
+        tagged=tagged,
+        manifests_copied=counts["manifests"],
+        blobs_copied=counts["copied"],
+        blobs_skipped=counts["skipped"],
+        blobs_mounted=counts["mounted"],
+        bytes_copied=counts["bytes"],
+        referrers_copied=counts["referrers"],
+        seconds=time.monotonic() - started,
+        platforms=[child.platform for child in root.children if child.platform],
+    )

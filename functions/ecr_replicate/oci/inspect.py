@@ -1,0 +1,81 @@
+"""describe_image() and head_digest(): what an image is, without copying it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecr_replicate.oci import api
+from ecr_replicate.oci.auth import CredentialProvider
+from ecr_replicate.oci.copy import walk
+from ecr_replicate.oci.reference import Reference, parse_reference
+from ecr_replicate.oci.transport import RetryPolicy, Transport
+
+
+@dataclass
+class ImageDescription:
+    digest: str
+    media_type: str
+    size_bytes: int
+    platforms: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "digest": self.digest,
+            "mediaType": self.media_type,
+            "sizeBytes": self.size_bytes,
+            "platforms": list(self.platforms),
+            "children": list(self.children),
+        }
+
+
+def _transport(
+    credentials: CredentialProvider | None, plain_http: bool | None, retry: RetryPolicy | None
+) -> Transport:
+    return Transport(credentials=credentials, plain_http=plain_http, retry=retry)
+
+
+def describe_image(
+    ref: str | Reference,
+    credentials: CredentialProvider | None = None,
+    *,
+    plain_http: bool | None = None,
+    retry: RetryPolicy | None = None,
+) -> ImageDescription:
+    """Digest, media type, platforms and total size (every blob once, plus the manifests)."""
+    reference = parse_reference(ref)
+    transport = _transport(credentials, plain_http, retry)
+    try:
+        root = api.fetch_manifest(transport, reference)
+        tree = walk(transport, reference, root)
+    finally:
+        transport.close()
+    blobs: dict[str, int] = {}
+    for manifest in tree:
+        for desc in manifest.blobs:
+            blobs.setdefault(desc.digest, desc.size)
+    size = sum(blobs.values()) + sum(len(manifest.body) for manifest in tree)
+    return ImageDescription(
+        digest=root.digest,
+        media_type=root.media_type,
+        size_bytes=size,
+        platforms=[child.platform for child in root.children if child.platform],
+        children=[child.digest for child in root.children],
+    )
+
+
+def head_digest(
+    ref: str | Reference,
+    credentials: CredentialProvider | None = None,
+    *,
+    plain_http: bool | None = None,
+    retry: RetryPolicy | None = None,
+) -> str | None:
+    """The digest ``ref`` (tag or digest) resolves to, or None when it does not exist."""
+    reference = parse_reference(ref)
+    transport = _transport(credentials, plain_http, retry)
+    try:
+        return api.head_manifest(transport, reference, reference.reference)
+    finally:
+        transport.close()

@@ -1,0 +1,128 @@
+"""Manifest media types, what each kind references, and the limits we enforce."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecr_replicate.errors import BlobIntegrityError, UnsupportedManifestError
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
+DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
+IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
+MANIFEST_TYPES = INDEX_TYPES | IMAGE_TYPES
+ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_BLOBS_PER_MANIFEST = 10_000
+MAX_INDEX_CHILDREN = 1_000
+MAX_INDEX_DEPTH = 4
+MAX_MANIFESTS = 5_000
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+    platform: str | None = None
+
+
+@dataclass
+class Manifest:
+    """A manifest exactly as served, plus what it references."""
+
+    digest: str
+    media_type: str
+    body: bytes
+    blobs: list[Descriptor] = field(default_factory=list)
+    children: list[Descriptor] = field(default_factory=list)
+    subject: str | None = None
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def verify_digest(data: bytes, expected: str) -> None:
+    algorithm, _, _ = expected.partition(":")
+    if algorithm not in ("sha256", "sha512"):
+        raise UnsupportedManifestError(f"unsupported digest algorithm in {expected}")
+    actual = f"{algorithm}:" + hashlib.new(algorithm, data).hexdigest()
+    if actual != expected:
+        raise BlobIntegrityError(f"manifest bytes hash to {actual}, expected {expected}")
+
+
+def _descriptor(item: Any, where: str) -> Descriptor:
+    if not isinstance(item, dict):
+        raise UnsupportedManifestError(f"{where}: descriptor is not an object")
+    digest, size = item.get("digest"), item.get("size")
+    media_type = item.get("mediaType", "")
+    if not isinstance(digest, str) or ":" not in digest:
+        raise UnsupportedManifestError(f"{where}: descriptor without a valid digest")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise UnsupportedManifestError(f"{where}: descriptor {digest} without a valid size")
+    platform = item.get("platform")
+    platform_text = None
+    if isinstance(platform, dict):
+        parts = [str(platform.get(key)) for key in ("os", "architecture", "variant") if platform.get(key)]
+        platform_text = "/".join(parts) or None
+    return Descriptor(str(media_type), digest, size, platform_text)
+
+
+def parse_manifest(body: bytes, digest: str, content_type: str | None) -> Manifest:
+    """Parse a manifest's references; the bytes are kept untouched."""
+    if len(body) > MAX_MANIFEST_BYTES:
+        raise UnsupportedManifestError(f"manifest {digest} is {len(body)} bytes; limit {MAX_MANIFEST_BYTES}")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise UnsupportedManifestError(f"manifest {digest} is not JSON") from None
+    if not isinstance(data, dict):
+        raise UnsupportedManifestError(f"manifest {digest} is not a JSON object")
+    header_type = (content_type or "").split(";", 1)[0].strip()
+    body_type = data.get("mediaType") if isinstance(data.get("mediaType"), str) else ""
+    media_type = body_type or header_type
+    if media_type not in MANIFEST_TYPES:
+        # OCI manifests may omit mediaType: infer from the shape.
+        if "manifests" in data:
+            media_type = OCI_INDEX
+        elif "config" in data and "layers" in data and data.get("schemaVersion") == 2:
+            media_type = OCI_MANIFEST
+        elif header_type in (DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED) or data.get("schemaVersion") == 1:
+            raise UnsupportedManifestError(f"manifest {digest} is Docker schema 1, which is not supported")
+        else:
+            raise UnsupportedManifestError(f"manifest {digest} has unknown media type {media_type!r}")
+    manifest = Manifest(digest=digest, media_type=media_type, body=body)
+    where = f"manifest {digest}"
+    if media_type in INDEX_TYPES:
+        items = data.get("manifests")
+        if not isinstance(items, list):
+            raise UnsupportedManifestError(f"{where}: index without a 'manifests' list")
+        if len(items) > MAX_INDEX_CHILDREN:
+            raise UnsupportedManifestError(f"{where}: {len(items)} children; limit {MAX_INDEX_CHILDREN}")
+        manifest.children = [_descriptor(item, where) for item in items]
+    else:
+        layers = data.get("layers")
+        if not isinstance(layers, list):
+            raise UnsupportedManifestError(f"{where}: image manifest without a 'layers' list")
+        if len(layers) + 1 > MAX_BLOBS_PER_MANIFEST:
+            raise UnsupportedManifestError(f"{where}: {len(layers)} layers; limit {MAX_BLOBS_PER_MANIFEST}")
+        manifest.blobs = [_descriptor(data.get("config"), where)]
+        manifest.blobs += [_descriptor(item, where) for item in layers]
+    subject = data.get("subject")
+    if isinstance(subject, dict) and isinstance(subject.get("digest"), str):
+        manifest.subject = subject["digest"]
+    return manifest

@@ -1,0 +1,433 @@
+"""HTTP/1.1 transport for the OCI distribution API: pooled connections, per-host limit, auth, retries.
+
+One bounded retry policy lives here (connection errors, 408, 429, 5xx; Retry-After honoured,
+exponential backoff with full jitter). Non-retryable answers become typed errors by OCI error
+code. Error messages carry no Authorization header and at most a short piece of the body.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import logging
+import random
+import re
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecr_replicate.errors import (
+    AuthenticationError,
+    BlobIntegrityError,
+    ImageNotFoundError,
+    ManifestRejectedError,
+    RegistryError,
+    RegistryThrottledError,
+    RegistryUnavailableError,
+    RepositoryNotFoundError,
+    TagImmutableError,
+)
+from ecr_replicate.oci.auth import Authenticator, CredentialProvider
+from ecr_replicate.oci.reference import is_loopback_host
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "ecr-replicate/0.1"
+DEFAULT_TIMEOUT = 60.0
+ERROR_BODY_LIMIT = 64 * 1024
+MESSAGE_BODY_CHARS = 300
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_SECRET_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with full jitter; Retry-After honoured up to a cap."""
+
+    attempts: int = 6
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    max_retry_after: float = 30.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        ceiling = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
+        return self.rng.uniform(0.0, ceiling)
+
+    def wait(self, attempt: int, retry_after: float | None = None) -> None:
+        self.sleep(self.delay(attempt, retry_after))
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds (``"3"``) or an HTTP date; None when absent or unparsable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def scrub(text: str) -> str:
+    """Remove anything that looks like a credential, and shorten."""
+    text = _SECRET_RE.sub(r"\1 <redacted>", text)
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_BODY_CHARS else text[:MESSAGE_BODY_CHARS] + "..."
+
+
+def parse_oci_error(body: bytes) -> tuple[str, str]:
+    """First ``(code, message)`` of an OCI error body, or ``("", <text>)``."""
+    try:
+        data = json.loads(body)
+        first = data["errors"][0]
+        return str(first.get("code", "")), str(first.get("message", ""))
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return "", body[:MESSAGE_BODY_CHARS].decode("utf-8", "replace")
+
+
+def error_from_response(
+    status: int, body: bytes, *, host: str, what: str, retry_after: float | None = None
+) -> RegistryError | BlobIntegrityError:
+    """Map an HTTP error answer to the project's typed error."""
+    code, message = parse_oci_error(body)
+    detail = scrub(
+        f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+    )
+    kwargs: dict[str, Any] = {"status": status, "code": code, "host": host}
+    upper = code.upper()
+    if upper == "DIGEST_INVALID" or upper == "SIZE_INVALID":
+        return BlobIntegrityError(detail)
+    if status == 429 or upper == "TOOMANYREQUESTS":
+        err: RegistryError = RegistryThrottledError(detail, **kwargs)
+        err.retry_after = retry_after  # type: ignore[attr-defined]
+        return err
+    if status in RETRYABLE_STATUSES or status >= 500:
+        err = RegistryUnavailableError(detail, **kwargs)
+        err.retry_after = retry_after  # type: ignore[attr-defined]
+        return err
+    if status in (401, 403):
+        return AuthenticationError(detail, **kwargs)
+    if upper == "TAG_INVALID" and "immutable" in message.lower():
+        return TagImmutableError(detail, **kwargs)
+    if upper == "NAME_UNKNOWN":
+        return RepositoryNotFoundError(detail, **kwargs)
+    if upper in ("MANIFEST_UNKNOWN", "BLOB_UNKNOWN") or (status == 404 and not upper):
+        return ImageNotFoundError(detail, **kwargs)
+    if upper in (
+        "MANIFEST_INVALID",
+        "MANIFEST_BLOB_UNKNOWN",
+        "UNSUPPORTED",
+        "TAG_INVALID",
+        "BLOB_UPLOAD_INVALID",
+    ):
+        return ManifestRejectedError(detail, **kwargs)
+    if status == 405:
+        return ManifestRejectedError(detail, **kwargs)
+    if status == 404:
+        return ImageNotFoundError(detail, **kwargs)
+    return RegistryError(detail, **kwargs)
+
+
+class HostPool:
+    """Idle keep-alive connections to one ``scheme://host`` plus a limit on requests in flight."""
+
+    def __init__(self, scheme: str, host: str, limit: int, timeout: float) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.timeout = timeout
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def acquire(self, *, fresh: bool = False) -> http.client.HTTPConnection:
+        """A connection (idle keep-alive one unless ``fresh``), holding one request slot."""
+        self._slots.acquire()
+        if not fresh:
+            with self._lock:
+                if self._idle:
+                    return self._idle.pop()
+        try:
+            return self._connect()
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def has_idle(self) -> bool:
+        with self._lock:
+            return bool(self._idle)
+
+    def _connect(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection
+        if self.scheme == "https":
+            import ssl  # noqa: PLC0415 - only https pays for ssl
+
+            conn = http.client.HTTPSConnection(
+                self.host, timeout=self.timeout, context=ssl.create_default_context()
+            )
+        else:
+            conn = http.client.HTTPConnection(self.host, timeout=self.timeout)
+        conn.connect()
+        if conn.sock is not None:
+            # headers and a streamed body go out in separate writes: no Nagle/delayed-ACK stall
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def release(self, conn: http.client.HTTPConnection, *, reuse: bool) -> None:
+        if reuse and conn.sock is not None:
+            with self._lock:
+                self._idle.append(conn)
+        else:
+            conn.close()
+        self._slots.release()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class Response:
+    """An answer whose connection goes back to the pool once the body is read or closed."""
+
+    def __init__(
+        self, pool: HostPool, conn: http.client.HTTPConnection, raw: http.client.HTTPResponse
+    ) -> None:
+        self.pool = pool
+        self.conn = conn
+        self.raw = raw
+        self.status = raw.status
+        self.data = b""
+        self._released = False
+
+    def header(self, name: str) -> str | None:
+        return self.raw.getheader(name)
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.header("Content-Length")
+        return int(value) if value is not None and value.strip().isdigit() else None
+
+    def read(self, limit: int | None = None) -> bytes:
+        try:
+            data = self.raw.read() if limit is None else self.raw.read(limit)
+        except (OSError, http.client.HTTPException):
+            self.close(reuse=False)
+            raise
+        if limit is not None and not self.raw.isclosed():
+            self.close(reuse=False)
+        else:
+            self.close(reuse=True)
+        return data
+
+    def close(self, *, reuse: bool = False) -> None:
+        if self._released:
+            return
+        self._released = True
+        if reuse and not self.raw.isclosed() and self.raw.length == 0 and not self.raw.chunked:
+            self.raw.read()  # nothing left (HEAD, 204, empty body): marks the exchange complete
+        reusable = reuse and self.raw.isclosed() and not self.raw.will_close
+        if not self.raw.isclosed():
+            self.raw.close()
+        self.pool.release(self.conn, reuse=reusable)
+
+
+class Transport:
+    """Requests to registries, shared by all threads of one copy."""
+
+    def __init__(
+        self,
+        *,
+        credentials: CredentialProvider | None = None,
+        plain_http: bool | None = None,
+        retry: RetryPolicy | None = None,
+        per_host_limit: int = 16,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.auth = Authenticator(credentials)
+        self.plain_http = plain_http
+        self.retry = retry or RetryPolicy()
+        self.per_host_limit = per_host_limit
+        self.timeout = timeout
+        self._pools: dict[tuple[str, str], HostPool] = {}
+        self._lock = threading.Lock()
+
+    def scheme(self, host: str) -> str:
+        if self.plain_http is None:
+            return "http" if is_loopback_host(host) else "https"
+        return "http" if self.plain_http else "https"
+
+    def pool(self, host: str, scheme: str | None = None) -> HostPool:
+        key = (scheme or self.scheme(host), host)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = HostPool(key[0], host, self.per_host_limit, self.timeout)
+            return pool
+
+    def close(self) -> None:
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.close()
+
+    # -- one exchange ------------------------------------------------------------------------
+
+    def send_once(
+        self,
+        method: str,
+        pool: HostPool,
+        path: str,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+    ) -> Response:
+        """One request on a pooled connection (a stale keep-alive connection is retried once)."""
+        for fresh in (False, True):
+            reused = not fresh and pool.has_idle()
+            try:
+                conn = pool.acquire(fresh=fresh)
+            except (OSError, http.client.HTTPException):
+                if reused:
+                    continue
+                raise
+            try:
+                conn.request(method, path, body=body, headers=dict(headers))
+                raw = conn.getresponse()
+            except (OSError, http.client.HTTPException):
+                pool.release(conn, reuse=False)
+                if reused and not fresh:
+                    continue  # the server closed an idle connection: try on a new one
+                raise
+            return Response(pool, conn, raw)
+        raise AssertionError("unreachable")
+
+    def base_headers(self, host: str, scope_key: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT}
+        if extra:
+            headers.update(extra)
+        authorization = self.auth.header(host, scope_key)
+        if authorization:
+            headers["Authorization"] = authorization
+        return headers
+
+    def request(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        *,
+        scope: str,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        ok: Iterable[int] = (200,),
+        what: str = "",
+        retry: bool = True,
+        read: int | None = None,
+    ) -> Response:
+        """Send with auth and retries; return the answer when its status is in ``ok``.
+
+        ``scope`` names the authorization scope (``"<repository>:pull"`` / ``":push"``). The
+        caller reads or closes the returned response, unless ``read`` is given: then up to
+        ``read`` body bytes are read (inside the retry loop) into ``response.data``. Redirects of GET/HEAD are followed, to
+        other hosts without credentials.
+        """
+        accepted = frozenset(ok)
+        label = what or f"{method} {host}{path.split('?', 1)[0]}"
+        pool = self.pool(host)
+        attempt = 0
+        reauthenticated = False
+        target_path = path
+        external = False
+        while True:
+            attempt += 1
+            sent = None if external else self.auth.header(host, scope)
+            request_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+            if sent and not external:
+                request_headers["Authorization"] = sent
+            try:
+                response = self.send_once(method, pool, target_path, request_headers, body)
+            except (OSError, http.client.HTTPException) as exc:
+                if retry and attempt < self.retry.attempts:
+                    logger.debug("%s: %s, retrying", label, type(exc).__name__)
+                    self.retry.wait(attempt)
+                    continue
+                raise RegistryUnavailableError(
+                    f"{label}: {type(exc).__name__}: {scrub(str(exc))}", host=pool.host
+                ) from None
+            status = response.status
+            if status in accepted:
+                if read is None or method == "HEAD":
+                    if method == "HEAD":
+                        response.close(reuse=True)
+                    return response
+                try:
+                    response.data = response.read(read)
+                except (OSError, http.client.HTTPException) as exc:
+                    if retry and attempt < self.retry.attempts:
+                        self.retry.wait(attempt)
+                        continue
+                    raise RegistryUnavailableError(
+                        f"{label}: body read failed: {type(exc).__name__}", host=pool.host
+                    ) from None
+                return response
+            if status in REDIRECT_STATUSES and method in ("GET", "HEAD"):
+                location = response.header("Location") or ""
+                response.read(ERROR_BODY_LIMIT)
+                pool, target_path, external = self._redirect(pool, location, external)
+                attempt -= 1
+                continue
+            error_body = b"" if method == "HEAD" else response.read(ERROR_BODY_LIMIT)
+            if method == "HEAD":
+                response.close(reuse=True)
+            if not external and (status == 401 or (status == 403 and b"expired" in error_body.lower())):
+                if not reauthenticated and self.auth.challenge(
+                    host, scope, response.header("WWW-Authenticate"), sent
+                ):
+                    reauthenticated = True
+                    attempt -= 1
+                    continue
+            retry_after = parse_retry_after(response.header("Retry-After"))
+            error = error_from_response(
+                status, error_body, host=pool.host, what=label, retry_after=retry_after
+            )
+            if retry and error.retryable and attempt < self.retry.attempts:
+                logger.debug("%s: HTTP %s, retrying (attempt %d)", label, status, attempt)
+                self.retry.wait(attempt, retry_after)
+                continue
+            raise error
+
+    def _redirect(self, pool: HostPool, location: str, external: bool) -> tuple[HostPool, str, bool]:
+        url = urllib.parse.urlsplit(location)
+        if not url.netloc:
+            return pool, location, external
+        path = url.path + (f"?{url.query}" if url.query else "")
+        if url.netloc == pool.host and url.scheme == pool.scheme:
+            return pool, path, external
+        return self.pool(url.netloc, url.scheme or "https"), path, True
+
+    def resolve_location(self, host: str, location: str) -> tuple[HostPool, str]:
+        """An upload Location (absolute or relative) -> the pool and path to send to."""
+        url = urllib.parse.urlsplit(location)
+        path = url.path + (f"?{url.query}" if url.query else "")
+        if not url.netloc or url.netloc == host:
+            return self.pool(host), path
+        return self.pool(url.netloc, url.scheme or self.scheme(url.netloc)), path

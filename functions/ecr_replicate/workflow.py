@@ -1,0 +1,336 @@
+"""The workflow's steps as plain functions: plan, copy one region, summarize, notify.
+
+Handlers (``ecr_replicate.handlers.*``) and the CodeBuild copy step
+(``ecr_replicate.cli.codebuild_copy``) parse their input, call one function here and return its
+result. Everything they need from outside (the copier, the image inspector, credentials, AWS
+clients) is passed in, so the same code runs on AWS, locally and in tests.
+
+Untagged pushes: an ECR push event without ``image-tag`` (a push by digest, e.g. each platform
+manifest of a multi-arch image) is SKIPPED. The tagged push of the index that follows copies every
+child manifest with it, so copying the children separately would only repeat work. A manual input
+with a ``digest`` and no tag is honoured (copied by digest, untagged).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from ecr_replicate.config import Settings
+from ecr_replicate.errors import AwsPermanentError, AwsThrottledError, AwsTransientError, InvalidInputError
+from ecr_replicate.filters import filter_reason
+from ecr_replicate.model import (
+    CopyInput,
+    ImageInfo,
+    PlanResult,
+    RegionItem,
+    RegionResult,
+    ReplicationRequest,
+    Summary,
+    parse,
+)
+
+logger = logging.getLogger(__name__)
+
+UNTAGGED_PUSH_REASON = "untagged push: replicated with its index/tag"
+EVENT_SOURCE = "ecr-replicate"
+EVENT_DETAIL_TYPE = "Replication Completed"
+_MAX_CAUSE = 600
+
+
+class ImageDescriptionLike(Protocol):
+    digest: str
+    media_type: str
+    size_bytes: int
+
+
+class CopyResultLike(Protocol):
+    status: str
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+Describe = Callable[..., ImageDescriptionLike]
+Copier = Callable[..., CopyResultLike]
+
+
+def real_describe() -> Describe:
+    from ecr_replicate.oci.inspect import describe_image  # noqa: PLC0415 - lean import for handlers
+
+    return describe_image
+
+
+def real_copier() -> Copier:
+    from ecr_replicate.oci.copy import copy_image  # noqa: PLC0415
+
+    return copy_image
+
+
+def ecr_credentials(client_factory: Callable[[str], Any]) -> Any:
+    from ecr_replicate.oci.auth import EcrCredentials  # noqa: PLC0415
+
+    return EcrCredentials(client_factory)
+
+
+def image_reference(registry: str, repository: str, tag: str | None, digest: str | None) -> str:
+    if tag is not None:
+        return f"{registry}/{repository}:{tag}"
+    return f"{registry}/{repository}@{digest}"
+
+
+# --- Plan ------------------------------------------------------------------------------------------
+
+
+def target_regions(request: ReplicationRequest, settings: Settings) -> tuple[str, ...]:
+    """The configured targets (minus the source), restricted to ``request.regions`` if given."""
+    configured = tuple(region for region in settings.target_regions if region != request.source_region)
+    if request.regions is None:
+        return configured
+    unknown = [region for region in request.regions if region not in configured]
+    if unknown:
+        raise InvalidInputError(
+            f"regions {', '.join(unknown)} are not target regions of this deployment "
+            f"(targets: {', '.join(configured) or 'none'}; the source region is never a target)"
+        )
+    return request.regions
+
+
+def _skipped(request: ReplicationRequest, settings: Settings, reason: str, **execution: str | None) -> PlanResult:
+    logger.info("skipped: %s", reason)
+    return PlanResult(
+        status="SKIPPED", reason=reason, max_concurrency=settings.max_concurrency, request=request, **execution
+    )
+
+
+def plan(
+    request: ReplicationRequest,
+    settings: Settings,
+    *,
+    describe: Describe,
+    credentials: Any = None,
+    execution_name: str | None = None,
+    execution_arn: str | None = None,
+) -> PlanResult:
+    """Decide what to copy where: SKIPPED (with a reason) or one RegionItem per target region."""
+    execution = {"execution_name": execution_name, "execution_arn": execution_arn}
+    if request.skip_reason is not None:
+        return _skipped(request, settings, request.skip_reason, **execution)
+    if request.tag is None and request.trigger != "manual":
+        return _skipped(request, settings, UNTAGGED_PUSH_REASON, **execution)
+    reason = filter_reason(settings, request.repository, request.tag)
+    if reason is not None:
+        return _skipped(request, settings, reason, **execution)
+    regions = target_regions(request, settings)
+    source_registry = settings.registry_host(request.source_region, request.account)
+    # Describe by digest when the event names one: the tag may already have moved on.
+    reference = image_reference(
+        source_registry, request.repository, None if request.digest else request.tag, request.digest
+    )
+    description = describe(reference, credentials=credentials)
+    image = ImageInfo(
+        digest=description.digest, media_type=description.media_type, size_bytes=description.size_bytes
+    )
+    runtime = settings.copy_runtime
+    if runtime == "auto":
+        runtime = "lambda" if image.size_bytes <= settings.lambda_max_image_bytes else "codebuild"
+    items = [
+        RegionItem(
+            region=region,
+            repository=request.repository,
+            tag=request.tag,
+            digest=image.digest,
+            media_type=image.media_type,
+            size_bytes=image.size_bytes,
+            source_region=request.source_region,
+            source_registry=source_registry,
+            target_registry=settings.registry_host(region, request.account),
+            runtime=runtime,
+        )
+        for region in regions
+    ]
+    return PlanResult(
+        status="PLANNED",
+        max_concurrency=settings.max_concurrency,
+        request=request,
+        image=image,
+        items=items,
+        **execution,
+    )
+
+
+# --- Copy one region -------------------------------------------------------------------------------
+
+
+def copy_region(
+    copy_input: CopyInput, settings: Settings, *, copier: Copier, credentials: Any = None
+) -> RegionResult:
+    """Copy the item's image to its region with the newer-push-wins guard when it has a tag."""
+    item = copy_input.item
+    source = image_reference(item.source_registry, item.repository, item.tag, item.digest)
+    target = image_reference(item.target_registry, item.repository, item.tag, item.digest)
+    result = copier(
+        source,
+        target,
+        digest=item.digest,
+        guard_source_tag=item.tag is not None,
+        jobs=settings.copy_jobs,
+        credentials=credentials,
+    )
+    data = result.to_dict()
+    return RegionResult(
+        region=item.region,
+        status="SUPERSEDED" if result.status == "SUPERSEDED" else "SUCCEEDED",
+        digest=str(data.get("digest") or item.digest),
+        bytes_copied=int(data.get("bytesCopied", 0)),
+        blobs_copied=int(data.get("blobsCopied", 0)),
+        blobs_skipped=int(data.get("blobsSkipped", 0)),
+        blobs_mounted=int(data.get("blobsMounted", 0)),
+        seconds=float(data.get("seconds", 0.0)),
+        warnings=list(copy_input.ensured.warnings) if copy_input.ensured else [],
+    )
+
+
+# --- Summarize ---------------------------------------------------------------------------------------
+
+
+def readable_cause(cause: str | None) -> str | None:
+    """The message inside a Step Functions error cause (Lambda's JSON, a CodeBuild build...)."""
+    if not cause:
+        return cause
+    try:
+        data = json.loads(cause)
+    except ValueError:
+        return cause[:_MAX_CAUSE]
+    if isinstance(data, dict):
+        if "errorMessage" in data:
+            return str(data["errorMessage"])[:_MAX_CAUSE]
+        build = data.get("Build", data)
+        if isinstance(build, dict) and "BuildStatus" in build:
+            return f"CodeBuild build {build.get('Id', '?')} ended {build['BuildStatus']}"[:_MAX_CAUSE]
+    return cause[:_MAX_CAUSE]
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"  # pragma: no cover
+
+
+def region_line(result: RegionResult) -> str:
+    if result.status == "FAILED":
+        line = f"- {result.region}: FAILED: {result.error or 'error'}: {result.cause or 'no cause given'}"
+    else:
+        line = (
+            f"- {result.region}: {result.status}, {_size(result.bytes_copied)} copied, "
+            f"{result.blobs_copied} blobs copied, {result.blobs_skipped} already there, {result.seconds:.1f} s"
+        )
+    for warning in result.warnings:
+        line += f"\n  warning: {warning}"
+    return line
+
+
+def summarize(state: Mapping[str, Any]) -> Summary:
+    """The aggregate of a run: status, one RegionResult per region, a line per region for people."""
+    planned = parse(PlanResult, state, "workflow state")
+    request = planned.request
+    name = f"{request.repository}:{request.tag}" if request.tag else request.repository
+    digest = planned.image.digest if planned.image else request.digest
+    common = {
+        "repository": request.repository,
+        "tag": request.tag,
+        "digest": digest,
+        "source_region": request.source_region,
+        "execution_name": planned.execution_name,
+        "execution_arn": planned.execution_arn,
+    }
+    if planned.status == "SKIPPED":
+        return Summary(
+            status="SKIPPED", reason=planned.reason, text=f"SKIPPED: {name}: {planned.reason}", **common
+        )
+    raw_results = state.get("regions") or []
+    if not isinstance(raw_results, list):
+        raise InvalidInputError("invalid workflow state: regions must be a list")
+    results: dict[str, RegionResult] = {}
+    for raw in raw_results:
+        result = parse(RegionResult, raw, "region result")
+        if result.status == "FAILED":
+            result = result.model_copy(update={"cause": readable_cause(result.cause)})
+        results[result.region] = result
+    for item in planned.items:
+        if item.region not in results:
+            results[item.region] = RegionResult(
+                region=item.region, status="FAILED", digest=item.digest, error="MissingResult",
+                cause="the workflow returned no result for this region",
+            )
+    ordered = [results[item.region] for item in planned.items] + [
+        result for region, result in results.items() if region not in {i.region for i in planned.items}
+    ]
+    failed = [result.region for result in ordered if result.status == "FAILED"]
+    status = "FAILED" if failed else "SUCCEEDED"
+    short_digest = f" ({digest[:19]})" if digest else ""
+    if failed:
+        head = (
+            f"FAILED: {name}{short_digest} from {request.source_region}: "
+            f"{len(ordered) - len(failed)} of {len(ordered)} regions replicated; failed: {', '.join(failed)}"
+        )
+    else:
+        head = f"SUCCEEDED: {name}{short_digest} from {request.source_region} to {len(ordered)} regions"
+    text = "\n".join([head, *(region_line(result) for result in ordered)])
+    return Summary(status=status, regions=ordered, failed_regions=failed, text=text, **common)
+
+
+# --- Notify --------------------------------------------------------------------------------------------
+
+
+def _subject(summary: Summary) -> str:
+    name = f"{summary.repository}:{summary.tag}" if summary.tag else summary.repository
+    subject = f"ECR replication {summary.status}: {name}"
+    return subject.encode("ascii", "replace").decode()[:100]
+
+
+def notify(summary: Summary, settings: Settings, *, sns_client: Any, events_client: Any) -> dict[str, Any]:
+    """Publish the summary: EventBridge ``Replication Completed`` always; SNS unless SKIPPED.
+
+    SKIPPED runs (filtered out, untagged pushes) are not mailed: a multi-arch push would otherwise
+    send one message per platform manifest. Their EventBridge event still says why they were skipped.
+    """
+    from ecr_replicate.ecr import aws_call  # noqa: PLC0415 - keep summarize importable without botocore
+
+    body = json.dumps(summary.to_json(), separators=(",", ":"))
+    published: dict[str, Any] = {"eventId": None, "snsMessageId": None}
+    with aws_call("events:PutEvents"):
+        answer = events_client.put_events(
+            Entries=[
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": EVENT_DETAIL_TYPE,
+                    "Detail": body,
+                    "EventBusName": settings.event_bus_name,
+                }
+            ]
+        )
+    entry = answer["Entries"][0] if answer.get("Entries") else {}
+    if answer.get("FailedEntryCount", 0):
+        code = str(entry.get("ErrorCode", "Unknown"))
+        message = f"events:PutEvents: {code}: {str(entry.get('ErrorMessage', ''))[:200]}"
+        if "Throttl" in code:
+            raise AwsThrottledError(message)
+        if code in ("InternalFailure", "InternalException", "ServiceUnavailable"):
+            raise AwsTransientError(message)
+        raise AwsPermanentError(message)
+    published["eventId"] = entry.get("EventId")
+    if settings.topic_arn and summary.status != "SKIPPED":
+        with aws_call("sns:Publish"):
+            answer = sns_client.publish(
+                TopicArn=settings.topic_arn,
+                Subject=_subject(summary),
+                MessageStructure="json",
+                Message=json.dumps({"default": body, "email": summary.text}),
+            )
+        published["snsMessageId"] = answer.get("MessageId")
+    return published

@@ -1,0 +1,101 @@
+"""Helpers for handler tests: environment, events from tests/events, Lambda context, fakes, registries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecr_replicate.local.registry import LocalRegistry
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+ACCOUNT = "123456789012"
+SOURCE_REGION = "us-east-1"
+TARGETS = ("eu-west-1", "ap-southeast-1")
+DIGEST = "sha256:" + "ab" * 32
+
+
+def load_event(name: str) -> Any:
+    return json.loads((EVENTS / name).read_text())
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "test-function"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{SOURCE_REGION}:{ACCOUNT}:function:test-function"
+    aws_request_id: str = "req-0001"
+
+
+@dataclass
+class FakeDescription:
+    digest: str = DIGEST
+    media_type: str = "application/vnd.oci.image.index.v1+json"
+    size_bytes: int = 4096
+
+
+@dataclass
+class FakeDescribe:
+    description: FakeDescription = field(default_factory=FakeDescription)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def __call__(self, ref: str, credentials: Any = None) -> FakeDescription:
+        self.calls.append((ref, credentials))
+        return self.description
+
+
+@dataclass
+class FakeCopyResult:
+    status: str = "COPIED"
+    digest: str = DIGEST
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "digest": self.digest, "bytesCopied": 2048, "blobsCopied": 2,
+                "blobsSkipped": 1, "blobsMounted": 0, "seconds": 0.25}
+
+
+@dataclass
+class FakeCopier:
+    result: FakeCopyResult = field(default_factory=FakeCopyResult)
+    error: Exception | None = None
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, source: str, target: str, **kwargs: Any) -> FakeCopyResult:
+        self.calls.append({"source": source, "target": target, **kwargs})
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+@pytest.fixture
+def lambda_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """A deployment's environment: source us-east-1 (also listed, so dropped), two targets."""
+    for name in ("AWS_ENDPOINT_URL", "REGISTRY_ENDPOINTS", "REPOSITORY_INCLUDE", "REPOSITORY_EXCLUDE",
+                 "TAG_INCLUDE", "TAG_EXCLUDE", "COPY_RUNTIME", "LAMBDA_MAX_IMAGE_BYTES", "TOPIC_ARN",
+                 "MIRROR_REPOSITORY_SETTINGS", "COPY_JOBS", "MAX_CONCURRENCY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_REGION", SOURCE_REGION)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", SOURCE_REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("ACCOUNT_ID", ACCOUNT)
+    monkeypatch.setenv("TARGET_REGIONS", ",".join((*TARGETS, SOURCE_REGION)))
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "EcrReplicateTest")
+    return monkeypatch
+
+
+@pytest.fixture
+def context() -> FakeContext:
+    return FakeContext()
+
+
+@pytest.fixture(scope="module")
+def registries() -> Iterator[tuple[LocalRegistry, LocalRegistry]]:
+    """Two real registries on loopback: a source and a target region."""
+    with LocalRegistry.temporary("source") as source, LocalRegistry.temporary("target") as target:
+        yield source, target

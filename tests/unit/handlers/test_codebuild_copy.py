@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ecr_replicate import workflow
+from ecr_replicate.cli import codebuild_copy
+from ecr_replicate.errors import RegistryUnavailableError, TagImmutableError
+from ecr_replicate.local.sample_images import push_image
+from tests.unit.handlers.conftest import FakeCopier
+from tests.unit.handlers.test_copy_image import item
+
+
+@pytest.fixture
+def copier(monkeypatch):
+    fake = FakeCopier()
+    monkeypatch.setattr(workflow, "real_copier", lambda: fake)
+    return fake
+
+
+def test_prints_the_region_result(lambda_env, copier, capsys):
+    lambda_env.setenv("REPLICATION_ITEM", json.dumps(item()))
+    assert codebuild_copy.main([]) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert out["region"] == "eu-west-1" and out["status"] == "SUCCEEDED"
+    assert copier.calls[0]["guard_source_tag"] is True
+
+
+def test_permanent_error_is_a_failed_result_and_retryable_fails_the_build(lambda_env, copier, capsys):
+    lambda_env.setenv("REPLICATION_ITEM", json.dumps(item()))
+    copier.error = TagImmutableError("tag v1 is immutable")
+    assert codebuild_copy.main([]) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert (out["status"], out["error"]) == ("FAILED", "TagImmutableError")
+    copier.error = RegistryUnavailableError("down")
+    assert codebuild_copy.main([]) == 1
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("value", [None, "not json", '{"region": "eu-west-1"}'])
+def test_bad_item_fails_the_build(lambda_env, copier, value):
+    if value is None:
+        lambda_env.delenv("REPLICATION_ITEM", raising=False)
+    else:
+        lambda_env.setenv("REPLICATION_ITEM", value)
+    assert codebuild_copy.main([]) == 2
+    assert copier.calls == []
+
+
+def test_codebuild_copy_against_real_registries(lambda_env, registries, capsys):
+    source, target = registries
+    pushed = push_image(source.host, "team/built", "v3", seed=9)
+    data = item(repository="team/built", tag="v3", digest=pushed.digest, sourceRegistry=source.host,
+                targetRegistry=target.host, runtime="codebuild")
+    lambda_env.setenv("REPLICATION_ITEM", json.dumps(data))
+    assert codebuild_copy.main([]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["status"] == "SUCCEEDED" and out["digest"] == pushed.digest

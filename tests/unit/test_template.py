@@ -1,0 +1,204 @@
+"""template.yaml and statemachine/replicate.asl.json: lint, checkov, IAM least privilege, ASL shape."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ecr_replicate.model import RegionItem
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+ASL = ROOT / "statemachine" / "replicate.asl.json"
+BIN = Path(sys.executable).parent
+ECR_WRITE = re.compile(r"^ecr:(Put|Create|Initiate|Upload|Complete|Set|Tag|Untag|Delete|BatchDelete|Replicate)")
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@pytest.fixture(scope="module")
+def asl() -> dict[str, Any]:
+    return json.loads(ASL.read_text())
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in template["Resources"].items() if res["Type"] == kind}
+
+
+def statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every IAM statement written in the template, with the resource that carries it."""
+    found = []
+    for name, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        for policy in props.get("Policies", []) or []:
+            if not isinstance(policy, dict):
+                continue
+            document = policy.get("PolicyDocument", policy)
+            for statement in document.get("Statement", []) if isinstance(document, dict) else []:
+                found.append((name, statement))
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_cfn_lint_is_clean() -> None:
+    result = subprocess.run([str(BIN / "cfn-lint"), str(TEMPLATE)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_has_no_failed_check_and_every_skip_is_justified(template: dict[str, Any]) -> None:
+    result = subprocess.run(
+        [str(BIN / "checkov"), "-f", str(TEMPLATE), "--framework", "cloudformation", "--skip-download",
+         "--quiet", "-o", "json"],
+        capture_output=True, text=True, check=False, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+    )
+    report = json.loads(result.stdout)
+    failed = [(c["check_id"], c["resource"]) for c in report.get("results", {}).get("failed_checks", [])]
+    assert report["summary"]["failed"] == 0, failed
+    assert report["summary"]["passed"] > 20
+    for name, res in template["Resources"].items():
+        for skip in res.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert len(skip.get("comment", "")) > 30, f"{name}: skip {skip['id']} needs a justification"
+
+
+@pytest.mark.skipif(shutil.which("sam", path=str(BIN)) is None, reason="aws-sam-cli is not installed")
+def test_sam_validate_lint() -> None:
+    result = subprocess.run(
+        [str(BIN / "sam"), "validate", "--lint", "--template-file", str(TEMPLATE)],
+        capture_output=True, text=True, check=False, cwd=ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_wildcard_action_on_wildcard_resource(template: dict[str, Any]) -> None:
+    checked = 0
+    for name, statement in statements(template):
+        actions = as_list(statement.get("Action", []))
+        resources_ = as_list(statement.get("Resource", []))
+        checked += 1
+        assert "*" not in actions, f"{name}: '*' action"
+        if "*" in resources_:
+            assert not any(str(a).endswith(":*") for a in actions), f"{name}: service-wide action on '*'"
+    assert checked >= 15
+
+
+def test_ecr_writes_only_in_target_regions_never_the_source(template: dict[str, Any]) -> None:
+    writers = 0
+    for name, statement in statements(template):
+        writes = [a for a in as_list(statement.get("Action", [])) if ECR_WRITE.match(str(a))]
+        if not writes:
+            continue
+        writers += 1
+        condition = statement.get("Condition", {})
+        assert condition.get("StringEquals", {}).get("aws:RequestedRegion") == {
+            "Fn::Split": [",", {"Ref": "TargetRegions"}]
+        }, f"{name}: ECR writes {writes} not restricted to TargetRegions"
+        assert condition.get("StringNotEquals", {}).get("aws:RequestedRegion") == {"Ref": "AWS::Region"}, (
+            f"{name}: ECR writes {writes} allowed in the source region"
+        )
+    assert writers >= 3  # ensure-repository, copy Lambda, CodeBuild
+
+
+def test_no_broad_managed_policies_and_codebuild_unprivileged(template: dict[str, Any]) -> None:
+    text = TEMPLATE.read_text()
+    for broad in ("PowerUser", "FullAccess", "AdministratorAccess"):
+        assert broad not in text
+    projects = resources(template, "AWS::CodeBuild::Project")
+    assert projects
+    for name, project in projects.items():
+        environment = project["Properties"]["Environment"]
+        assert environment.get("PrivilegedMode", False) is False, name
+        assert "docker" not in project["Properties"]["Source"]["BuildSpec"].lower()
+
+
+def test_functions_use_the_package_handlers_and_log_groups_have_retention(template: dict[str, Any]) -> None:
+    globals_ = template["Globals"]["Function"]
+    assert globals_["Runtime"] == "python3.12" and globals_["Architectures"] == ["arm64"]
+    assert globals_["Tracing"] == "Active" and globals_["CodeUri"] == "functions/"
+    functions = resources(template, "AWS::Serverless::Function")
+    assert len(functions) == 5
+    for name, function in functions.items():
+        module, _, attribute = function["Properties"]["Handler"].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), attribute)), name
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert template["Resources"][group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_every_asl_placeholder_is_substituted(template: dict[str, Any]) -> None:
+    machine = next(iter(resources(template, "AWS::Serverless::StateMachine").values()))["Properties"]
+    assert machine["DefinitionUri"] == "statemachine/replicate.asl.json"
+    placeholders = set(re.findall(r"\$\{(\w+)\}", ASL.read_text()))
+    assert placeholders == set(machine["DefinitionSubstitutions"])
+    assert "arn:aws:lambda" not in ASL.read_text()
+
+
+def _states(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = {}
+    for name, state in machine["States"].items():
+        found[name] = state
+        if "ItemProcessor" in state:
+            found.update(_states(state["ItemProcessor"]))
+    return found
+
+
+def test_every_task_retries_and_region_failures_are_caught(asl: dict[str, Any]) -> None:
+    states = _states(asl)
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            assert state.get("Retry"), f"{name} has no Retry"
+            for retrier in state["Retry"]:
+                assert "States.ALL" not in retrier["ErrorEquals"], f"{name} retries everything"
+                assert retrier["MaxAttempts"] <= 5
+    for name in ("Ensure repository", "Copy image (Lambda)", "Copy image (CodeBuild)"):
+        assert states[name]["Catch"][0]["Next"] == "Record failure"
+    record = states["Record failure"]["Parameters"]
+    assert record["status"] == "FAILED" and record["error.$"] == "$.failure.Error"
+    assert states["Replication failed"] == {"Type": "Fail", "Error": "ReplicationFailed", "CausePath": "$.text"}
+
+
+def test_map_items_show_the_region_first_and_carry_the_whole_item(asl: dict[str, Any]) -> None:
+    map_state = asl["States"]["Replicate to each region"]
+    assert map_state["ItemsPath"] == "$.items"
+    selector = map_state["ItemSelector"]
+    keys = [key.removesuffix(".$") for key in selector]
+    assert keys[0] == "region"
+    aliases = [field.alias for field in RegionItem.model_fields.values()]
+    assert keys[: len(aliases)] == aliases
+    codebuild = _states(asl)["Copy image (CodeBuild)"]
+    assert codebuild["Resource"] == "arn:aws:states:::codebuild:startBuild.sync"
+    assert "StringToJson" in codebuild["ResultSelector"]["result.$"]
