@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from ecr_replicate.local.fault_proxy import FaultProxy
 from ecr_replicate.local.registry import LocalRegistry
 from ecr_replicate.oci.transport import RetryPolicy
@@ -69,7 +68,7 @@ def skopeo_manifest(ref: str) -> bytes | None:
     skopeo = shutil.which("skopeo")
     if skopeo is None:
         pytest.skip("skopeo is not installed")
-    done = subprocess.run(  # noqa: S603 - argv list
+    done = subprocess.run(
         [skopeo, "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
         capture_output=True,
         timeout=60,

@@ -92,7 +92,9 @@ def _endpoints(raw: str) -> dict[str, str]:
     for region, host in data.items():
         validate_region(str(region), "REGISTRY_ENDPOINTS region")
         if not isinstance(host, str) or not _HOST_PORT_RE.fullmatch(host):
-            raise ConfigurationError(f"REGISTRY_ENDPOINTS[{region}] must be host:port, got {str(host)[:60]!r}")
+            raise ConfigurationError(
+                f"REGISTRY_ENDPOINTS[{region}] must be host:port, got {str(host)[:60]!r}"
+            )
         endpoints[str(region)] = host
     return endpoints
 

@@ -60,7 +60,8 @@ def _client(service: str, region: str) -> Any:
     import boto3  # noqa: PLC0415 - only the AWS side needs it
     from botocore.config import Config  # noqa: PLC0415
 
-    return boto3.client(service, region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 3}))
+    make: Callable[..., Any] = boto3.client
+    return make(service, region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 3}))
 
 
 def client_factory(service: str) -> ClientFactory:
@@ -147,9 +148,7 @@ def _tags(client: Any, arn: str) -> dict[str, str]:
     return {str(tag["Key"]): str(tag["Value"]) for tag in tags}
 
 
-def read_repository_settings(
-    ecr_client: Any, name: str, kms_client: Any | None = None
-) -> RepositorySettings:
+def read_repository_settings(ecr_client: Any, name: str, kms_client: Any | None = None) -> RepositorySettings:
     """Read the source repository's mirrorable settings."""
     repository = _describe(ecr_client, name, "ecr:DescribeRepositories (source)")
     if repository is None:
@@ -222,7 +221,11 @@ def _normalised_json(text: str | None) -> Any:
 
 
 def _mirror_existing(
-    client: Any, name: str, region: str, target: dict[str, Any], source: RepositorySettings, result: EnsureResult
+    client: Any,
+    name: str,
+    target: dict[str, Any],
+    source: RepositorySettings,
+    result: EnsureResult,
 ) -> None:
     current = str(target.get("imageTagMutability", "MUTABLE"))
     if MUTABILITY_STRENGTH.get(source.tag_mutability, 0) > MUTABILITY_STRENGTH.get(current, 0):
@@ -255,13 +258,23 @@ def _mirror_existing(
 
 
 def _mirror_policies_and_tags(
-    client: Any, name: str, target: dict[str, Any], source: RepositorySettings, result: EnsureResult, *, created: bool
+    client: Any,
+    name: str,
+    target: dict[str, Any],
+    source: RepositorySettings,
+    result: EnsureResult,
+    *,
+    created: bool,
 ) -> None:
     if source.lifecycle_policy is not None:
-        existing = None if created else _optional_text(
-            lambda: client.get_lifecycle_policy(repositoryName=name),
-            "lifecyclePolicyText",
-            "ecr:GetLifecyclePolicy (target)",
+        existing = (
+            None
+            if created
+            else _optional_text(
+                lambda: client.get_lifecycle_policy(repositoryName=name),
+                "lifecyclePolicyText",
+                "ecr:GetLifecyclePolicy (target)",
+            )
         )
         if existing is None:
             with aws_call("ecr:PutLifecyclePolicy"):
@@ -270,10 +283,14 @@ def _mirror_policies_and_tags(
         elif _normalised_json(existing) != _normalised_json(source.lifecycle_policy):
             result.warnings.append("target lifecycle policy differs from the source's and was kept")
     if source.repository_policy is not None:
-        existing = None if created else _optional_text(
-            lambda: client.get_repository_policy(repositoryName=name),
-            "policyText",
-            "ecr:GetRepositoryPolicy (target)",
+        existing = (
+            None
+            if created
+            else _optional_text(
+                lambda: client.get_repository_policy(repositoryName=name),
+                "policyText",
+                "ecr:GetRepositoryPolicy (target)",
+            )
         )
         if existing is None:
             with aws_call("ecr:SetRepositoryPolicy"):
@@ -284,7 +301,9 @@ def _mirror_policies_and_tags(
     if source.tags and not created:
         current = _tags(client, str(target["repositoryArn"]))
         missing = {key: value for key, value in source.tags.items() if key not in current}
-        conflicting = sorted(key for key, value in source.tags.items() if key in current and current[key] != value)
+        conflicting = sorted(
+            key for key, value in source.tags.items() if key in current and current[key] != value
+        )
         if missing:
             with aws_call("ecr:TagResource"):
                 client.tag_resource(
@@ -333,7 +352,7 @@ def ensure_repository(
             _mirror_policies_and_tags(ecr_client, name, target, source, result, created=True)
             return result
     if source is not None:
-        _mirror_existing(ecr_client, name, region, target, source, result)
+        _mirror_existing(ecr_client, name, target, source, result)
     for warning in result.warnings:
         logger.warning("ensure %s in %s: %s", name, region, warning)
     return result

@@ -173,7 +173,9 @@ class ReplicationRequest(CamelModel):
 
         for region in value:
             if not REGION_RE.fullmatch(region):
-                raise InvalidInputError(f"regions: {region[:40]!r} is not an AWS region name (e.g. eu-west-1)")
+                raise InvalidInputError(
+                    f"regions: {region[:40]!r} is not an AWS region name (e.g. eu-west-1)"
+                )
         return tuple(dict.fromkeys(value))
 
 
@@ -287,7 +289,9 @@ def parse(model: type[M], data: Any, what: str) -> M:
         raise InvalidInputError(f"invalid {what}: {_describe(exc)}") from None
 
 
-def parse_request(data: Any, *, default_region: str, default_account: str | None = None) -> ReplicationRequest:
+def parse_request(
+    data: Any, *, default_region: str, default_account: str | None = None
+) -> ReplicationRequest:
     """Normalise an ECR event, a CloudTrail PutImage event or a manual input into one request."""
     if not isinstance(data, dict):
         raise InvalidInputError(f"invalid input: expected a JSON object, got {type(data).__name__}")
@@ -297,7 +301,9 @@ def parse_request(data: Any, *, default_region: str, default_account: str | None
         detail = event.detail
         skip = None
         if detail.action_type != "PUSH" or detail.result != "SUCCESS":
-            skip = f"not a successful push (action-type {detail.action_type[:20]}, result {detail.result[:20]})"
+            skip = (
+                f"not a successful push (action-type {detail.action_type[:20]}, result {detail.result[:20]})"
+            )
         return _request(
             repository=detail.repository_name,
             tag=detail.image_tag,

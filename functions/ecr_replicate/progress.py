@@ -167,74 +167,85 @@ def _apply_result(row: RegionRow, result: Any) -> None:
         row.error = row.cause = None
 
 
-def region_rows(history_events: Iterable[Mapping[str, Any]], now: datetime | None = None) -> list[RegionRow]:
-    """One row per target region, in Map index order. ``now`` (default: the last event's time)
-    is the clock for the ``seconds`` of iterations still running."""
-    events = sorted(history_events, key=lambda e: int(e["id"]))
-    if not events:
-        return []
-    owners = _owners(events)
-    rows: dict[int, RegionRow] = {
-        i: RegionRow(index=i, region=region) for i, region in enumerate(_planned_regions(events))
-    }
-    started: dict[int, datetime] = {}
-    ended: dict[int, datetime] = {}
-    last_output: dict[int, Any] = {}
-    execution_end: str | None = None
-    clock = now or _time(events[-1].get("timestamp"))
-    for event in events:
+class _Iterations:
+    """Accumulates the rows while walking the events in order."""
+
+    def __init__(self, events: list[Mapping[str, Any]]) -> None:
+        self.owners = _owners(events)
+        self.rows = {
+            i: RegionRow(index=i, region=region) for i, region in enumerate(_planned_regions(events))
+        }
+        self.started: dict[int, datetime] = {}
+        self.ended: dict[int, datetime] = {}
+        self.last_output: dict[int, Any] = {}
+        self.execution_end: str | None = None
+
+    def add(self, event: Mapping[str, Any]) -> None:
         kind = str(event.get("type", ""))
         if kind in _EXECUTION_END:
-            execution_end = kind
-        idx = owners.get(int(event["id"]))
+            self.execution_end = kind
+        idx = self.owners.get(int(event["id"]))
         if idx is None:
-            continue
-        row = rows.setdefault(idx, RegionRow(index=idx, region=""))
+            return
+        row = self.rows.setdefault(idx, RegionRow(index=idx, region=""))
         details = _details(event)
         stamp = _time(event.get("timestamp"))
-        if kind == "MapIterationStarted":
-            if stamp is not None:
-                started[idx] = stamp
+        if kind == "MapIterationStarted" and stamp is not None:
+            self.started[idx] = stamp
         elif kind.endswith("StateEntered"):
-            data = _json(details.get("input"))
-            if not row.region and isinstance(data, dict) and isinstance(data.get("region"), str):
-                row.region = str(data["region"])
-            name = str(details.get("name", ""))
-            phase = STATE_PHASES.get(name) or (COPYING if name.startswith("Copy") else None)
-            if phase is not None and not row.finished:
-                if phase != row.state:
-                    row.attempts = 0
-                row.state = phase
-            if name.startswith("Copy"):
-                row.runtime = "codebuild" if "CodeBuild" in name else "lambda"
+            _entered(row, details)
         elif kind == "TaskScheduled":
             row.attempts += 1
-            if not row.region:
-                row.region = _payload_region(details.get("parameters")) or ""
+            row.region = row.region or _payload_region(details.get("parameters")) or ""
         elif kind == "TaskFailed" and not row.finished:
             row.error = f"{details.get('error', 'error')} (retrying)"
             row.cause = details.get("cause")
         elif kind == "TaskSucceeded" and not row.finished:
             row.error = row.cause = None
         elif kind.endswith("StateExited"):
-            last_output[idx] = _json(details.get("output"))
-        elif kind == "MapIterationSucceeded":
+            self.last_output[idx] = _json(details.get("output"))
+        elif kind in _ITERATION_END:
             if stamp is not None:
-                ended[idx] = stamp
-            _apply_result(row, last_output.get(idx))
-            if not row.finished:
-                row.state = DONE
-        elif kind in ("MapIterationFailed", "MapIterationAborted"):
-            if stamp is not None:
-                ended[idx] = stamp
-            row.state = FAILED
-            row.status = "FAILED"
-            row.error = (row.error or kind).removesuffix(" (retrying)")
-    for idx, row in rows.items():
-        if execution_end is not None and not row.finished and idx in started:
-            row.state = FAILED
-            row.error = row.error or f"execution ended ({execution_end})"
-        begin, end = started.get(idx), ended.get(idx) or (None if row.finished else clock)
-        if begin is not None and end is not None:
-            row.seconds = max(0.0, (end - begin).total_seconds())
-    return [rows[i] for i in sorted(rows)]
+                self.ended[idx] = stamp
+            if kind == "MapIterationSucceeded":
+                _apply_result(row, self.last_output.get(idx))
+                row.state = row.state if row.finished else DONE
+            else:
+                row.state, row.status = FAILED, "FAILED"
+                row.error = (row.error or kind).removesuffix(" (retrying)")
+
+    def finish(self, clock: datetime | None) -> list[RegionRow]:
+        for idx, row in self.rows.items():
+            if self.execution_end is not None and not row.finished and idx in self.started:
+                row.state = FAILED
+                row.error = row.error or f"execution ended ({self.execution_end})"
+            begin, end = self.started.get(idx), self.ended.get(idx) or (None if row.finished else clock)
+            if begin is not None and end is not None:
+                row.seconds = max(0.0, (end - begin).total_seconds())
+        return [self.rows[i] for i in sorted(self.rows)]
+
+
+def _entered(row: RegionRow, details: Mapping[str, Any]) -> None:
+    data = _json(details.get("input"))
+    if not row.region and isinstance(data, dict) and isinstance(data.get("region"), str):
+        row.region = str(data["region"])
+    name = str(details.get("name", ""))
+    phase = STATE_PHASES.get(name) or (COPYING if name.startswith("Copy") else None)
+    if phase is not None and not row.finished:
+        if phase != row.state:
+            row.attempts = 0
+        row.state = phase
+    if name.startswith("Copy"):
+        row.runtime = "codebuild" if "CodeBuild" in name else "lambda"
+
+
+def region_rows(history_events: Iterable[Mapping[str, Any]], now: datetime | None = None) -> list[RegionRow]:
+    """One row per target region, in Map index order. ``now`` (default: the last event's time)
+    is the clock for the ``seconds`` of iterations still running."""
+    events = sorted(history_events, key=lambda e: int(e["id"]))
+    if not events:
+        return []
+    iterations = _Iterations(events)
+    for event in events:
+        iterations.add(event)
+    return iterations.finish(now or _time(events[-1].get("timestamp")))

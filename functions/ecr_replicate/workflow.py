@@ -29,6 +29,7 @@ from ecr_replicate.model import (
     RegionResult,
     ReplicationRequest,
     Summary,
+    SummaryStatus,
     parse,
 )
 
@@ -97,10 +98,17 @@ def target_regions(request: ReplicationRequest, settings: Settings) -> tuple[str
     return request.regions
 
 
-def _skipped(request: ReplicationRequest, settings: Settings, reason: str, **execution: str | None) -> PlanResult:
+def _skipped(
+    request: ReplicationRequest, settings: Settings, reason: str, execution: tuple[str | None, str | None]
+) -> PlanResult:
     logger.info("skipped: %s", reason)
     return PlanResult(
-        status="SKIPPED", reason=reason, max_concurrency=settings.max_concurrency, request=request, **execution
+        status="SKIPPED",
+        reason=reason,
+        max_concurrency=settings.max_concurrency,
+        request=request,
+        execution_name=execution[0],
+        execution_arn=execution[1],
     )
 
 
@@ -114,14 +122,14 @@ def plan(
     execution_arn: str | None = None,
 ) -> PlanResult:
     """Decide what to copy where: SKIPPED (with a reason) or one RegionItem per target region."""
-    execution = {"execution_name": execution_name, "execution_arn": execution_arn}
+    execution = (execution_name, execution_arn)
     if request.skip_reason is not None:
-        return _skipped(request, settings, request.skip_reason, **execution)
+        return _skipped(request, settings, request.skip_reason, execution)
     if request.tag is None and request.trigger != "manual":
-        return _skipped(request, settings, UNTAGGED_PUSH_REASON, **execution)
+        return _skipped(request, settings, UNTAGGED_PUSH_REASON, execution)
     reason = filter_reason(settings, request.repository, request.tag)
     if reason is not None:
-        return _skipped(request, settings, reason, **execution)
+        return _skipped(request, settings, reason, execution)
     regions = target_regions(request, settings)
     source_registry = settings.registry_host(request.source_region, request.account)
     # Describe by digest when the event names one: the tag may already have moved on.
@@ -156,7 +164,8 @@ def plan(
         request=request,
         image=image,
         items=items,
-        **execution,
+        execution_name=execution_name,
+        execution_arn=execution_arn,
     )
 
 
@@ -227,7 +236,8 @@ def region_line(result: RegionResult) -> str:
     else:
         line = (
             f"- {result.region}: {result.status}, {_size(result.bytes_copied)} copied, "
-            f"{result.blobs_copied} blobs copied, {result.blobs_skipped} already there, {result.seconds:.1f} s"
+            f"{result.blobs_copied} blobs copied, {result.blobs_skipped} already there, "
+            f"{result.seconds:.1f} s"
         )
     for warning in result.warnings:
         line += f"\n  warning: {warning}"
@@ -240,7 +250,7 @@ def summarize(state: Mapping[str, Any]) -> Summary:
     request = planned.request
     name = f"{request.repository}:{request.tag}" if request.tag else request.repository
     digest = planned.image.digest if planned.image else request.digest
-    common = {
+    common: dict[str, Any] = {
         "repository": request.repository,
         "tag": request.tag,
         "digest": digest,
@@ -264,14 +274,17 @@ def summarize(state: Mapping[str, Any]) -> Summary:
     for item in planned.items:
         if item.region not in results:
             results[item.region] = RegionResult(
-                region=item.region, status="FAILED", digest=item.digest, error="MissingResult",
+                region=item.region,
+                status="FAILED",
+                digest=item.digest,
+                error="MissingResult",
                 cause="the workflow returned no result for this region",
             )
     ordered = [results[item.region] for item in planned.items] + [
         result for region, result in results.items() if region not in {i.region for i in planned.items}
     ]
     failed = [result.region for result in ordered if result.status == "FAILED"]
-    status = "FAILED" if failed else "SUCCEEDED"
+    status: SummaryStatus = "FAILED" if failed else "SUCCEEDED"
     short_digest = f" ({digest[:19]})" if digest else ""
     if failed:
         head = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
 from ecr_replicate.errors import BlobIntegrityError, ImageNotFoundError, RepositoryNotFoundError
 from ecr_replicate.local import sample_images as si
 from ecr_replicate.local.fault_proxy import FaultProxy
@@ -18,24 +17,33 @@ Oracle = Callable[[str], "str | None"]
 ProxyFactory = Callable[..., FaultProxy]
 
 
-def test_warm_copy_moves_nothing(source_registry: LocalRegistry, target_registry: LocalRegistry) -> None:
+def test_warm_copy_moves_nothing(
+    source_registry: LocalRegistry, target_registry: LocalRegistry, fault_proxy_factory: ProxyFactory
+) -> None:
     image = si.push_index(source_registry.host, "app", "v1")
     copy_image(image.ref, f"{target_registry.host}/app:v1")
-    again = copy_image(image.ref, f"{target_registry.host}/app:v1")
+    proxy = fault_proxy_factory(target_registry.host)
+    again = copy_image(image.ref, f"{proxy.host}/app:v1")
     assert again.digest == image.digest
     assert (again.bytes_copied, again.blobs_copied, again.manifests_copied) == (0, 0, 0)
     assert again.tagged
+    assert [method for method, _, _ in proxy.stats.log] == ["HEAD"]  # one HEAD of the tag, no writes
+    # an untagged-but-present image only needs the tag
+    retag = copy_image(image.ref, f"{proxy.host}/app:v2")
+    assert retag.tagged and retag.blobs_copied == 0 and retag.manifests_copied == 1
 
 
 def test_incremental_reads_only_the_new_layer(
-    source_registry: LocalRegistry, target_registry: LocalRegistry, fault_proxy_factory: ProxyFactory,
+    source_registry: LocalRegistry,
+    target_registry: LocalRegistry,
+    fault_proxy_factory: ProxyFactory,
     oracle: Oracle,
 ) -> None:
     proxy = fault_proxy_factory(source_registry.host)
     image = si.push_image(source_registry.host, "app", "v1", layer_count=3, layer_size=20_000)
     copy_image(f"{proxy.host}/app:v1", f"{target_registry.host}/app:v1")
     assert proxy.stats.blob_bytes_served == sum(size for _, size in image.blobs)
-    newer, (layer_digest, layer_size) = si.add_layer(image, "v2")
+    newer, (_layer_digest, layer_size) = si.add_layer(image, "v2")
     proxy.reset_stats()
     result = copy_image(f"{proxy.host}/app:v2", f"{target_registry.host}/app:v2")
     assert proxy.stats.blob_bytes_served == layer_size
@@ -57,10 +65,15 @@ def test_cosign_signature_tags_follow_the_image(
 ) -> None:
     image = si.push_index(source_registry.host, "app", "v1")
     signature = si.push_signature(source_registry.host, "app", image.digest)
-    child_attestation = si.push_signature(source_registry.host, "app", image.children[0].digest, suffix=".att")
+    child_attestation = si.push_signature(
+        source_registry.host, "app", image.children[0].digest, suffix=".att"
+    )
     result = copy_image(image.ref, f"{target_registry.host}/app:v1")
     assert result.referrers_copied == 2
-    for pushed, subject, suffix in ((signature, image.digest, ".sig"), (child_attestation, image.children[0].digest, ".att")):
+    for pushed, subject, suffix in (
+        (signature, image.digest, ".sig"),
+        (child_attestation, image.children[0].digest, ".att"),
+    ):
         tag = si.signature_tag(subject, suffix)
         assert oracle(f"{target_registry.host}/app:{tag}") == pushed.digest
     without = copy_image(image.ref, f"{target_registry.host}/plain:v1", referrers=False)
@@ -76,14 +89,18 @@ def test_guard_superseded_leaves_target_tag_alone(
     first = si.push_image(source_registry.host, "app", "v1")  # the event we are handling
     newest = si.push_image(source_registry.host, "app", "v1")  # pushed while we were copying
     result = copy_image(
-        f"{source_registry.host}/app:v1", f"{target_registry.host}/app:v1", digest=first.digest,
+        f"{source_registry.host}/app:v1",
+        f"{target_registry.host}/app:v1",
+        digest=first.digest,
         guard_source_tag=True,
     )
     assert result.status == "SUPERSEDED" and not result.tagged
     assert result.digest == first.digest
     assert oracle(f"{target_registry.host}/app:v1") == old.digest
     current = copy_image(
-        f"{source_registry.host}/app:v1", f"{target_registry.host}/app:v1", digest=newest.digest,
+        f"{source_registry.host}/app:v1",
+        f"{target_registry.host}/app:v1",
+        digest=newest.digest,
         guard_source_tag=True,
     )
     assert current.status == "COPIED" and current.tagged
@@ -92,8 +109,11 @@ def test_guard_superseded_leaves_target_tag_alone(
 
 @pytest.mark.parametrize("fault", ["corrupt", "truncate"])
 def test_corrupt_source_blob_fails_and_tags_nothing(
-    fault: str, source_registry: LocalRegistry, target_registry: LocalRegistry,
-    fault_proxy_factory: ProxyFactory, fast_retry: RetryPolicy,
+    fault: str,
+    source_registry: LocalRegistry,
+    target_registry: LocalRegistry,
+    fault_proxy_factory: ProxyFactory,
+    fast_retry: RetryPolicy,
 ) -> None:
     image = si.push_image(source_registry.host, "app", "v1", layer_count=1, layer_size=50_000)
     proxy = fault_proxy_factory(source_registry.host, faults=[fault] * 20, match=r"^GET .*/blobs/")

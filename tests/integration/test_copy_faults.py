@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
 from ecr_replicate.errors import AuthenticationError, RegistryUnavailableError
 from ecr_replicate.local import sample_images as si
 from ecr_replicate.local.fault_proxy import FaultProxy
@@ -29,8 +28,14 @@ ProxyFactory = Callable[..., FaultProxy]
     ],
 )
 def test_transient_faults_complete_with_same_digest(
-    side: str, faults: list[str], match: str | None, source_registry: LocalRegistry,
-    target_registry: LocalRegistry, fault_proxy_factory: ProxyFactory, fast_retry: RetryPolicy, oracle: Oracle,
+    side: str,
+    faults: list[str],
+    match: str | None,
+    source_registry: LocalRegistry,
+    target_registry: LocalRegistry,
+    fault_proxy_factory: ProxyFactory,
+    fast_retry: RetryPolicy,
+    oracle: Oracle,
 ) -> None:
     image = si.push_index(source_registry.host, "app", "v1", layer_size=40_000)
     upstream = source_registry if side == "source" else target_registry
@@ -46,8 +51,11 @@ def test_transient_faults_complete_with_same_digest(
 
 
 def test_random_fault_rate_still_digest_exact(
-    source_registry: LocalRegistry, target_registry: LocalRegistry, fault_proxy_factory: ProxyFactory,
-    fast_retry: RetryPolicy, oracle: Oracle,
+    source_registry: LocalRegistry,
+    target_registry: LocalRegistry,
+    fault_proxy_factory: ProxyFactory,
+    fast_retry: RetryPolicy,
+    oracle: Oracle,
 ) -> None:
     image = si.push_index(source_registry.host, "app", "v1", layer_size=30_000)
     proxy = fault_proxy_factory(source_registry.host, rate=0.1, kinds=("503", "429", "reset"), seed=7)
@@ -67,7 +75,9 @@ def test_retry_after_is_honoured(
 
 
 def test_persistent_failure_is_bounded(
-    source_registry: LocalRegistry, target_registry: LocalRegistry, fault_proxy_factory: ProxyFactory,
+    source_registry: LocalRegistry,
+    target_registry: LocalRegistry,
+    fault_proxy_factory: ProxyFactory,
     fast_retry: RetryPolicy,
 ) -> None:
     si.push_image(source_registry.host, "app", "v1")
@@ -101,8 +111,12 @@ class RotatingCredentials:
 
 @pytest.mark.parametrize("mode", ["basic", "bearer"])
 def test_auth_and_reauth_after_401(
-    mode: str, source_registry: LocalRegistry, target_registry: LocalRegistry,
-    fault_proxy_factory: ProxyFactory, fast_retry: RetryPolicy, oracle: Oracle,
+    mode: str,
+    source_registry: LocalRegistry,
+    target_registry: LocalRegistry,
+    fault_proxy_factory: ProxyFactory,
+    fast_retry: RetryPolicy,
+    oracle: Oracle,
 ) -> None:
     image = si.push_index(source_registry.host, "app", "v1")
     src = fault_proxy_factory(source_registry.host, auth=mode, user="puller", password="pull-secret")
@@ -131,14 +145,20 @@ def test_auth_and_reauth_after_401(
 @pytest.mark.parametrize("mode", ["basic", "bearer"])
 @pytest.mark.parametrize("password", [None, "wrong-password"])
 def test_wrong_credentials_fail_with_authentication_error(
-    mode: str, password: str | None, source_registry: LocalRegistry, target_registry: LocalRegistry,
-    fault_proxy_factory: ProxyFactory, fast_retry: RetryPolicy,
+    mode: str,
+    password: str | None,
+    source_registry: LocalRegistry,
+    target_registry: LocalRegistry,
+    fault_proxy_factory: ProxyFactory,
+    fast_retry: RetryPolicy,
 ) -> None:
     si.push_image(source_registry.host, "app", "v1")
     src = fault_proxy_factory(source_registry.host, auth=mode)
     creds = StaticCredentials({src.host: ("user", password)}) if password else None
     with pytest.raises(AuthenticationError) as info:
-        copy_image(f"{src.host}/app:v1", f"{target_registry.host}/app:v1", credentials=creds, retry=fast_retry)
+        copy_image(
+            f"{src.host}/app:v1", f"{target_registry.host}/app:v1", credentials=creds, retry=fast_retry
+        )
     assert info.value.status == 401
     assert "wrong-password" not in str(info.value)
     assert "Basic" not in str(info.value) or "<redacted>" in str(info.value)

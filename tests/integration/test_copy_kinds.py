@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
 from ecr_replicate.local import sample_images as si
 from ecr_replicate.local.registry import LocalRegistry
 from ecr_replicate.oci.copy import CopyProgress, copy_image
@@ -30,7 +29,14 @@ def _push(kind: str, host: str) -> si.PushedImage:
     raise AssertionError(kind)
 
 
-KINDS = ["docker-schema2", "oci-manifest", "docker-list", "oci-index", "unknown-config-artifact", "uncompressed-layer"]
+KINDS = [
+    "docker-schema2",
+    "oci-manifest",
+    "docker-list",
+    "oci-index",
+    "unknown-config-artifact",
+    "uncompressed-layer",
+]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -77,7 +83,9 @@ def test_describe_and_head_digest(source_registry: LocalRegistry) -> None:
     assert described.digest == image.digest
     assert described.platforms == ["linux/amd64", "linux/arm64"]
     assert described.children == [child.digest for child in image.children]
-    expected = sum(image.all_blobs().values()) + len(image.manifest) + sum(len(c.manifest) for c in image.children)
+    expected = (
+        sum(image.all_blobs().values()) + len(image.manifest) + sum(len(c.manifest) for c in image.children)
+    )
     assert described.size_bytes == expected
     assert head_digest(image.ref) == image.digest
     assert head_digest(f"{source_registry.host}/multi:absent") is None

@@ -7,12 +7,81 @@ time, started ~1 s once moto is imported) and keeps to one xdist group.
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from ecr_replicate.local.engine import LocalAws
 from ecr_replicate.local.regions import LocalRegions
-from statemachine_helpers import SOURCE, TARGETS, Workflow
+from ecr_replicate.progress import RegionRow, region_rows
+
+EVENTS = Path(__file__).parent.parent / "events"
+SOURCE = "us-east-1"
+TARGETS = ["eu-west-1", "ap-southeast-1"]
+
+
+def ecr_push_event(
+    repository: str, tag: str | None, digest: str, media_type: str | None = None
+) -> dict[str, Any]:
+    """The EventBridge envelope of an ECR push (tests/events/ecr_push_tag.json, fields replaced)."""
+    event: dict[str, Any] = json.loads((EVENTS / "ecr_push_tag.json").read_text())
+    event["id"] = str(uuid.uuid4())
+    event["region"] = SOURCE
+    detail = event["detail"]
+    detail["repository-name"] = repository
+    detail["image-digest"] = digest
+    if tag is None:
+        detail.pop("image-tag", None)
+    else:
+        detail["image-tag"] = tag
+    if media_type:
+        detail["manifest-media-type"] = media_type
+    return event
+
+
+class Workflow:
+    """The engine plus the regions of one test module, with the helpers the scenarios share."""
+
+    source = SOURCE
+    targets = TARGETS
+    push_event = staticmethod(ecr_push_event)
+
+    def __init__(self, aws: LocalAws, regions: LocalRegions) -> None:
+        self.aws = aws
+        self.regions = regions
+
+    def host(self, region: str) -> str:
+        return self.regions.registry(region).host
+
+    def run(self, event: dict[str, Any], timeout: float = 90) -> dict[str, Any]:
+        arn = self.aws.start_execution(event, name=uuid.uuid4().hex)
+        return self.aws.wait(arn, timeout=timeout)
+
+    def rows(self, description: dict[str, Any]) -> dict[str, RegionRow]:
+        return {row.region: row for row in region_rows(self.aws.history(description["executionArn"]))}
+
+    def notification_for(self, description: dict[str, Any]) -> dict[str, Any]:
+        found = [n for n in self.aws.notifications() if n.get("executionArn") == description["executionArn"]]
+        assert len(found) == 1, f"expected one notification for the run, got {len(found)}"
+        return found[0]
+
+    def failed_tasks(self, description: dict[str, Any], state: str) -> list[str]:
+        """Errors of the TaskFailed events of ``state`` (each one a Retry or the final Catch)."""
+        history = self.aws.history(description["executionArn"])
+        by_id = {e["id"]: e for e in history}
+        errors = []
+        for event in history:
+            if event["type"] != "TaskFailed":
+                continue
+            prev = by_id.get(event["previousEventId"])
+            while prev is not None and prev["type"] != "TaskStateEntered":
+                prev = by_id.get(prev["previousEventId"])
+            if prev is not None and prev["stateEnteredEventDetails"]["name"] == state:
+                errors.append(event["taskFailedEventDetails"]["error"])
+        return errors
 
 
 @pytest.fixture(scope="module")

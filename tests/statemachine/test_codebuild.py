@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from ecr_replicate.local.sample_images import push_index
-from statemachine_helpers import SOURCE, TARGETS, Workflow, ecr_push_event
 
 pytestmark = pytest.mark.xdist_group("statemachine-codebuild")
 
@@ -15,25 +14,25 @@ def engine_parameters() -> dict[str, str]:
     return {"CopyRuntime": "codebuild"}
 
 
-def test_codebuild_copy_end_to_end(workflow: Workflow, oracle):
-    image = push_index(workflow.host(SOURCE), "team/big", "v2", seed=31)
-    done = workflow.run(ecr_push_event("team/big", "v2", image.digest, image.media_type))
+def test_codebuild_copy_end_to_end(workflow, oracle):
+    image = push_index(workflow.host(workflow.source), "team/big", "v2", seed=31)
+    done = workflow.run(workflow.push_event("team/big", "v2", image.digest, image.media_type))
     assert done["status"] == "SUCCEEDED", done
-    for region in TARGETS:
+    for region in workflow.targets:
         assert oracle(f"{workflow.host(region)}/team/big:v2") == image.digest
     rows = workflow.rows(done)
     assert all(
         row.state == "done" and row.runtime == "codebuild" and row.bytes_copied > 0 for row in rows.values()
     )
     builds = workflow.aws.codebuild.builds.values() if workflow.aws.codebuild else []
-    assert sorted(b.status for b in builds) == ["SUCCEEDED"] * len(TARGETS)
+    assert sorted(b.status for b in builds) == ["SUCCEEDED"] * len(workflow.targets)
 
 
-def test_codebuild_copy_failure_is_recorded_per_region(workflow: Workflow):
-    image = push_index(workflow.host(SOURCE), "team/big", "v3", seed=32)
+def test_codebuild_copy_failure_is_recorded_per_region(workflow):
+    image = push_index(workflow.host(workflow.source), "team/big", "v3", seed=32)
     workflow.regions.stop_region("ap-southeast-1")
     try:
-        done = workflow.run(ecr_push_event("team/big", "v3", image.digest, image.media_type))
+        done = workflow.run(workflow.push_event("team/big", "v3", image.digest, image.media_type))
     finally:
         workflow.regions.restart("ap-southeast-1")
     assert done["status"] == "FAILED" and done["error"] == "ReplicationFailed"
@@ -41,4 +40,6 @@ def test_codebuild_copy_failure_is_recorded_per_region(workflow: Workflow):
     assert rows["eu-west-1"].state == "done"
     assert rows["ap-southeast-1"].state == "failed"
     assert rows["ap-southeast-1"].error == "States.TaskFailed"  # a failed build, as on AWS
-    assert workflow.failed_tasks(done, "Copy image (CodeBuild)") == ["States.TaskFailed"] * 2
+    assert (
+        workflow.failed_tasks(done, "Copy image (CodeBuild)") == ["States.TaskFailed"] * 3
+    )  # MaxAttempts 2 = 3 builds

@@ -9,13 +9,17 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 from ecr_replicate.errors import ConfigurationError
-from ecr_replicate.local.engine import LocalAws
+from ecr_replicate.local.codebuild import COPY_MODULE
+from ecr_replicate.local.engine import DEFAULT_TEMPLATE, LocalAws, _exported_variables
 from ecr_replicate.local.template import Template, substitute_definition
+
+pytestmark = pytest.mark.xdist_group("statemachine-engine")
 
 STACK = Path(__file__).parent / "engine_stack"
 REGIONS = {"us-east-1": "127.0.0.1:1", "eu-west-1": "127.0.0.1:2"}
@@ -35,7 +39,7 @@ def aws():
         yield engine
 
 
-def run(aws: LocalAws, items: list[dict]) -> tuple[dict, dict]:
+def run(aws: LocalAws, items: list[dict[str, Any]]) -> tuple[dict[str, Any], Any]:
     arn = aws.start_execution({"items": items})
     desc = aws.wait(arn, timeout=60)
     return desc, json.loads(desc.get("output") or "null")
@@ -160,3 +164,16 @@ def test_one_engine_per_process_and_environment_restored(aws):
     with pytest.raises(ConfigurationError, match="another LocalAws"):
         LocalAws(regions=REGIONS, source_region="us-east-1", template=STACK / "template.yaml").start()
     assert os.environ["AWS_ENDPOINT_URL"] == aws.endpoint_url
+
+
+def test_codebuild_adapter_runs_what_the_buildspec_runs():
+    """The local build runs COPY_MODULE and exports what the template's buildspec exports."""
+    tpl = Template(
+        DEFAULT_TEMPLATE,
+        region="us-east-1",
+        account="123456789012",
+        parameters={"TargetRegions": "eu-west-1"},
+    )
+    (project,) = tpl.codebuild_projects().values()
+    assert f"-m {COPY_MODULE}" in project.buildspec
+    assert _exported_variables(project.buildspec, tpl.root) == ["REGION_RESULT"]

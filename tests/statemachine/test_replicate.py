@@ -6,46 +6,45 @@ from __future__ import annotations
 import pytest
 from ecr_replicate.ecr import client_factory
 from ecr_replicate.local.sample_images import push_image, push_index
-from statemachine_helpers import SOURCE, TARGETS, Workflow, ecr_push_event
 
 pytestmark = pytest.mark.xdist_group("statemachine-replicate")
 
 
-def test_all_regions_succeed(workflow: Workflow, oracle):
-    image = push_index(workflow.host(SOURCE), "team/app", "v1", seed=11)
-    done = workflow.run(ecr_push_event("team/app", "v1", image.digest, image.media_type))
+def test_all_regions_succeed(workflow, oracle):
+    image = push_index(workflow.host(workflow.source), "team/app", "v1", seed=11)
+    done = workflow.run(workflow.push_event("team/app", "v1", image.digest, image.media_type))
     assert done["status"] == "SUCCEEDED", done
-    for region in TARGETS:
+    for region in workflow.targets:
         assert oracle(f"{workflow.host(region)}/team/app:v1") == image.digest
     note = workflow.notification_for(done)
     assert note["status"] == "SUCCEEDED"
-    assert sorted(r["region"] for r in note["regions"]) == sorted(TARGETS)
+    assert sorted(r["region"] for r in note["regions"]) == sorted(workflow.targets)
     rows = workflow.rows(done)
-    assert sorted(rows) == sorted(TARGETS)
+    assert sorted(rows) == sorted(workflow.targets)
     assert all(
         row.state == "done" and row.runtime == "lambda" and row.bytes_copied > 0 for row in rows.values()
     )
 
 
-def test_throttled_ensure_repository_is_retried(workflow: Workflow, oracle):
-    image = push_image(workflow.host(SOURCE), "team/throttled", "v1", seed=12)
+def test_throttled_ensure_repository_is_retried(workflow, oracle):
+    image = push_image(workflow.host(workflow.source), "team/throttled", "v1", seed=12)
     # Every boto3 attempt of one CreateRepository call is throttled: the handler raises
     # AwsThrottledError and the state machine's Retry (not botocore's) runs the step again.
     retries = client_factory("ecr")("eu-west-1").meta.config.retries
     attempts = int(retries.get("total_max_attempts") or retries.get("max_attempts", 0) + 1)
     workflow.aws.inject_aws_error("ecr", "CreateRepository", region="eu-west-1", times=attempts)
-    done = workflow.run(ecr_push_event("team/throttled", "v1", image.digest))
+    done = workflow.run(workflow.push_event("team/throttled", "v1", image.digest))
     assert done["status"] == "SUCCEEDED", done
     assert workflow.aws.faults_fired("ecr", "CreateRepository") == attempts
     assert workflow.failed_tasks(done, "Ensure repository") == ["AwsThrottledError"]
     assert oracle(f"{workflow.host('eu-west-1')}/team/throttled:v1") == image.digest
 
 
-def test_region_down_then_rerun_that_region(workflow: Workflow, oracle):
-    image = push_image(workflow.host(SOURCE), "team/down", "v1", seed=13)
+def test_region_down_then_rerun_that_region(workflow, oracle):
+    image = push_image(workflow.host(workflow.source), "team/down", "v1", seed=13)
     workflow.regions.stop_region("eu-west-1")
     try:
-        done = workflow.run(ecr_push_event("team/down", "v1", image.digest))
+        done = workflow.run(workflow.push_event("team/down", "v1", image.digest))
     finally:
         workflow.regions.restart("eu-west-1")
     assert done["status"] == "FAILED"
@@ -69,8 +68,8 @@ def test_region_down_then_rerun_that_region(workflow: Workflow, oracle):
     assert oracle(f"{workflow.host('eu-west-1')}/team/down:v1") == image.digest
 
 
-def test_superseded_tag_leaves_target_untouched(workflow: Workflow, oracle):
-    source, target = workflow.host(SOURCE), workflow.host("eu-west-1")
+def test_superseded_tag_leaves_target_untouched(workflow, oracle):
+    source, target = workflow.host(workflow.source), workflow.host("eu-west-1")
     first = push_image(source, "team/moving", "v1", seed=14)
     before = push_image(target, "team/moving", "v1", seed=15)  # what eu-west-1 had under v1
 
@@ -79,7 +78,7 @@ def test_superseded_tag_leaves_target_untouched(workflow: Workflow, oracle):
             push_image(source, "team/moving", "v1", seed=16)  # a newer push wins the tag
 
     workflow.aws.add_invoke_hook(move_tag_after_plan)
-    done = workflow.run(ecr_push_event("team/moving", "v1", first.digest))
+    done = workflow.run(workflow.push_event("team/moving", "v1", first.digest))
     assert done["status"] == "SUCCEEDED", done
     rows = workflow.rows(done)
     assert {row.state for row in rows.values()} == {"superseded"}

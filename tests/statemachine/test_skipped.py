@@ -6,7 +6,6 @@ import json
 
 import pytest
 from ecr_replicate.local.sample_images import push_image
-from statemachine_helpers import SOURCE, TARGETS, Workflow, ecr_push_event
 
 pytestmark = pytest.mark.xdist_group("statemachine-skipped")
 
@@ -16,13 +15,13 @@ def engine_parameters() -> dict[str, str]:
     return {"RepositoryExclude": "internal/*"}
 
 
-def test_filtered_out_repository_is_skipped(workflow: Workflow, oracle):
-    image = push_image(workflow.host(SOURCE), "internal/tool", "v1", seed=21)
-    done = workflow.run(ecr_push_event("internal/tool", "v1", image.digest))
+def test_filtered_out_repository_is_skipped(workflow, oracle):
+    image = push_image(workflow.host(workflow.source), "internal/tool", "v1", seed=21)
+    done = workflow.run(workflow.push_event("internal/tool", "v1", image.digest))
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"])["status"] == "SKIPPED"
     history = workflow.aws.history(done["executionArn"])
     assert not [e for e in history if e["type"] == "MapIterationStarted"]
     assert workflow.rows(done) == {}
-    for region in TARGETS:
+    for region in workflow.targets:
         assert oracle(f"{workflow.host(region)}/internal/tool:v1") is None

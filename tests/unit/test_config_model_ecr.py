@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-
 from ecr_replicate.config import Settings
 from ecr_replicate.ecr import map_aws_error
 from ecr_replicate.errors import AwsPermanentError, AwsThrottledError, AwsTransientError, ConfigurationError
 
-BASE = {"AWS_REGION": "us-east-1", "TARGET_REGIONS": "eu-west-1, us-east-1,ap-southeast-1,eu-west-1",
-        "ACCOUNT_ID": "123456789012"}
+BASE = {
+    "AWS_REGION": "us-east-1",
+    "TARGET_REGIONS": "eu-west-1, us-east-1,ap-southeast-1,eu-west-1",
+    "ACCOUNT_ID": "123456789012",
+}
 
 
 def test_source_region_dropped_and_hosts():
@@ -43,8 +47,8 @@ def test_bad_configuration_is_refused_clearly(override, words):
 
 
 def client_error(code: str, status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                       "Op")
+    response: Any = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "Op")
 
 
 @pytest.mark.parametrize(

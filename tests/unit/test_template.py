@@ -14,14 +14,15 @@ from typing import Any
 
 import pytest
 import yaml
-
 from ecr_replicate.model import RegionItem
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 ASL = ROOT / "statemachine" / "replicate.asl.json"
 BIN = Path(sys.executable).parent
-ECR_WRITE = re.compile(r"^ecr:(Put|Create|Initiate|Upload|Complete|Set|Tag|Untag|Delete|BatchDelete|Replicate)")
+ECR_WRITE = re.compile(
+    r"^ecr:(Put|Create|Initiate|Upload|Complete|Set|Tag|Untag|Delete|BatchDelete|Replicate)"
+)
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -46,12 +47,14 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    return yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    data: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
+    return data
 
 
 @pytest.fixture(scope="module")
 def asl() -> dict[str, Any]:
-    return json.loads(ASL.read_text())
+    data: dict[str, Any] = json.loads(ASL.read_text())
+    return data
 
 
 def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -77,15 +80,29 @@ def as_list(value: Any) -> list[Any]:
 
 
 def test_cfn_lint_is_clean() -> None:
-    result = subprocess.run([str(BIN / "cfn-lint"), str(TEMPLATE)], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(BIN / "cfn-lint"), str(TEMPLATE)], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_checkov_has_no_failed_check_and_every_skip_is_justified(template: dict[str, Any]) -> None:
     result = subprocess.run(
-        [str(BIN / "checkov"), "-f", str(TEMPLATE), "--framework", "cloudformation", "--skip-download",
-         "--quiet", "-o", "json"],
-        capture_output=True, text=True, check=False, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+        [
+            str(BIN / "checkov"),
+            "-f",
+            str(TEMPLATE),
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "--quiet",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
     )
     report = json.loads(result.stdout)
     failed = [(c["check_id"], c["resource"]) for c in report.get("results", {}).get("failed_checks", [])]
@@ -100,7 +117,11 @@ def test_checkov_has_no_failed_check_and_every_skip_is_justified(template: dict[
 def test_sam_validate_lint() -> None:
     result = subprocess.run(
         [str(BIN / "sam"), "validate", "--lint", "--template-file", str(TEMPLATE)],
-        capture_output=True, text=True, check=False, cwd=ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -188,7 +209,8 @@ def test_every_task_retries_and_region_failures_are_caught(asl: dict[str, Any]) 
         assert states[name]["Catch"][0]["Next"] == "Record failure"
     record = states["Record failure"]["Parameters"]
     assert record["status"] == "FAILED" and record["error.$"] == "$.failure.Error"
-    assert states["Replication failed"] == {"Type": "Fail", "Error": "ReplicationFailed", "CausePath": "$.text"}
+    expected = {"Type": "Fail", "Error": "ReplicationFailed", "CausePath": "$.text"}
+    assert states["Replication failed"] == expected
 
 
 def test_map_items_show_the_region_first_and_carry_the_whole_item(asl: dict[str, Any]) -> None:

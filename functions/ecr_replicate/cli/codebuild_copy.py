@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 def main(argv: Sequence[str] | None = None) -> int:
     del argv  # no options: everything comes from the environment
     if not logging.getLogger().handlers:
-        logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+        logging.basicConfig(
+            stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s %(message)s"
+        )
     raw = os.environ.get(ITEM_VARIABLE)
     try:
         if not raw:
@@ -56,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"codebuild-copy: {item.region}: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
         result = RegionResult(
-            region=item.region, status="FAILED", digest=item.digest, error=type(exc).__name__, cause=str(exc)[:600]
+            region=item.region,
+            status="FAILED",
+            digest=item.digest,
+            error=type(exc).__name__,
+            cause=str(exc)[:600],
         )
     logger.info("%s: %s", item.region, result.status)
     print(json.dumps(result.to_json(), separators=(",", ":")))

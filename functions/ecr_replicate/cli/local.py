@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import signal
 import sys
 import threading
@@ -102,7 +101,14 @@ class LocalEnvironment:
         return self
 
     def stop(self) -> None:
-        """Stop the bridge, the local AWS and every registry (by PID). Safe to call twice."""
+        """Stop the bridge, the local AWS and every registry (by PID). Safe to call twice.
+
+        A second Ctrl-C during the stop is ignored: it would leave registries running.
+        """
+        with signals_ignored():
+            self._stop()
+
+    def _stop(self) -> None:
         bridge, self.bridge = self.bridge, None
         aws, self.aws = self.aws, None
         regions, self.regions = self.regions, None
@@ -218,9 +224,18 @@ def interrupts_as_keyboard_interrupt() -> Iterator[None]:
             signal.signal(sig, previous)
 
 
-def _quiet_handler_logs() -> None:
-    """The in-process handlers log JSON (Powertools) to stdout; the demo shows its own view."""
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Ignore SIGINT/SIGTERM/SIGHUP for the duration (main thread only)."""
+    saved: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            saved[sig] = signal.signal(sig, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)
 
 
 # --- demo -------------------------------------------------------------------------------------
@@ -264,7 +279,6 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             f"--fail-region {fail_region} is not one of the targets ({', '.join(targets)})", file=sys.stderr
         )
         return 2
-    _quiet_handler_logs()
     with interrupts_as_keyboard_interrupt(), LocalEnvironment(
         source, targets, data_dir=args.data, runtime=args.runtime
     ) as env:
@@ -299,7 +313,6 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     source, targets = parse_regions(args.regions)
-    _quiet_handler_logs()
     with interrupts_as_keyboard_interrupt(), LocalEnvironment(
         source, targets, data_dir=args.data, runtime=args.runtime
     ) as env:

@@ -81,7 +81,8 @@ def summary(result: CopyResult) -> str:
     verb = "superseded (target tag left alone)" if result.status == "SUPERSEDED" else "copied"
     return (
         f"{verb} {result.source} -> {result.target} {result.digest}\n"
-        f"blobs copied {result.blobs_copied}, skipped {result.blobs_skipped}, mounted {result.blobs_mounted}; "
+        f"blobs copied {result.blobs_copied}, skipped {result.blobs_skipped}, "
+        f"mounted {result.blobs_mounted}; "
         f"manifests {result.manifests_copied}; referrers {result.referrers_copied}; "
         f"{human_bytes(result.bytes_copied)} ({result.bytes_copied} bytes) in {result.seconds:.2f} s"
     )

@@ -43,14 +43,19 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     logger.append_keys(region=item.region, repository=item.repository, digest=item.digest)
     metrics.add_dimension(name="TargetRegion", value=item.region)
     try:
-        result = workflow.copy_region(copy_input, settings, copier=copier_factory(), credentials=credentials())
+        result = workflow.copy_region(
+            copy_input, settings, copier=copier_factory(), credentials=credentials()
+        )
     except ReplicationError as exc:
         metrics.add_metric(name="CopyFailed", unit=MetricUnit.Count, value=1)
         logger.warning("copy failed", extra={"error": type(exc).__name__, "cause": str(exc)[:500]})
         raise
     metrics.add_metric(name="CopySeconds", unit=MetricUnit.Seconds, value=result.seconds)
     metrics.add_metric(name="BytesCopied", unit=MetricUnit.Bytes, value=result.bytes_copied)
-    metrics.add_metric(name="ImagesSuperseded" if result.status == "SUPERSEDED" else "ImagesCopied",
-                       unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="ImagesSuperseded" if result.status == "SUPERSEDED" else "ImagesCopied",
+        unit=MetricUnit.Count,
+        value=1,
+    )
     logger.info("copied", extra=result.to_json())
     return result.to_json()

@@ -33,6 +33,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     result = ensure_repository(
         ecr_clients(item.region), item.repository, item.region, source, kms_client=kms_clients(item.region)
     )
-    logger.info("ensured", extra={"repositoryCreated": result.created, "changes": result.changes,
-                                  "warnings": result.warnings})
+    logger.info(
+        "ensured",
+        extra={"repositoryCreated": result.created, "changes": result.changes, "warnings": result.warnings},
+    )
     return result.to_json()

@@ -41,8 +41,13 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     request = parse_request(raw, default_region=settings.source_region, default_account=settings.account_id)
     logger.info(
         "request",
-        extra={"repository": request.repository, "tag": request.tag, "digest": request.digest,
-               "trigger": request.trigger, "eventId": request.event_id},
+        extra={
+            "repository": request.repository,
+            "tag": request.tag,
+            "digest": request.digest,
+            "trigger": request.trigger,
+            "eventId": request.event_id,
+        },
     )
     result = workflow.plan(
         request,
@@ -52,6 +57,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         execution_name=event.get("executionName") if wrapped else None,
         execution_arn=event.get("executionArn") if wrapped else None,
     )
-    logger.info("plan", extra={"status": result.status, "reason": result.reason,
-                               "regions": [item.region for item in result.items]})
+    logger.info(
+        "plan",
+        extra={
+            "status": result.status,
+            "reason": result.reason,
+            "regions": [item.region for item in result.items],
+        },
+    )
     return result.to_json()

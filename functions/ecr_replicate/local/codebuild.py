@@ -25,6 +25,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback as callback_tasks,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.eval.event import event_detail
+
 from ecr_replicate.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -152,7 +168,8 @@ class CodeBuildRunner:
             "Environment": {
                 "Type": "LINUX_CONTAINER",
                 "EnvironmentVariables": [
-                    {"Name": k, "Type": "PLAINTEXT", "Value": v} for k, v in sorted(build.environment.items())
+                    {"Name": k, "Type": "PLAINTEXT", "Value": v}
+                    for k, v in sorted(build.environment.items())
                     if not k.startswith("AWS_")
                 ],
             },
@@ -182,6 +199,9 @@ class CodeBuildRunner:
                     stream.close()
 
 
+# moto's TypedDict of every event detail kind, built with the one kind we set
+EventDetails: Any = event_detail.EventDetails
+
 _SUPPORTED_PARAMETERS = {
     "startbuild": {
         "ProjectName",
@@ -199,33 +219,30 @@ def codebuild_task_class(runner: Callable[[], CodeBuildRunner | None], poll_seco
 
     ``runner`` returns the active :class:`CodeBuildRunner` (the engine's), looked up per call.
     """
-    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
-        CustomErrorName,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-        StatesErrorName,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
-        ResourceCondition,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (  # noqa: E501
-        StateTaskServiceCallback,
-    )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
-    class StateTaskServiceCodeBuild(StateTaskServiceCallback):  # type: ignore[misc]
+    class StateTaskServiceCodeBuild(callback_tasks.StateTaskServiceCallback):  # type: ignore[misc]
         def __init__(self) -> None:
             # WaitForTaskToken must be listed: the base class's ``finally`` uses its endpoint.
-            super().__init__(
-                supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
+            patterns: set[Any] = {ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
+            super().__init__(supported_integration_patterns=patterns)
+
+        def _eval_sync(
+            self,
+            env: Any,
+            sync_resolver: Any,
+            timeout_seconds: Any,
+            callback_endpoint: Any,
+            heartbeat_endpoint: Any,
+        ) -> Any:
+            # Poll the build only: no task-token listener. (moto keeps the interrupted token
+            # endpoint of a failed attempt, so on a Retry that listener would end the new attempt
+            # at once with States.Timeout.)
+            return super()._eval_sync(
+                env=env,
+                sync_resolver=sync_resolver,
+                timeout_seconds=timeout_seconds,
+                callback_endpoint=None,
+                heartbeat_endpoint=heartbeat_endpoint,
             )
 
         def _get_supported_parameters(self) -> set[str] | None:
@@ -257,7 +274,10 @@ def codebuild_task_class(runner: Callable[[], CodeBuildRunner | None], poll_seco
             return super()._from_error(env=env, ex=ex)
 
         def _eval_service_task(
-            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any],
+            self,
+            env: Any,
+            resource_runtime_part: Any,
+            normalised_parameters: dict[str, Any],
             state_credentials: Any,
         ) -> None:
             if self.resource.api_action.lower() != "startbuild":
@@ -267,7 +287,10 @@ def codebuild_task_class(runner: Callable[[], CodeBuildRunner | None], poll_seco
             env.stack.append({"Build": active.describe(build)})
 
         def _build_sync_resolver(
-            self, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any],
+            self,
+            env: Any,
+            resource_runtime_part: Any,
+            normalised_parameters: dict[str, Any],
             state_credentials: Any,
         ) -> Callable[[], Any]:
             started: dict[str, Any] = env.stack.pop()

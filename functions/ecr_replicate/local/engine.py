@@ -19,7 +19,7 @@ EventBridge does not deliver to Step Functions targets: the webhook bridge calls
 :meth:`LocalAws.start_execution` with the EventBridge envelope, which is what the rule target
 receives on AWS.
 
-moto patch points (moto 5.2.5; see ``docs/design.md``):
+moto 5.2.5 patch points (installed in this process between start() and stop()):
 ``moto.awslambda_simple.models.LambdaSimpleBackend.invoke``,
 ``moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_factory.state_task_service_for``,
 ``moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.time``,
@@ -50,12 +50,25 @@ from unittest import mock
 
 import boto3
 import yaml
+from botocore.exceptions import ClientError
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.base_backend import BackendDict
+from moto.core.config import default_user_config
+from moto.core.responses import BaseResponse
+from moto.server import ThreadedMotoServer
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback,
+)
+from moto.stepfunctions.parser.asl.utils import json_path
 
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate.local.codebuild import CodeBuildRunner, codebuild_task_class
 from ecr_replicate.local.template import (
     FunctionSpec,
     LocalResource,
+    StateMachineSpec,
     Template,
     load_template,
     substitute_definition,
@@ -70,6 +83,7 @@ MOTO_ACCOUNT = "123456789012"  # moto's default account: the interpreter's own c
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _QUIET_LOGGERS = ("moto.stepfunctions.parser", "werkzeug")
 _SYNC_POLL_SECONDS = 0.05
+PRIMARY_DEFINITION = "replicate.asl.json"
 InvokeHook = Callable[[str, Any, Any], None]
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -151,6 +165,7 @@ class LocalAws:
         self.endpoint_url = ""
         self.state_machine_arn = ""
         self.state_machine_arns: dict[str, str] = {}
+        self.buckets: dict[str, str] = {}  # logical id -> bucket name (e.g. the backfill item lists)
         self.topic_arn = ""
         self.functions: dict[str, FunctionSpec] = {}
         self.template: Template | None = None
@@ -221,12 +236,8 @@ class LocalAws:
             logging.getLogger(name).setLevel(level)
         self._saved_levels.clear()
         if self._saved_config:
-            from moto.core.config import default_user_config
-
             default_user_config.update(self._saved_config)  # type: ignore[typeddict-item]
             self._saved_config = {}
-            from moto.core.base_backend import BackendDict
-
             BackendDict.reset()
         _cold_start()
         self._started = False
@@ -247,10 +258,6 @@ class LocalAws:
             os.environ.pop(name, None)
 
     def _start_server(self) -> None:
-        from moto.core.base_backend import BackendDict
-        from moto.core.config import default_user_config
-        from moto.server import ThreadedMotoServer
-
         self._saved_config = {
             "stepfunctions": dict(default_user_config.get("stepfunctions", {})),
             "lambda": dict(default_user_config.get("lambda", {})),
@@ -272,13 +279,22 @@ class LocalAws:
     # --- what clients need ----------------------------------------------------------------------
 
     def environment(self) -> dict[str, str]:
-        """The environment a client process needs to talk to this local AWS."""
-        return {
+        """The environment a client process needs to talk to this local AWS.
+
+        Besides boto3's variables, what the operator commands (``replicate``, ``backfill``,
+        ``verify``) read instead of a stack's outputs: see ``ecr_replicate.cli.deployment``.
+        """
+        env = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": self.source_region,
             "AWS_DEFAULT_REGION": self.source_region,
             **DUMMY_CREDENTIALS,
         }
+        if self.state_machine_arn:
+            from ecr_replicate.cli.deployment import local_environment  # noqa: PLC0415
+
+            env.update(local_environment(self))
+        return env
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A boto3 client of this local AWS (source region by default)."""
@@ -293,12 +309,14 @@ class LocalAws:
     # --- the stack --------------------------------------------------------------------------------
 
     def _create_stack(self) -> None:
-        declared = (load_template(self.template_path).get("Parameters") or {})
+        declared = load_template(self.template_path).get("Parameters") or {}
         parameters = dict(self.parameters)
         if "TargetRegions" in declared and "TargetRegions" not in parameters:
             # the local regions are the deployment's regions
             parameters["TargetRegions"] = ",".join(r for r in self.regions if r != self.source_region)
-        tpl = Template(self.template_path, region=self.source_region, account=self.account, parameters=parameters)
+        tpl = Template(
+            self.template_path, region=self.source_region, account=self.account, parameters=parameters
+        )
         self.template = tpl
         arn_prefix = f"{self.source_region}:{self.account}"
         role_arn = f"arn:aws:iam::{self.account}:role/ecr-replicate-local"
@@ -332,23 +350,53 @@ class LocalAws:
             tpl.resources[lid] = LocalResource(
                 ref=name, attributes={"Arn": f"arn:aws:iam::{self.account}:role/{name}"}
             )
+        for lid in tpl.resources_of_type("AWS::S3::Bucket"):
+            name = tpl.physical_name(lid, "BucketName").lower()  # S3 names are lower case
+            tpl.resources[lid] = LocalResource(ref=name, attributes={"Arn": f"arn:aws:s3:::{name}"})
+            self.buckets[lid] = name
 
         self._create_topics(tpl)
+        for name in self.buckets.values():
+            self.client("s3").create_bucket(
+                Bucket=name,
+                **(
+                    {}
+                    if self.source_region == "us-east-1"
+                    else {"CreateBucketConfiguration": {"LocationConstraint": self.source_region}}
+                ),
+            )
         self.functions = {spec.name: spec for spec in tpl.functions().values()}
         self._create_functions(role_arn)
         self._configure_handler_env()
         self._create_codebuild(tpl)
+        self._create_state_machines(tpl, machines, role_arn)
+
+    def _create_state_machines(
+        self, tpl: Template, machines: dict[str, StateMachineSpec], role_arn: str
+    ) -> None:
         sfn = self.client("stepfunctions")
+        primary = next(
+            (lid for lid, sm in machines.items() if sm.definition_path.name == PRIMARY_DEFINITION),
+            next(iter(machines), None),
+        )
+        if primary is None:
+            raise ConfigurationError(f"{self.template_path} defines no state machine with a DefinitionUri")
         for lid, sm in machines.items():
             definition = substitute_definition(sm.definition_path.read_text(), tpl.substitutions(lid))
-            arn = sfn.create_state_machine(
-                name=sm.name, definition=definition, roleArn=role_arn, type="STANDARD"
-            )["stateMachineArn"]
+            try:
+                arn = sfn.create_state_machine(
+                    name=sm.name, definition=definition, roleArn=role_arn, type="STANDARD"
+                )["stateMachineArn"]
+            except ClientError as exc:
+                if lid == primary:
+                    raise
+                # moto's ASL parser lacks some Distributed Map fields (ToleratedFailurePercentage):
+                # the replication workflow itself must load, the others are optional locally.
+                logger.warning("state machine %s not created locally: %s", lid, exc)
+                continue
             self.state_machine_arns[lid] = arn
-            if sm.definition_path.name == "replicate.asl.json" or not self.state_machine_arn:
+            if lid == primary:
                 self.state_machine_arn = arn
-        if not self.state_machine_arn:
-            raise ConfigurationError(f"{self.template_path} defines no state machine with a DefinitionUri")
 
     def _create_topics(self, tpl: Template) -> None:
         sns, sqs = self.client("sns"), self.client("sqs")
@@ -447,22 +495,18 @@ class LocalAws:
     # --- hooks ----------------------------------------------------------------------------------
 
     def _install_hooks(self) -> None:
-        from moto.awslambda_simple.models import LambdaSimpleBackend
-        from moto.core.responses import BaseResponse
-        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
-        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-            state_task_service_callback,
-        )
-
         engine = self
         original_invoke = LambdaSimpleBackend.invoke
-        original_factory = state_task_factory.state_task_service_for
+        original_factory = vars(state_task_factory)["state_task_service_for"]
         original_call_action = BaseResponse.call_action
         codebuild_cls = codebuild_task_class(lambda: engine.codebuild, _SYNC_POLL_SECONDS)
 
-        def invoke(
-            backend: Any, function_name: str, qualifier: str | None, body: Any, headers: Any,
+        def invoke(  # noqa: PLR0917 - moto's positional signature
+            backend: Any,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
             response_headers: Any,
         ) -> Any:
             spec = engine._function_for(function_name)
@@ -533,8 +577,10 @@ class LocalAws:
         except Exception as exc:
             logger.debug("function %s raised %s", spec.name, type(exc).__name__, exc_info=True)
             response_headers["x-amz-function-error"] = "Unhandled"
-            error_type = "Runtime.MarshalError" if isinstance(exc, TypeError) and "JSON" in str(exc) else (
-                type(exc).__name__
+            error_type = (
+                "Runtime.MarshalError"
+                if isinstance(exc, TypeError) and "JSON" in str(exc)
+                else (type(exc).__name__)
             )
             return json.dumps({"errorType": error_type, "errorMessage": str(exc)}).encode()
 
@@ -601,7 +647,7 @@ class LocalAws:
 
     # --- executions -----------------------------------------------------------------------------
 
-    def start_execution(self, input: dict[str, Any], name: str | None = None) -> str:  # noqa: A002
+    def start_execution(self, input: dict[str, Any], name: str | None = None) -> str:
         """Start the replication state machine; returns the execution ARN."""
         response = self.client("stepfunctions").start_execution(
             stateMachineArn=self.state_machine_arn,
@@ -668,13 +714,11 @@ def _definite_json_path_patches() -> list[Any]:
     """moto 5.2.5 wraps a definite path through an array index (``$.a[0].b``) in a list (its fix
     for filter queries, moto #7825, is too broad); Step Functions returns the single value. A
     definite path (no filter, wildcard, slice, union or descent) with one match -> that value."""
-    from moto.stepfunctions.parser.asl.utils import json_path
-
     original = json_path.extract_json
 
     def extract_json(path: str, data: Any) -> Any:
         if path.startswith(("$.", "$[")) and not any(token in path[1:] for token in _INDEFINITE):
-            matches = json_path.parse(path).find(data)
+            matches = vars(json_path)["parse"](path).find(data)
             if len(matches) == 1:
                 return matches[0].value
         return original(path, data)

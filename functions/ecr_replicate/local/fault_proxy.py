@@ -64,7 +64,7 @@ class FaultProxy:
         seed: int | None = None,
         auth: str | None = None,
         user: str = "user",
-        password: str = "secret",
+        password: str = "secret",  # noqa: S107 - a local test registry's password
     ) -> None:
         for kind in (*faults, *kinds):
             if kind not in FAULT_KINDS and kind != "pass":
@@ -82,7 +82,7 @@ class FaultProxy:
         self.password = password
         self.stats = ProxyStats()
         self._sequence: collections.deque[str] = collections.deque(faults)
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # noqa: S311 - fault schedule, not a secret
         self._lock = threading.Lock()
         self._tokens: set[str] = set()
         self._server: http.server.ThreadingHTTPServer | None = None
@@ -206,25 +206,25 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
     owner: FaultProxy
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the stats are the log."""
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self._handle()
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._handle()
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._handle()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle()
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._handle()
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._handle()
 
     # -- pieces -----------------------------------------------------------------------------

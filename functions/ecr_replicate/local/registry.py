@@ -7,6 +7,7 @@ PID. Used by the test fixtures, the benchmarks and ``ecr-replicate local``.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import json
 import logging
@@ -15,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 REGISTRY_BINARY = "docker-registry"
 LOOPBACK = "127.0.0.1"
+PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -34,6 +37,15 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to SIGTERM the registry when the process that started it dies, even by SIGKILL."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def registry_binary() -> str:
@@ -140,7 +152,8 @@ class LocalRegistry:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    start_new_session=True,
+                    start_new_session=True,  # Ctrl-C in a terminal reaches us, not it
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
                 )
             if self._wait_ready(timeout):
                 logger.debug("registry %s listening on %s (pid %s)", self.name, self.host, self.process.pid)

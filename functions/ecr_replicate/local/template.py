@@ -304,7 +304,7 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(str(arg))
             if key == "Condition":
@@ -366,9 +366,7 @@ class Template:
                 **((glob.get("Environment") or {}).get("Variables") or {}),
                 **(((res.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}),
             }
-            environment = {
-                k: _env_str(v) for k, v in self.resolve(env_vars).items() if v is not NO_VALUE
-            }
+            environment = {k: _env_str(v) for k, v in self.resolve(env_vars).items() if v is not NO_VALUE}
             handler = self.resolve(props.get("Handler"))
             code_uri = self.resolve(props.get("CodeUri"))
             if not isinstance(handler, str) or "." not in handler or not isinstance(code_uri, str):
@@ -445,7 +443,5 @@ def substitute_definition(definition: str, substitutions: Mapping[str, str]) -> 
 
     text = re.sub(r"\$\{([A-Za-z0-9_]+)\}", replace, definition)
     if missing:
-        raise ConfigurationError(
-            f"DefinitionSubstitutions lack {', '.join(sorted(missing))}"
-        )
+        raise ConfigurationError(f"DefinitionSubstitutions lack {', '.join(sorted(missing))}")
     return text

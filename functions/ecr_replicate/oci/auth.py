@@ -7,7 +7,6 @@ boto3 is imported lazily, only by the ECR client factory the caller passes in.
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import logging
 import re
@@ -15,10 +14,10 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ecr_replicate.errors import AuthenticationError, RegistryUnavailableError
+from ecr_replicate.oci.http11 import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +48,7 @@ class StaticCredentials:
         """Static credentials cannot be refreshed."""
 
 
-@dataclass
-class _CachedToken:
+class _CachedToken(NamedTuple):
     user: str
     password: str
     expires_at: float
@@ -203,16 +201,12 @@ class Authenticator:
         headers = {"Accept": "application/json"}
         if user_pass is not None:
             headers["Authorization"] = basic_header(*user_pass)
-        conn: http.client.HTTPConnection
-        if realm.scheme == "https":
-            conn = http.client.HTTPSConnection(realm.netloc, timeout=self._timeout)
-        else:
-            conn = http.client.HTTPConnection(realm.netloc, timeout=self._timeout)
+        conn = Connection(realm.scheme or "https", realm.netloc, self._timeout)
         try:
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
+            conn.request("GET", path, headers)
+            response = conn.get_response("GET")
             body = response.read(1 << 20)
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             raise RegistryUnavailableError(
                 f"token endpoint of {host} unreachable: {type(exc).__name__}", host=host
             ) from None

@@ -8,14 +8,13 @@ checked by the target registry on ``PUT ?digest=`` and through ``Docker-Content-
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
 import select
 import socket
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ecr_replicate.errors import (
     AuthenticationError,
@@ -23,6 +22,7 @@ from ecr_replicate.errors import (
     RegistryError,
     RegistryUnavailableError,
 )
+from ecr_replicate.oci.http11 import Connection
 from ecr_replicate.oci.manifests import Descriptor
 from ecr_replicate.oci.reference import Reference
 from ecr_replicate.oci.transport import (
@@ -49,8 +49,7 @@ class TransferInterrupted(RegistryUnavailableError):  # noqa: N818 - internal, r
     """The source or target connection broke mid-blob: restart the blob with a new upload."""
 
 
-@dataclass(frozen=True)
-class BlobRoute:
+class BlobRoute(NamedTuple):
     source: Reference
     target: Reference
 
@@ -189,9 +188,7 @@ def _splice(
         os.close(write_end)
 
 
-def _pump(
-    source: Response, conn: http.client.HTTPConnection, size: int, progress: Callable[[int], None]
-) -> None:
+def _pump(source: Response, conn: Connection, size: int, progress: Callable[[int], None]) -> None:
     """Send exactly ``size`` body bytes of ``source`` on ``conn``; raise on short or long bodies."""
     raw = source.raw
     sock = conn.sock
@@ -204,11 +201,11 @@ def _pump(
         and type(sock) is socket.socket
         and source.content_length == size
         and source.conn.sock is not None
-        and raw.fp is not None
+        and not raw.chunked
     )
     if splice_ok and remaining > 0:
         fp = raw.fp
-        buffered = fp.peek(1)  # what http.client's reader already holds (one read at most)
+        buffered = fp.peek(1)  # what the reader already holds (one socket read at most)
         head = fp.read(min(len(buffered), remaining)) if buffered else b""
         if head:
             sock.sendall(head)
@@ -218,8 +215,7 @@ def _pump(
             src_sock = source.conn.sock
             assert src_sock is not None
             _splice(src_sock, sock, remaining, source.pool.timeout, progress)
-        raw.length = 0
-        raw.close()  # the body is consumed: the connection can be reused
+        raw.skip(size)  # the body went around the reader: the connection can be reused
         return
     buffer = bytearray(min(BUFFER_SIZE, max(size, 1)))
     view = memoryview(buffer)
@@ -248,7 +244,6 @@ def stream_blob(
     reuse = False
     try:
         try:
-            conn.putrequest("PATCH", path, skip_accept_encoding=True)
             headers = {
                 "User-Agent": USER_AGENT,
                 "Content-Type": "application/octet-stream",
@@ -257,15 +252,11 @@ def stream_blob(
             authorization = transport.auth.header(target.host, push_scope(target))
             if authorization:
                 headers["Authorization"] = authorization
-            for name, value in headers.items():
-                conn.putheader(name, value)
-            conn.endheaders()
-            if conn.sock is None:
-                raise ConnectionError("connection closed")
+            conn.send_head("PATCH", path, headers)
             _pump(source, conn, desc.size, progress)
-            answer = conn.getresponse()
+            answer = conn.get_response("PATCH")
             body = answer.read(ERROR_BODY_LIMIT)
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             raise TransferInterrupted(
                 f"blob {desc.digest[:19]} transfer broke: {type(exc).__name__}", host=target.host
             ) from None
@@ -283,11 +274,36 @@ def stream_blob(
             ):
                 raise TransferInterrupted("upload needs fresh credentials", status=401, host=target.host)
             raise AuthenticationError("upload refused: HTTP 401", status=401, host=target.host)
+        if b"BLOB_UPLOAD_UNKNOWN" in body:  # the session expired or was lost: start a new one
+            raise TransferInterrupted("upload session unknown to the target", status=answer.status)
         raise error_from_response(
             answer.status, body, host=target.host, what=f"upload blob {desc.digest[:19]}"
         )
     next_location = answer.getheader("Location") or location
-    finish_upload(transport, target, next_location, desc.digest)
+    try:
+        finish_upload(transport, target, next_location, desc.digest)
+    except BlobIntegrityError:
+        cancel_upload(transport, target, next_location)
+        raise
+
+
+def cancel_upload(transport: Transport, target: Reference, location: str) -> None:
+    """Best effort: tell the target to drop an upload session we abandon."""
+    pool, path = transport.resolve_location(target.host, location)
+    try:
+        response = transport.request(
+            "DELETE",
+            pool.host,
+            path,
+            scope=push_scope(target),
+            ok=(200, 202, 204, 404),
+            retry=False,
+            read=ERROR_BODY_LIMIT,
+            what="cancel upload",
+        )
+    except RegistryError:
+        return
+    logger.debug("upload session cancelled (HTTP %s)", response.status)
 
 
 def copy_blob(transport: Transport, route: BlobRoute, desc: Descriptor, events: BlobEvent) -> str:

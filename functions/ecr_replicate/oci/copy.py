@@ -11,8 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ecr_replicate.errors import UnsupportedManifestError
 from ecr_replicate.oci import api
@@ -30,8 +29,7 @@ COPIED = "COPIED"
 SUPERSEDED = "SUPERSEDED"
 
 
-@dataclass(frozen=True)
-class CopyProgress:
+class CopyProgress(NamedTuple):
     """One progress event.
 
     ``event``: blob-started | blob-progress | blob-done | blob-skipped | blob-mounted |
@@ -45,22 +43,44 @@ class CopyProgress:
     repository: str = ""
 
 
-@dataclass
 class CopyResult:
-    status: str
-    source: str
-    target: str
-    digest: str
-    media_type: str
-    tagged: bool = False
-    manifests_copied: int = 0
-    blobs_copied: int = 0
-    blobs_skipped: int = 0
-    blobs_mounted: int = 0
-    bytes_copied: int = 0
-    referrers_copied: int = 0
-    seconds: float = 0.0
-    platforms: list[str] = field(default_factory=list)
+    """What one copy_image() call did (``to_dict()`` is the camelCase contract)."""
+
+    def __init__(
+        self,
+        *,
+        status: str,
+        source: str,
+        target: str,
+        digest: str,
+        media_type: str,
+        tagged: bool = False,
+        manifests_copied: int = 0,
+        blobs_copied: int = 0,
+        blobs_skipped: int = 0,
+        blobs_mounted: int = 0,
+        bytes_copied: int = 0,
+        referrers_copied: int = 0,
+        seconds: float = 0.0,
+        platforms: list[str] | None = None,
+    ) -> None:
+        self.status = status
+        self.source = source
+        self.target = target
+        self.digest = digest
+        self.media_type = media_type
+        self.tagged = tagged
+        self.manifests_copied = manifests_copied
+        self.blobs_copied = blobs_copied
+        self.blobs_skipped = blobs_skipped
+        self.blobs_mounted = blobs_mounted
+        self.bytes_copied = bytes_copied
+        self.referrers_copied = referrers_copied
+        self.seconds = seconds
+        self.platforms = platforms or []
+
+    def __repr__(self) -> str:
+        return f"CopyResult({self.to_dict()!r})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -177,6 +197,12 @@ class _Copier:
         transport = self.transport
         root = api.fetch_manifest(transport, source, digest or source.reference)
         tag = target.tag
+        tagged_digest = None
+        if tag is not None:
+            tagged_digest = api.head_manifest(transport, target.with_digest(None), tag, push=True)
+            if tagged_digest == root.digest:  # warm: the target already carries this exact image
+                self.emit("tagged", root.digest, 0, 0, target.repository)
+                return COPIED, root, True, [root]
         present = api.head_manifest(transport, target, root.digest, push=True) is not None
         tree = [root] if present else walk(transport, source, root, target)
         if not present:
@@ -203,11 +229,10 @@ class _Copier:
                 logger.info("source tag %s now points at %s, not %s: superseded", tag, current, root.digest)
                 self.emit("superseded", root.digest, 0, 0, target.repository)
                 return SUPERSEDED, root, False, tree
-        if api.head_manifest(transport, target.with_digest(None), tag, push=True) != root.digest:
-            api.put_manifest(transport, target, root, tag)
-            with self.lock:
-                self.counts["manifests"] += 1
-            self.emit("manifest-put", root.digest, len(root.body), 0, target.repository)
+        api.put_manifest(transport, target, root, tag)
+        with self.lock:
+            self.counts["manifests"] += 1
+        self.emit("manifest-put", root.digest, len(root.body), 0, target.repository)
         self.emit("tagged", root.digest, 0, 0, target.repository)
         return COPIED, root, True, tree
 
@@ -273,7 +298,7 @@ def copy_image(
         )
     copier = _Copier(transport, workers, progress)
     try:
-        status, root, tagged, tree = copier.copy(src, dst, digest, guard_source_tag and dst.tag is not None)
+        status, root, tagged, _tree = copier.copy(src, dst, digest, guard_source_tag and dst.tag is not None)
         if referrers and status == COPIED:
             subjects = [root.digest] + [child.digest for child in root.children]
             copier.copy_referrers(src, dst, subjects)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ecr_replicate.errors import BlobIntegrityError, UnsupportedManifestError
 
@@ -28,24 +27,28 @@ MAX_INDEX_DEPTH = 4
 MAX_MANIFESTS = 5_000
 
 
-@dataclass(frozen=True)
-class Descriptor:
+class Descriptor(NamedTuple):
     media_type: str
     digest: str
     size: int
     platform: str | None = None
 
 
-@dataclass
 class Manifest:
     """A manifest exactly as served, plus what it references."""
 
-    digest: str
-    media_type: str
-    body: bytes
-    blobs: list[Descriptor] = field(default_factory=list)
-    children: list[Descriptor] = field(default_factory=list)
-    subject: str | None = None
+    __slots__ = ("blobs", "body", "children", "digest", "media_type", "subject")
+
+    def __init__(self, digest: str, media_type: str, body: bytes) -> None:
+        self.digest = digest
+        self.media_type = media_type
+        self.body = body
+        self.blobs: list[Descriptor] = []
+        self.children: list[Descriptor] = []
+        self.subject: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Manifest({self.digest}, {self.media_type}, {len(self.body)} bytes)"
 
     @property
     def is_index(self) -> bool:
@@ -82,6 +85,23 @@ def _descriptor(item: Any, where: str) -> Descriptor:
     return Descriptor(str(media_type), digest, size, platform_text)
 
 
+def _media_type(data: dict[str, Any], content_type: str | None, digest: str) -> str:
+    """The manifest's media type: its ``mediaType`` field, the Content-Type, or its shape."""
+    header_type = (content_type or "").split(";", 1)[0].strip()
+    body_type = data.get("mediaType") if isinstance(data.get("mediaType"), str) else ""
+    media_type = str(body_type or header_type)
+    if media_type in MANIFEST_TYPES:
+        return media_type
+    # OCI manifests may omit mediaType: infer from the shape.
+    if "manifests" in data:
+        return OCI_INDEX
+    if "config" in data and "layers" in data and data.get("schemaVersion") == 2:
+        return OCI_MANIFEST
+    if header_type in (DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED) or data.get("schemaVersion") == 1:
+        raise UnsupportedManifestError(f"manifest {digest} is Docker schema 1, which is not supported")
+    raise UnsupportedManifestError(f"manifest {digest} has unknown media type {media_type!r}")
+
+
 def parse_manifest(body: bytes, digest: str, content_type: str | None) -> Manifest:
     """Parse a manifest's references; the bytes are kept untouched."""
     if len(body) > MAX_MANIFEST_BYTES:
@@ -92,19 +112,7 @@ def parse_manifest(body: bytes, digest: str, content_type: str | None) -> Manife
         raise UnsupportedManifestError(f"manifest {digest} is not JSON") from None
     if not isinstance(data, dict):
         raise UnsupportedManifestError(f"manifest {digest} is not a JSON object")
-    header_type = (content_type or "").split(";", 1)[0].strip()
-    body_type = data.get("mediaType") if isinstance(data.get("mediaType"), str) else ""
-    media_type = body_type or header_type
-    if media_type not in MANIFEST_TYPES:
-        # OCI manifests may omit mediaType: infer from the shape.
-        if "manifests" in data:
-            media_type = OCI_INDEX
-        elif "config" in data and "layers" in data and data.get("schemaVersion") == 2:
-            media_type = OCI_MANIFEST
-        elif header_type in (DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED) or data.get("schemaVersion") == 1:
-            raise UnsupportedManifestError(f"manifest {digest} is Docker schema 1, which is not supported")
-        else:
-            raise UnsupportedManifestError(f"manifest {digest} has unknown media type {media_type!r}")
+    media_type = _media_type(data, content_type, digest)
     manifest = Manifest(digest=digest, media_type=media_type, body=body)
     where = f"manifest {digest}"
     if media_type in INDEX_TYPES:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from ecr_replicate.errors import InvalidReferenceError
 
@@ -117,8 +117,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     """``host/repository`` plus a tag, a digest, or both (``repo:tag@digest``)."""
 
     host: str
@@ -140,10 +139,10 @@ class Reference:
         return is_loopback_host(self.host)
 
     def with_digest(self, digest: str | None) -> Reference:
-        return replace(self, digest=digest)
+        return self._replace(digest=digest)
 
     def with_tag(self, tag: str | None) -> Reference:
-        return replace(self, tag=tag)
+        return self._replace(tag=tag)
 
     def __str__(self) -> str:
         text = f"{self.host}/{self.repository}"

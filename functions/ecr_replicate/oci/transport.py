@@ -7,19 +7,14 @@ code. Error messages carry no Authorization header and at most a short piece of 
 
 from __future__ import annotations
 
-import email.utils
-import http.client
 import json
 import logging
 import random
 import re
-import socket
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from ecr_replicate.errors import (
     AuthenticationError,
@@ -33,6 +28,8 @@ from ecr_replicate.errors import (
     TagImmutableError,
 )
 from ecr_replicate.oci.auth import Authenticator, CredentialProvider
+from ecr_replicate.oci.http11 import Connection
+from ecr_replicate.oci.http11 import Response as HTTPResponse
 from ecr_replicate.oci.reference import is_loopback_host
 
 logger = logging.getLogger(__name__)
@@ -43,19 +40,40 @@ ERROR_BODY_LIMIT = 64 * 1024
 MESSAGE_BODY_CHARS = 300
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 _SECRET_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 
 
-@dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded exponential backoff with full jitter; Retry-After honoured up to a cap."""
+    """Bounded exponential backoff with full jitter; Retry-After honoured up to a cap.
 
-    attempts: int = 6
-    base_delay: float = 0.25
-    max_delay: float = 8.0
-    max_retry_after: float = 30.0
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
-    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+    ``attempts`` counts every try (the first one included).
+    """
+
+    def __init__(
+        self,
+        attempts: int = 6,
+        *,
+        base_delay: float = 0.25,
+        max_delay: float = 8.0,
+        max_retry_after: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        self.attempts = attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.max_retry_after = max_retry_after
+        self.sleep = sleep
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryPolicy(attempts={self.attempts}, base_delay={self.base_delay}, "
+            f"max_delay={self.max_delay}, max_retry_after={self.max_retry_after})"
+        )
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
@@ -77,6 +95,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     if text.isdigit():
         return float(text)
+    import email.utils  # noqa: PLC0415 - rare path; keeps the email package out of start-up
+
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -104,47 +124,48 @@ def parse_oci_error(body: bytes) -> tuple[str, str]:
         return "", body[:MESSAGE_BODY_CHARS].decode("utf-8", "replace")
 
 
+_CODE_ERRORS: dict[str, type[RegistryError]] = {
+    "NAME_UNKNOWN": RepositoryNotFoundError,
+    "MANIFEST_UNKNOWN": ImageNotFoundError,
+    "BLOB_UNKNOWN": ImageNotFoundError,
+    "MANIFEST_INVALID": ManifestRejectedError,
+    "MANIFEST_BLOB_UNKNOWN": ManifestRejectedError,
+    "UNSUPPORTED": ManifestRejectedError,
+    "TAG_INVALID": ManifestRejectedError,
+    "BLOB_UPLOAD_INVALID": ManifestRejectedError,
+}
+_STATUS_ERRORS: dict[int, type[RegistryError]] = {404: ImageNotFoundError, 405: ManifestRejectedError}
+
+
+def _error_class(status: int, code: str, message: str) -> type[RegistryError] | None:
+    """The error class for an answer; None means "the bytes were wrong" (BlobIntegrityError)."""
+    if code in ("DIGEST_INVALID", "SIZE_INVALID"):
+        return None
+    if status == 429 or code == "TOOMANYREQUESTS":
+        return RegistryThrottledError
+    if status in RETRYABLE_STATUSES or status >= 500:
+        return RegistryUnavailableError
+    if status in (401, 403):
+        return AuthenticationError
+    if code == "TAG_INVALID" and "immutable" in message.lower():
+        return TagImmutableError
+    return _CODE_ERRORS.get(code) or _STATUS_ERRORS.get(status, RegistryError)
+
+
 def error_from_response(
     status: int, body: bytes, *, host: str, what: str, retry_after: float | None = None
 ) -> RegistryError | BlobIntegrityError:
-    """Map an HTTP error answer to the project's typed error."""
+    """Map an HTTP error answer to the project's typed error (by OCI error code, then status)."""
     code, message = parse_oci_error(body)
     detail = scrub(
         f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
     )
-    kwargs: dict[str, Any] = {"status": status, "code": code, "host": host}
-    upper = code.upper()
-    if upper == "DIGEST_INVALID" or upper == "SIZE_INVALID":
+    cls = _error_class(status, code.upper(), message)
+    if cls is None:
         return BlobIntegrityError(detail)
-    if status == 429 or upper == "TOOMANYREQUESTS":
-        err: RegistryError = RegistryThrottledError(detail, **kwargs)
-        err.retry_after = retry_after  # type: ignore[attr-defined]
-        return err
-    if status in RETRYABLE_STATUSES or status >= 500:
-        err = RegistryUnavailableError(detail, **kwargs)
-        err.retry_after = retry_after  # type: ignore[attr-defined]
-        return err
-    if status in (401, 403):
-        return AuthenticationError(detail, **kwargs)
-    if upper == "TAG_INVALID" and "immutable" in message.lower():
-        return TagImmutableError(detail, **kwargs)
-    if upper == "NAME_UNKNOWN":
-        return RepositoryNotFoundError(detail, **kwargs)
-    if upper in ("MANIFEST_UNKNOWN", "BLOB_UNKNOWN") or (status == 404 and not upper):
-        return ImageNotFoundError(detail, **kwargs)
-    if upper in (
-        "MANIFEST_INVALID",
-        "MANIFEST_BLOB_UNKNOWN",
-        "UNSUPPORTED",
-        "TAG_INVALID",
-        "BLOB_UPLOAD_INVALID",
-    ):
-        return ManifestRejectedError(detail, **kwargs)
-    if status == 405:
-        return ManifestRejectedError(detail, **kwargs)
-    if status == 404:
-        return ImageNotFoundError(detail, **kwargs)
-    return RegistryError(detail, **kwargs)
+    error = cls(detail, status=status, code=code, host=host)
+    error.retry_after = retry_after  # type: ignore[attr-defined]
+    return error
 
 
 class HostPool:
@@ -154,11 +175,11 @@ class HostPool:
         self.scheme = scheme
         self.host = host
         self.timeout = timeout
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(limit)
 
-    def acquire(self, *, fresh: bool = False) -> http.client.HTTPConnection:
+    def acquire(self, *, fresh: bool = False) -> Connection:
         """A connection (idle keep-alive one unless ``fresh``), holding one request slot."""
         self._slots.acquire()
         if not fresh:
@@ -175,23 +196,12 @@ class HostPool:
         with self._lock:
             return bool(self._idle)
 
-    def _connect(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection
-        if self.scheme == "https":
-            import ssl  # noqa: PLC0415 - only https pays for ssl
-
-            conn = http.client.HTTPSConnection(
-                self.host, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        else:
-            conn = http.client.HTTPConnection(self.host, timeout=self.timeout)
+    def _connect(self) -> Connection:
+        conn = Connection(self.scheme, self.host, self.timeout)
         conn.connect()
-        if conn.sock is not None:
-            # headers and a streamed body go out in separate writes: no Nagle/delayed-ACK stall
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
-    def release(self, conn: http.client.HTTPConnection, *, reuse: bool) -> None:
+    def release(self, conn: Connection, *, reuse: bool) -> None:
         if reuse and conn.sock is not None:
             with self._lock:
                 self._idle.append(conn)
@@ -209,9 +219,7 @@ class HostPool:
 class Response:
     """An answer whose connection goes back to the pool once the body is read or closed."""
 
-    def __init__(
-        self, pool: HostPool, conn: http.client.HTTPConnection, raw: http.client.HTTPResponse
-    ) -> None:
+    def __init__(self, pool: HostPool, conn: Connection, raw: HTTPResponse) -> None:
         self.pool = pool
         self.conn = conn
         self.raw = raw
@@ -230,7 +238,7 @@ class Response:
     def read(self, limit: int | None = None) -> bytes:
         try:
             data = self.raw.read() if limit is None else self.raw.read(limit)
-        except (OSError, http.client.HTTPException):
+        except OSError:
             self.close(reuse=False)
             raise
         if limit is not None and not self.raw.isclosed():
@@ -305,29 +313,20 @@ class Transport:
             reused = not fresh and pool.has_idle()
             try:
                 conn = pool.acquire(fresh=fresh)
-            except (OSError, http.client.HTTPException):
+            except OSError:
                 if reused:
                     continue
                 raise
             try:
-                conn.request(method, path, body=body, headers=dict(headers))
-                raw = conn.getresponse()
-            except (OSError, http.client.HTTPException):
+                conn.request(method, path, dict(headers), body)
+                raw = conn.get_response(method)
+            except OSError:
                 pool.release(conn, reuse=False)
                 if reused and not fresh:
                     continue  # the server closed an idle connection: try on a new one
                 raise
             return Response(pool, conn, raw)
         raise AssertionError("unreachable")
-
-    def base_headers(self, host: str, scope_key: str, extra: Mapping[str, str] | None) -> dict[str, str]:
-        headers = {"User-Agent": USER_AGENT}
-        if extra:
-            headers.update(extra)
-        authorization = self.auth.header(host, scope_key)
-        if authorization:
-            headers["Authorization"] = authorization
-        return headers
 
     def request(
         self,
@@ -347,73 +346,72 @@ class Transport:
 
         ``scope`` names the authorization scope (``"<repository>:pull"`` / ``":push"``). The
         caller reads or closes the returned response, unless ``read`` is given: then up to
-        ``read`` body bytes are read (inside the retry loop) into ``response.data``. Redirects of GET/HEAD are followed, to
-        other hosts without credentials.
+        ``read`` body bytes are read (inside the retry loop) into ``response.data``. Redirects
+        of GET/HEAD are followed, to other hosts without credentials.
         """
         accepted = frozenset(ok)
         label = what or f"{method} {host}{path.split('?', 1)[0]}"
-        pool = self.pool(host)
-        attempt = 0
+        pool, target_path, external = self.pool(host), path, False
+        attempt = redirects = 0
         reauthenticated = False
-        target_path = path
-        external = False
         while True:
             attempt += 1
             sent = None if external else self.auth.header(host, scope)
-            request_headers = {"User-Agent": USER_AGENT, **(headers or {})}
-            if sent and not external:
-                request_headers["Authorization"] = sent
+            retry_after: float | None = None
             try:
-                response = self.send_once(method, pool, target_path, request_headers, body)
-            except (OSError, http.client.HTTPException) as exc:
-                if retry and attempt < self.retry.attempts:
-                    logger.debug("%s: %s, retrying", label, type(exc).__name__)
-                    self.retry.wait(attempt)
-                    continue
-                raise RegistryUnavailableError(
+                response = self.send_once(method, pool, target_path, self._headers(headers, sent), body)
+                if response.status in accepted:
+                    return self._complete(response, method, read)
+            except OSError as exc:
+                error: RegistryError | BlobIntegrityError = RegistryUnavailableError(
                     f"{label}: {type(exc).__name__}: {scrub(str(exc))}", host=pool.host
-                ) from None
-            status = response.status
-            if status in accepted:
-                if read is None or method == "HEAD":
-                    if method == "HEAD":
-                        response.close(reuse=True)
-                    return response
-                try:
-                    response.data = response.read(read)
-                except (OSError, http.client.HTTPException) as exc:
-                    if retry and attempt < self.retry.attempts:
-                        self.retry.wait(attempt)
-                        continue
-                    raise RegistryUnavailableError(
-                        f"{label}: body read failed: {type(exc).__name__}", host=pool.host
-                    ) from None
-                return response
-            if status in REDIRECT_STATUSES and method in ("GET", "HEAD"):
-                location = response.header("Location") or ""
-                response.read(ERROR_BODY_LIMIT)
-                pool, target_path, external = self._redirect(pool, location, external)
-                attempt -= 1
-                continue
-            error_body = b"" if method == "HEAD" else response.read(ERROR_BODY_LIMIT)
-            if method == "HEAD":
+                )
+            else:
+                status = response.status
+                if status in REDIRECT_STATUSES and method in ("GET", "HEAD") and redirects < MAX_REDIRECTS:
+                    redirects += 1
+                    attempt -= 1
+                    location = response.header("Location") or ""
+                    response.read(ERROR_BODY_LIMIT)
+                    pool, target_path, external = self._redirect(pool, location, external)
+                    continue
+                error_body = b"" if method == "HEAD" else response.read(ERROR_BODY_LIMIT)
                 response.close(reuse=True)
-            if not external and (status == 401 or (status == 403 and b"expired" in error_body.lower())):
-                if not reauthenticated and self.auth.challenge(
-                    host, scope, response.header("WWW-Authenticate"), sent
+                auth_failed = status == 401 or (status == 403 and b"expired" in error_body.lower())
+                if (
+                    auth_failed
+                    and not external
+                    and not reauthenticated
+                    and self.auth.challenge(host, scope, response.header("WWW-Authenticate"), sent)
                 ):
                     reauthenticated = True
                     attempt -= 1
                     continue
-            retry_after = parse_retry_after(response.header("Retry-After"))
-            error = error_from_response(
-                status, error_body, host=pool.host, what=label, retry_after=retry_after
-            )
+                retry_after = parse_retry_after(response.header("Retry-After"))
+                error = error_from_response(
+                    status, error_body, host=pool.host, what=label, retry_after=retry_after
+                )
             if retry and error.retryable and attempt < self.retry.attempts:
-                logger.debug("%s: HTTP %s, retrying (attempt %d)", label, status, attempt)
+                logger.debug("%s: %s, retrying (attempt %d)", label, type(error).__name__, attempt)
                 self.retry.wait(attempt, retry_after)
                 continue
             raise error
+
+    @staticmethod
+    def _headers(extra: Mapping[str, str] | None, authorization: str | None) -> dict[str, str]:
+        headers = {"User-Agent": USER_AGENT, **(extra or {})}
+        if authorization:
+            headers["Authorization"] = authorization
+        return headers
+
+    @staticmethod
+    def _complete(response: Response, method: str, read: int | None) -> Response:
+        """An accepted answer: HEADs are closed, ``read`` bodies read (errors propagate to retry)."""
+        if method == "HEAD":
+            response.close(reuse=True)
+        elif read is not None:
+            response.data = response.read(read)
+        return response
 
     def _redirect(self, pool: HostPool, location: str, external: bool) -> tuple[HostPool, str, bool]:
         url = urllib.parse.urlsplit(location)

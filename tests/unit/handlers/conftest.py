@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from ecr_replicate.local.registry import LocalRegistry
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -54,8 +53,15 @@ class FakeCopyResult:
     digest: str = DIGEST
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "digest": self.digest, "bytesCopied": 2048, "blobsCopied": 2,
-                "blobsSkipped": 1, "blobsMounted": 0, "seconds": 0.25}
+        return {
+            "status": self.status,
+            "digest": self.digest,
+            "bytesCopied": 2048,
+            "blobsCopied": 2,
+            "blobsSkipped": 1,
+            "blobsMounted": 0,
+            "seconds": 0.25,
+        }
 
 
 @dataclass
@@ -74,9 +80,20 @@ class FakeCopier:
 @pytest.fixture
 def lambda_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """A deployment's environment: source us-east-1 (also listed, so dropped), two targets."""
-    for name in ("AWS_ENDPOINT_URL", "REGISTRY_ENDPOINTS", "REPOSITORY_INCLUDE", "REPOSITORY_EXCLUDE",
-                 "TAG_INCLUDE", "TAG_EXCLUDE", "COPY_RUNTIME", "LAMBDA_MAX_IMAGE_BYTES", "TOPIC_ARN",
-                 "MIRROR_REPOSITORY_SETTINGS", "COPY_JOBS", "MAX_CONCURRENCY"):
+    for name in (
+        "AWS_ENDPOINT_URL",
+        "REGISTRY_ENDPOINTS",
+        "REPOSITORY_INCLUDE",
+        "REPOSITORY_EXCLUDE",
+        "TAG_INCLUDE",
+        "TAG_EXCLUDE",
+        "COPY_RUNTIME",
+        "LAMBDA_MAX_IMAGE_BYTES",
+        "TOPIC_ARN",
+        "MIRROR_REPOSITORY_SETTINGS",
+        "COPY_JOBS",
+        "MAX_CONCURRENCY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_REGION", SOURCE_REGION)
     monkeypatch.setenv("AWS_DEFAULT_REGION", SOURCE_REGION)

@@ -3,11 +3,11 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from ecr_replicate import workflow
 from ecr_replicate.cli import codebuild_copy
 from ecr_replicate.errors import RegistryUnavailableError, TagImmutableError
 from ecr_replicate.local.sample_images import push_image
+
 from tests.unit.handlers.conftest import FakeCopier
 from tests.unit.handlers.test_copy_image import item
 
@@ -51,8 +51,14 @@ def test_bad_item_fails_the_build(lambda_env, copier, value):
 def test_codebuild_copy_against_real_registries(lambda_env, registries, capsys):
     source, target = registries
     pushed = push_image(source.host, "team/built", "v3", seed=9)
-    data = item(repository="team/built", tag="v3", digest=pushed.digest, sourceRegistry=source.host,
-                targetRegistry=target.host, runtime="codebuild")
+    data = item(
+        repository="team/built",
+        tag="v3",
+        digest=pushed.digest,
+        sourceRegistry=source.host,
+        targetRegistry=target.host,
+        runtime="codebuild",
+    )
     lambda_env.setenv("REPLICATION_ITEM", json.dumps(data))
     assert codebuild_copy.main([]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

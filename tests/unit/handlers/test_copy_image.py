@@ -1,21 +1,28 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
-
 from ecr_replicate.errors import RegistryUnavailableError, TagImmutableError
 from ecr_replicate.handlers import copy_image
 from ecr_replicate.local.sample_images import push_image
+
 from tests.unit.handlers.conftest import ACCOUNT, DIGEST, FakeCopier, FakeCopyResult
 
 
-def item(**overrides):
+def item(**overrides: Any) -> dict[str, Any]:
     data = {
-        "region": "eu-west-1", "repository": "team/app", "tag": "v1", "digest": DIGEST,
-        "mediaType": "application/vnd.oci.image.index.v1+json", "sizeBytes": 4096, "sourceRegion": "us-east-1",
+        "region": "eu-west-1",
+        "repository": "team/app",
+        "tag": "v1",
+        "digest": DIGEST,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "sizeBytes": 4096,
+        "sourceRegion": "us-east-1",
         "sourceRegistry": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com",
-        "targetRegistry": f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com", "runtime": "lambda",
+        "targetRegistry": f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com",
+        "runtime": "lambda",
         "executionName": "exec-1",
     }
     data.update(overrides)
@@ -31,8 +38,18 @@ def copier(monkeypatch: pytest.MonkeyPatch) -> FakeCopier:
 
 
 def test_tagged_item_is_copied_with_the_newer_push_wins_guard(lambda_env, context, copier, capsys):
-    out = copy_image.handler(item(ensured={"region": "eu-west-1", "repository": "team/app", "created": False,
-                                          "changes": [], "warnings": ["kept IMMUTABLE"]}), context)
+    out = copy_image.handler(
+        item(
+            ensured={
+                "region": "eu-west-1",
+                "repository": "team/app",
+                "created": False,
+                "changes": [],
+                "warnings": ["kept IMMUTABLE"],
+            }
+        ),
+        context,
+    )
     call = copier.calls[0]
     assert call["source"] == f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/team/app:v1"
     assert call["target"] == f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/team/app:v1"
@@ -44,7 +61,11 @@ def test_tagged_item_is_copied_with_the_newer_push_wins_guard(lambda_env, contex
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert metrics, "one EMF metrics blob per invocation"
     blob = metrics[-1]
-    assert blob["TargetRegion"] == "eu-west-1" and blob["BytesCopied"] in (2048, [2048.0]) and blob["CopySeconds"] in (0.25, [0.25])
+    assert (
+        blob["TargetRegion"] == "eu-west-1"
+        and blob["BytesCopied"] in (2048, [2048.0])
+        and blob["CopySeconds"] in (0.25, [0.25])
+    )
 
 
 def test_digest_item_copies_by_digest_without_guard(lambda_env, context, copier):
@@ -58,7 +79,9 @@ def test_superseded_is_reported(lambda_env, context, copier):
     assert copy_image.handler(item(), context)["status"] == "SUPERSEDED"
 
 
-@pytest.mark.parametrize("error", [RegistryUnavailableError("down", status=503), TagImmutableError("immutable")])
+@pytest.mark.parametrize(
+    "error", [RegistryUnavailableError("down", status=503), TagImmutableError("immutable")]
+)
 def test_errors_propagate_by_class_name_for_the_state_machine(lambda_env, context, copier, error):
     copier.error = error
     with pytest.raises(type(error)):
@@ -70,8 +93,14 @@ def test_copy_against_real_registries(lambda_env, context, monkeypatch, registri
     pushed = push_image(source.host, "team/copied", "v2", seed=5)
     monkeypatch.setattr(copy_image, "_credentials", None)
     lambda_env.setenv("REGISTRY_ENDPOINTS", f'{{"us-east-1": "{source.host}", "eu-west-1": "{target.host}"}}')
-    data = item(repository="team/copied", tag="v2", digest=pushed.digest, sourceRegistry=source.host,
-                targetRegistry=target.host, mediaType=pushed.media_type)
+    data = item(
+        repository="team/copied",
+        tag="v2",
+        digest=pushed.digest,
+        sourceRegistry=source.host,
+        targetRegistry=target.host,
+        mediaType=pushed.media_type,
+    )
     out = copy_image.handler(data, context)
     assert out["status"] == "SUCCEEDED" and out["digest"] == pushed.digest
     assert out["blobsCopied"] == len(pushed.all_blobs())

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
 from ecr_replicate.errors import InvalidInputError, InvalidReferenceError
 from ecr_replicate.handlers import plan
 from ecr_replicate.local.sample_images import push_index
 from ecr_replicate.workflow import UNTAGGED_PUSH_REASON
+
 from tests.unit.handlers.conftest import ACCOUNT, DIGEST, FakeDescribe, FakeDescription, load_event
 
 
@@ -18,8 +20,9 @@ def describe(monkeypatch: pytest.MonkeyPatch) -> FakeDescribe:
     return fake
 
 
-def run(event, context):
-    return plan.handler(event, context)
+def run(event: Any, context: Any) -> dict[str, Any]:
+    out: dict[str, Any] = plan.handler(event, context)
+    return out
 
 
 def test_tagged_push_plans_one_item_per_target_region_source_dropped(lambda_env, context, describe):
@@ -36,7 +39,10 @@ def test_tagged_push_plans_one_item_per_target_region_source_dropped(lambda_env,
     assert item["runtime"] == "lambda"
     assert out["maxConcurrency"] == 10
     # Described by the pushed digest, not by the tag (which may have moved on since).
-    assert describe.calls[0][0] == f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/team/app@{event['detail']['image-digest']}"
+    assert (
+        describe.calls[0][0]
+        == f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/team/app@{event['detail']['image-digest']}"
+    )
 
 
 def test_untagged_push_is_skipped_without_touching_the_registry(lambda_env, context, describe):
@@ -153,12 +159,14 @@ def test_plan_against_a_real_registry(lambda_env, context, monkeypatch, registri
     """The real describe_image against a real registry: digest, media type and size of an index."""
     source, target = registries
     pushed = push_index(source.host, "team/planned", "v1", seed=3)
-    lambda_env.setenv("REGISTRY_ENDPOINTS", f'{{"us-east-1": "{source.host}", "eu-west-1": "{target.host}", '
-                                            f'"ap-southeast-1": "{target.host}"}}')
+    lambda_env.setenv(
+        "REGISTRY_ENDPOINTS",
+        f'{{"us-east-1": "{source.host}", "eu-west-1": "{target.host}", "ap-southeast-1": "{target.host}"}}',
+    )
     monkeypatch.setattr(plan, "_credentials", None)
     out = run({"repository": "team/planned", "tag": "v1"}, context)
     assert out["image"]["digest"] == pushed.digest
     assert out["image"]["mediaType"] == pushed.media_type
     assert out["image"]["sizeBytes"] >= sum(pushed.all_blobs().values())
     assert out["items"][0]["digest"] == pushed.digest
-    assert DIGEST != pushed.digest
+    assert pushed.digest != DIGEST

@@ -1,37 +1,84 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from ecr_replicate.handlers import notify, summarize
 from ecr_replicate.workflow import EVENT_DETAIL_TYPE, EVENT_SOURCE, UNTAGGED_PUSH_REASON
+from moto import mock_aws
+
 from tests.unit.handlers.conftest import DIGEST
 
 
-def planned_state(regions):
-    items = [{"region": r, "repository": "team/app", "tag": "v1", "digest": DIGEST, "mediaType": "m",
-              "sizeBytes": 10, "sourceRegion": "us-east-1", "sourceRegistry": "s", "targetRegistry": "t",
-              "runtime": "lambda"} for r in ("eu-west-1", "ap-southeast-1")]
-    return {"status": "PLANNED", "executionName": "exec-1", "executionArn": "arn:exec", "maxConcurrency": 10,
-            "request": {"repository": "team/app", "tag": "v1", "digest": DIGEST, "sourceRegion": "us-east-1",
-                        "trigger": "ecr-event"},
-            "image": {"digest": DIGEST, "mediaType": "m", "sizeBytes": 10}, "items": items, "regions": regions}
+def planned_state(regions: list[dict[str, Any]]) -> dict[str, Any]:
+    items = [
+        {
+            "region": r,
+            "repository": "team/app",
+            "tag": "v1",
+            "digest": DIGEST,
+            "mediaType": "m",
+            "sizeBytes": 10,
+            "sourceRegion": "us-east-1",
+            "sourceRegistry": "s",
+            "targetRegistry": "t",
+            "runtime": "lambda",
+        }
+        for r in ("eu-west-1", "ap-southeast-1")
+    ]
+    return {
+        "status": "PLANNED",
+        "executionName": "exec-1",
+        "executionArn": "arn:exec",
+        "maxConcurrency": 10,
+        "request": {
+            "repository": "team/app",
+            "tag": "v1",
+            "digest": DIGEST,
+            "sourceRegion": "us-east-1",
+            "trigger": "ecr-event",
+        },
+        "image": {"digest": DIGEST, "mediaType": "m", "sizeBytes": 10},
+        "items": items,
+        "regions": regions,
+    }
 
 
-OK = {"region": "eu-west-1", "status": "SUCCEEDED", "digest": DIGEST, "bytesCopied": 2_500_000,
-      "blobsCopied": 3, "blobsSkipped": 1, "seconds": 1.5}
+OK = {
+    "region": "eu-west-1",
+    "status": "SUCCEEDED",
+    "digest": DIGEST,
+    "bytesCopied": 2_500_000,
+    "blobsCopied": 3,
+    "blobsSkipped": 1,
+    "seconds": 1.5,
+}
 # What the ASL's "Record failure" Pass state produces from a Catch of a Lambda error.
-FAILED = {"region": "ap-southeast-1", "status": "FAILED", "digest": DIGEST, "bytesCopied": 0, "blobsCopied": 0,
-          "blobsSkipped": 0, "seconds": 0, "error": "RegistryUnavailableError",
-          "cause": json.dumps({"errorMessage": "connection refused by 127.0.0.1:5003",
-                               "errorType": "RegistryUnavailableError", "stackTrace": ["..."]})}
+FAILED = {
+    "region": "ap-southeast-1",
+    "status": "FAILED",
+    "digest": DIGEST,
+    "bytesCopied": 0,
+    "blobsCopied": 0,
+    "blobsSkipped": 0,
+    "seconds": 0,
+    "error": "RegistryUnavailableError",
+    "cause": json.dumps(
+        {
+            "errorMessage": "connection refused by 127.0.0.1:5003",
+            "errorType": "RegistryUnavailableError",
+            "stackTrace": ["..."],
+        }
+    ),
+}
 
 
 def test_all_regions_succeeded(lambda_env, context):
-    out = summarize.handler(planned_state([OK, {**OK, "region": "ap-southeast-1", "status": "SUPERSEDED"}]), context)
+    out = summarize.handler(
+        planned_state([OK, {**OK, "region": "ap-southeast-1", "status": "SUPERSEDED"}]), context
+    )
     assert out["status"] == "SUCCEEDED" and out["failedRegions"] == []
     lines = out["text"].splitlines()
     assert lines[0].startswith("SUCCEEDED: team/app:v1")
@@ -43,7 +90,10 @@ def test_a_failed_region_is_named_with_a_readable_cause(lambda_env, context):
     out = summarize.handler(planned_state([OK, FAILED]), context)
     assert out["status"] == "FAILED" and out["failedRegions"] == ["ap-southeast-1"]
     assert "failed: ap-southeast-1" in out["text"].splitlines()[0]
-    assert "- ap-southeast-1: FAILED: RegistryUnavailableError: connection refused by 127.0.0.1:5003" in out["text"]
+    assert (
+        "- ap-southeast-1: FAILED: RegistryUnavailableError: connection refused by 127.0.0.1:5003"
+        in out["text"]
+    )
     assert out["regions"][1]["cause"] == "connection refused by 127.0.0.1:5003"
 
 
@@ -53,9 +103,17 @@ def test_missing_region_result_counts_as_failed(lambda_env, context):
 
 
 def test_skipped_plan(lambda_env, context):
-    state = {"status": "SKIPPED", "reason": UNTAGGED_PUSH_REASON, "maxConcurrency": 10,
-             "request": {"repository": "team/app", "digest": DIGEST, "sourceRegion": "us-east-1",
-                         "trigger": "ecr-event"}}
+    state = {
+        "status": "SKIPPED",
+        "reason": UNTAGGED_PUSH_REASON,
+        "maxConcurrency": 10,
+        "request": {
+            "repository": "team/app",
+            "digest": DIGEST,
+            "sourceRegion": "us-east-1",
+            "trigger": "ecr-event",
+        },
+    }
     out = summarize.handler(state, context)
     assert out["status"] == "SKIPPED" and out["regions"] == [] and UNTAGGED_PUSH_REASON in out["text"]
 
@@ -67,21 +125,30 @@ def aws(lambda_env, monkeypatch):
         sqs = boto3.client("sqs", region_name="us-east-1")
         topic = sns.create_topic(Name="replication")["TopicArn"]
         queue = sqs.create_queue(QueueName="summaries")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         events = boto3.client("events", region_name="us-east-1")
         events_queue = sqs.create_queue(QueueName="events")["QueueUrl"]
-        events_arn = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events_arn = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         events.put_rule(Name="completed", EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
         events.put_targets(Rule="completed", Targets=[{"Id": "q", "Arn": events_arn}])
         lambda_env.setenv("TOPIC_ARN", topic)
         monkeypatch.setattr(notify, "sns_clients", lambda region: boto3.client("sns", region_name=region))
-        monkeypatch.setattr(notify, "events_clients", lambda region: boto3.client("events", region_name=region))
+        monkeypatch.setattr(
+            notify, "events_clients", lambda region: boto3.client("events", region_name=region)
+        )
         yield sqs, queue, events_queue
 
 
-def receive(sqs, queue):
-    return [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])]
+def receive(sqs: Any, queue: str) -> list[Any]:
+    return [
+        json.loads(m["Body"])
+        for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    ]
 
 
 def test_notify_publishes_the_same_json_to_sns_and_eventbridge(aws, context):
@@ -99,8 +166,12 @@ def test_notify_publishes_the_same_json_to_sns_and_eventbridge(aws, context):
 
 def test_skipped_runs_are_not_mailed(aws, context):
     sqs, queue, events_queue = aws
-    state = {"status": "SKIPPED", "reason": "filtered", "maxConcurrency": 10,
-             "request": {"repository": "team/app", "tag": "v1", "sourceRegion": "us-east-1", "trigger": "manual"}}
+    state = {
+        "status": "SKIPPED",
+        "reason": "filtered",
+        "maxConcurrency": 10,
+        "request": {"repository": "team/app", "tag": "v1", "sourceRegion": "us-east-1", "trigger": "manual"},
+    }
     out = notify.handler(summarize.handler(state, context), context)
     assert out["snsMessageId"] is None
     assert receive(sqs, queue) == []

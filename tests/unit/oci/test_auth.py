@@ -6,9 +6,14 @@ from typing import Any
 
 import boto3
 import pytest
+from ecr_replicate.oci.auth import (
+    Authenticator,
+    EcrCredentials,
+    StaticCredentials,
+    basic_header,
+    parse_challenge,
+)
 from moto import mock_aws
-
-from ecr_replicate.oci.auth import Authenticator, EcrCredentials, StaticCredentials, basic_header, parse_challenge
 
 ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 
@@ -18,7 +23,11 @@ def test_parse_challenge() -> None:
         'Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull,push"'
     )
     assert scheme == "bearer"
-    assert params == {"realm": "https://auth.example/token", "service": "registry", "scope": "repository:a/b:pull,push"}
+    assert params == {
+        "realm": "https://auth.example/token",
+        "service": "registry",
+        "scope": "repository:a/b:pull,push",
+    }
     assert parse_challenge('Basic realm="x"')[0] == "basic"
 
 

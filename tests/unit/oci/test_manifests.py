@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from ecr_replicate.errors import BlobIntegrityError, UnsupportedManifestError
 from ecr_replicate.oci import manifests as m
 
@@ -15,7 +14,9 @@ def desc(digest: str = D, size: int = 3, media: str = "x") -> dict[str, object]:
 
 
 def test_image_manifest_blobs() -> None:
-    body = json.dumps({"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": desc(), "layers": [desc(size=5)]})
+    body = json.dumps(
+        {"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": desc(), "layers": [desc(size=5)]}
+    )
     parsed = m.parse_manifest(body.encode(), m.digest_of(body.encode()), None)
     assert parsed.media_type == m.OCI_MANIFEST
     assert [b.size for b in parsed.blobs] == [3, 5]
@@ -36,11 +37,23 @@ def test_index_children_and_inferred_type() -> None:
         b"not json",
         b"[]",
         json.dumps({"schemaVersion": 1, "fsLayers": []}).encode(),
-        json.dumps({"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": desc(), "layers": "x"}).encode(),
-        json.dumps({"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": desc(size=-1), "layers": []}).encode(),
-        json.dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [desc()] * (m.MAX_INDEX_CHILDREN + 1)}).encode(),
-        json.dumps({"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": desc(),
-                    "layers": [desc()] * m.MAX_BLOBS_PER_MANIFEST}).encode(),
+        json.dumps(
+            {"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": desc(), "layers": "x"}
+        ).encode(),
+        json.dumps(
+            {"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": desc(size=-1), "layers": []}
+        ).encode(),
+        json.dumps(
+            {"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [desc()] * (m.MAX_INDEX_CHILDREN + 1)}
+        ).encode(),
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": m.OCI_MANIFEST,
+                "config": desc(),
+                "layers": [desc()] * m.MAX_BLOBS_PER_MANIFEST,
+            }
+        ).encode(),
         b" " * (m.MAX_MANIFEST_BYTES + 1),
     ],
 )

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ecr_replicate.errors import InvalidReferenceError
 from ecr_replicate.oci.reference import (
     Reference,
@@ -70,8 +69,14 @@ def test_validators() -> None:
 
 @pytest.mark.parametrize(
     ("host", "loopback"),
-    [("localhost:5000", True), ("127.0.0.1", True), ("127.8.9.10:1", True), ("[::1]:5000", True),
-     ("10.0.0.1:5000", False), ("registry.example.com", False)],
+    [
+        ("localhost:5000", True),
+        ("127.0.0.1", True),
+        ("127.8.9.10:1", True),
+        ("[::1]:5000", True),
+        ("10.0.0.1:5000", False),
+        ("registry.example.com", False),
+    ],
 )
 def test_loopback(host: str, loopback: bool) -> None:
     assert is_loopback_host(host) is loopback

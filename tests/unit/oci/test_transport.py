@@ -5,7 +5,6 @@ import json
 import random
 
 import pytest
-
 from ecr_replicate.errors import (
     AuthenticationError,
     BlobIntegrityError,
@@ -36,7 +35,9 @@ def test_retry_after_seconds_and_date() -> None:
 
 
 def test_backoff_is_bounded_full_jitter() -> None:
-    policy = RetryPolicy(attempts=6, base_delay=0.5, max_delay=4.0, max_retry_after=10.0, rng=random.Random(1))
+    policy = RetryPolicy(
+        attempts=6, base_delay=0.5, max_delay=4.0, max_retry_after=10.0, rng=random.Random(1)
+    )
     delays = [policy.delay(attempt) for attempt in range(1, 20) for _ in range(20)]
     assert all(0.0 <= d <= 4.0 for d in delays)
     assert max(policy.delay(1) for _ in range(200)) <= 0.5
@@ -50,7 +51,13 @@ def test_backoff_is_bounded_full_jitter() -> None:
         (404, "MANIFEST_UNKNOWN", "", ImageNotFoundError, False),
         (404, "BLOB_UNKNOWN", "", ImageNotFoundError, False),
         (404, "NAME_UNKNOWN", "repo x does not exist", RepositoryNotFoundError, False),
-        (400, "TAG_INVALID", "cannot be overwritten because the repository is immutable", TagImmutableError, False),
+        (
+            400,
+            "TAG_INVALID",
+            "cannot be overwritten because the repository is immutable",
+            TagImmutableError,
+            False,
+        ),
         (400, "MANIFEST_INVALID", "", ManifestRejectedError, False),
         (400, "MANIFEST_BLOB_UNKNOWN", "", ManifestRejectedError, False),
         (405, "UNSUPPORTED", "", ManifestRejectedError, False),

@@ -1,0 +1,173 @@
+"""Which deployment the operator commands (``replicate``, ``backfill``, ``verify``) act on.
+
+Two sources, one :class:`Deployment`:
+
+* ``--stack NAME``: the CloudFormation stack's outputs (``StateMachineArn``,
+  ``BackfillStateMachineArn``, ``BackfillItemsBucketName``) and parameters (``TargetRegions`` and
+  the include/exclude filters); the source region is the stack's region, registries are ECR's.
+* otherwise the environment, as ``ecr-replicate local up`` prints it: boto3's
+  ``AWS_ENDPOINT_URL``/``AWS_REGION``, :data:`ENV_REPLICATE_ARN`, :data:`ENV_BACKFILL_ARN`,
+  :data:`ENV_BACKFILL_BUCKET`, and the same ``TARGET_REGIONS``/``REGISTRY_ENDPOINTS`` the handlers
+  read (:class:`ecr_replicate.config.Settings`). Nothing here branches on "local".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ecr_replicate.config import Settings
+from ecr_replicate.errors import ConfigurationError, InvalidInputError
+
+ENV_REPLICATE_ARN = "ECR_REPLICATE_STATE_MACHINE_ARN"
+ENV_BACKFILL_ARN = "ECR_REPLICATE_BACKFILL_STATE_MACHINE_ARN"
+ENV_BACKFILL_BUCKET = "ECR_REPLICATE_BACKFILL_BUCKET"
+#: template parameter -> the environment variable Settings reads
+_PARAMETER_ENV = {
+    "TargetRegions": "TARGET_REGIONS",
+    "RepositoryInclude": "REPOSITORY_INCLUDE",
+    "RepositoryExclude": "REPOSITORY_EXCLUDE",
+    "TagInclude": "TAG_INCLUDE",
+    "TagExclude": "TAG_EXCLUDE",
+}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    settings: Settings  # source region, target regions, registry host per region, filters
+    replicate_arn: str
+    backfill_arn: str | None = None
+    items_bucket: str | None = None
+
+    @property
+    def source_region(self) -> str:
+        return self.settings.source_region
+
+    @property
+    def target_regions(self) -> tuple[str, ...]:
+        return self.settings.target_regions
+
+    def registry(self, region: str) -> str:
+        return self.settings.registry_host(region)
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A boto3 client (boto3 honours ``AWS_ENDPOINT_URL`` itself)."""
+        import boto3  # noqa: PLC0415 - keep --help fast
+
+        return boto3.client(service, region_name=region or self.source_region)  # type: ignore[call-overload]
+
+    def credentials(self) -> Any:
+        """Registry credentials: ECR tokens for ECR hosts, anonymous for the others."""
+        from ecr_replicate.ecr import client_factory  # noqa: PLC0415
+        from ecr_replicate.workflow import ecr_credentials  # noqa: PLC0415
+
+        return ecr_credentials(client_factory("ecr"))
+
+    def regions(self, wanted: list[str] | None) -> tuple[str, ...]:
+        """The target regions, restricted to ``wanted`` (each must be a target)."""
+        if not wanted:
+            return self.target_regions
+        unknown = [region for region in wanted if region not in self.target_regions]
+        if unknown:
+            raise InvalidInputError(
+                f"region(s) {', '.join(unknown)} are not target regions of this deployment "
+                f"(targets: {', '.join(self.target_regions)})"
+            )
+        return tuple(dict.fromkeys(wanted))
+
+
+def _arn_parts(arn: str) -> tuple[str, str]:
+    parts = arn.split(":")
+    if len(parts) < 7 or parts[0] != "arn":
+        raise InvalidInputError(f"not a state machine ARN: {arn[:120]!r}")
+    return parts[3], parts[4]
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> Deployment:
+    env = os.environ if environ is None else environ
+    replicate = env.get(ENV_REPLICATE_ARN, "").strip()
+    if not replicate:
+        raise InvalidInputError(
+            f"no deployment: pass --stack NAME, or export what `ecr-replicate local up` prints "
+            f"({ENV_REPLICATE_ARN} and the rest)"
+        )
+    try:
+        settings = Settings.from_env(env)
+    except ConfigurationError as exc:
+        raise InvalidInputError(f"deployment environment: {exc}") from None
+    return Deployment(
+        settings=settings,
+        replicate_arn=replicate,
+        backfill_arn=env.get(ENV_BACKFILL_ARN, "").strip() or None,
+        items_bucket=env.get(ENV_BACKFILL_BUCKET, "").strip() or None,
+    )
+
+
+def from_stack(cfn: Any, stack: str) -> Deployment:
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    try:
+        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
+    except ClientError as exc:
+        raise InvalidInputError(f"stack {stack!r}: {exc.response['Error'].get('Message', exc)}") from None
+    if not stacks:
+        raise InvalidInputError(f"stack {stack!r} not found")
+    outputs = {str(o["OutputKey"]): str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
+    parameters = {
+        str(p["ParameterKey"]): str(p.get("ResolvedValue") or p.get("ParameterValue") or "")
+        for p in stacks[0].get("Parameters", [])
+    }
+    replicate = outputs.get("StateMachineArn")
+    if not replicate:
+        raise InvalidInputError(f"stack {stack!r} has no StateMachineArn output: is it an ecr-replicate stack?")
+    region, account = _arn_parts(replicate)
+    env = {"AWS_REGION": region, "ACCOUNT_ID": account}
+    env.update({var: parameters[name] for name, var in _PARAMETER_ENV.items() if name in parameters})
+    try:
+        settings = Settings.from_env(env)
+    except ConfigurationError as exc:
+        raise InvalidInputError(f"stack {stack!r}: {exc}") from None
+    return Deployment(
+        settings=settings,
+        replicate_arn=replicate,
+        backfill_arn=outputs.get("BackfillStateMachineArn"),
+        items_bucket=outputs.get("BackfillItemsBucketName"),
+    )
+
+
+def resolve(stack: str | None, region: str | None = None, *, cfn_factory: Callable[[str | None], Any] | None = None) -> Deployment:
+    """``--stack NAME`` (``--region`` = the stack's region) or the environment."""
+    if stack:
+        if cfn_factory is None:
+            import boto3  # noqa: PLC0415
+
+            def cfn_factory(r: str | None) -> Any:
+                return boto3.client("cloudformation", region_name=r)  # type: ignore[call-overload]
+
+        return from_stack(cfn_factory(region), stack)
+    return from_environment()
+
+
+def local_environment(aws: Any) -> dict[str, str]:
+    """What a :class:`ecr_replicate.local.engine.LocalAws` adds to its client environment."""
+    targets = aws.parameters.get("TargetRegions") or ",".join(
+        region for region in aws.regions if region != aws.source_region
+    )
+    env = {
+        ENV_REPLICATE_ARN: aws.state_machine_arn,
+        "TARGET_REGIONS": targets,
+        "REGISTRY_ENDPOINTS": json.dumps(aws.regions, separators=(",", ":"), sort_keys=True),
+    }
+    backfill = aws.state_machine_arns.get("BackfillStateMachine")
+    if backfill:
+        env[ENV_BACKFILL_ARN] = backfill
+    bucket = aws.buckets.get("BackfillItemsBucket")
+    if bucket:
+        env[ENV_BACKFILL_BUCKET] = bucket
+    for name, var in _PARAMETER_ENV.items():
+        if name != "TargetRegions" and aws.parameters.get(name):
+            env[var] = aws.parameters[name]
+    return env

@@ -1,0 +1,173 @@
+"""Dry runs: what would be copied where, with byte counts, changing nothing.
+
+Per target region: ``HEAD`` the manifest (tag, else digest). The same digest there -> nothing to
+copy. Otherwise the source's manifests are read (never its blobs), subtrees the target already
+holds are skipped, and every blob is checked in the target by ``HEAD``: the bytes to copy are the
+sizes of the blobs it lacks plus the manifests it lacks. Only GET/HEAD requests are sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, TextIO
+
+from ecr_replicate.errors import ReplicationError
+
+Action = Literal["present", "copy", "replace", "unreachable"]
+JOBS = 8
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    region: str
+    action: Action  # present: same digest already; copy: tag missing; replace: tag on another digest
+    target_digest: str | None = None
+    bytes_to_copy: int = 0
+    blobs_to_copy: int = 0
+    blobs_present: int = 0
+    manifests_to_copy: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    repository: str
+    tag: str | None
+    digest: str
+    regions: list[RegionPlan] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.repository}:{self.tag}" if self.tag else f"{self.repository}@{self.digest[:19]}"
+
+    @property
+    def bytes_to_copy(self) -> int:
+        return sum(region.bytes_to_copy for region in self.regions)
+
+    @property
+    def needs_copy(self) -> bool:
+        return any(region.action != "present" for region in self.regions)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "tag": self.tag,
+            "digest": self.digest,
+            "bytesToCopy": self.bytes_to_copy,
+            "regions": [
+                {
+                    "region": r.region,
+                    "action": r.action,
+                    "targetDigest": r.target_digest,
+                    "bytesToCopy": r.bytes_to_copy,
+                    "blobsToCopy": r.blobs_to_copy,
+                    "blobsPresent": r.blobs_present,
+                    "manifestsToCopy": r.manifests_to_copy,
+                    **({"error": r.error} if r.error else {}),
+                }
+                for r in self.regions
+            ],
+        }
+
+
+def plan_image(
+    source_host: str,
+    repository: str,
+    tag: str | None,
+    digest: str | None,
+    targets: Sequence[tuple[str, str]],
+    *,
+    credentials: Any = None,
+) -> ImagePlan:
+    """What copying ``repository:tag`` (or ``@digest``) to each ``(region, host)`` would move."""
+    from ecr_replicate.oci import api  # noqa: PLC0415 - lean CLI start
+    from ecr_replicate.oci.blobs import blob_exists  # noqa: PLC0415
+    from ecr_replicate.oci.copy import walk  # noqa: PLC0415
+    from ecr_replicate.oci.reference import parse_reference  # noqa: PLC0415
+    from ecr_replicate.oci.transport import RetryPolicy, Transport  # noqa: PLC0415
+
+    name = f"{source_host}/{repository}" + (f"@{digest}" if digest else f":{tag}")
+    source = parse_reference(name)
+    transport = Transport(credentials=credentials, retry=RetryPolicy(attempts=3))
+    try:
+        root = api.fetch_manifest(transport, source)
+        regions: list[RegionPlan] = []
+        for region, host in targets:
+            target = parse_reference(f"{host}/{repository}:{tag}" if tag else f"{host}/{repository}@{root.digest}")
+            try:
+                found = api.head_manifest(transport, target, target.reference)
+                if found == root.digest:
+                    regions.append(RegionPlan(region, "present", found))
+                    continue
+                tree = walk(transport, source, root, target)
+                blobs: dict[str, int] = {}
+                for manifest in tree:
+                    for desc in manifest.blobs:
+                        blobs.setdefault(desc.digest, desc.size)
+                missing = {d: s for d, s in blobs.items() if not blob_exists(transport, target, d)}
+                manifest_bytes = sum(len(m.body) for m in tree)
+                regions.append(
+                    RegionPlan(
+                        region,
+                        "copy" if found is None else "replace",
+                        found,
+                        bytes_to_copy=sum(missing.values()) + manifest_bytes,
+                        blobs_to_copy=len(missing),
+                        blobs_present=len(blobs) - len(missing),
+                        manifests_to_copy=len(tree),
+                    )
+                )
+            except ReplicationError as exc:
+                regions.append(RegionPlan(region, "unreachable", error=f"{type(exc).__name__}: {exc}"[:200]))
+    finally:
+        transport.close()
+    return ImagePlan(repository, tag, root.digest, regions)
+
+
+def plan_images(
+    source_host: str,
+    images: Sequence[tuple[str, str | None, str | None]],
+    targets: Sequence[tuple[str, str]],
+    *,
+    credentials: Any = None,
+    jobs: int = JOBS,
+) -> list[ImagePlan]:
+    """:func:`plan_image` for many ``(repository, tag, digest)``, a few at a time."""
+
+    def one(image: tuple[str, str | None, str | None]) -> ImagePlan:
+        return plan_image(source_host, *image, targets, credentials=credentials)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, images))
+
+
+def human_bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def render(plans: Sequence[ImagePlan], out: TextIO) -> None:
+    """One line per image and region, then the total: what a real run would copy."""
+    for plan in plans:
+        for r in plan.regions:
+            if r.action == "present":
+                what = f"already there ({r.target_digest[:19] if r.target_digest else ''}), nothing to copy"
+            elif r.action == "unreachable":
+                what = f"cannot check: {r.error}"
+            else:
+                verb = "copy" if r.action == "copy" else f"replace {r.target_digest[:19] if r.target_digest else ''} with"
+                what = (
+                    f"would {verb} {plan.digest[:19]}: {human_bytes(r.bytes_to_copy)} "
+                    f"({r.blobs_to_copy} blob(s), {r.manifests_to_copy} manifest(s); "
+                    f"{r.blobs_present} blob(s) already there)"
+                )
+            print(f"{plan.name}  {r.region:<16} {what}", file=out)
+    total = sum(plan.bytes_to_copy for plan in plans)
+    copies = sum(1 for plan in plans for r in plan.regions if r.action in ("copy", "replace"))
+    print(f"dry run: {copies} copy(ies), {human_bytes(total)} in total; nothing was changed", file=out)
