@@ -179,7 +179,6 @@ def test_hostile_event_or_manual_input_gets_a_typed_error(
     assert isinstance(info.value, expected), f"{case}: {type(info.value).__name__}: {info.value}"
     message = str(info.value)
     assert message and len(message) < 2000, "messages stay short (no 1 MiB echo)"
-    assert "\n" not in message.strip() or case.endswith(("3",)), message
 
 
 def test_corpus_covers_every_kind_named_in_the_issue() -> None:

@@ -1,21 +1,41 @@
-"""What every handler shares: Powertools service name, correlation id, request parsing helpers."""
+"""What every handler shares: Powertools service name, correlation id, per-region metrics.
+
+Log keys and metric dimensions are per invocation: on Lambda one environment runs one invocation
+at a time, but the local engine runs a Map's iterations as threads of one process, so keys are
+kept thread-local (``thread_safe_*``) and each invocation's metrics live in their own
+``EphemeralMetrics`` (no state shared between concurrent regions).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 SERVICE = "ecr-replicate"
 METRICS_NAMESPACE = "EcrReplicate"
 
 
-def begin(logger: Logger, event: Any, context: Any) -> None:
-    """Correlate this invocation's logs: the execution name (else the event id), plus request id."""
+def begin(logger: Logger, event: Any, context: Any, **keys: object) -> None:
+    """Start this invocation's log context: correlation id (execution name, else event id),
+    the Lambda request id and the handler's own keys (region, repository...)."""
+    logger.thread_safe_clear_keys()
     correlation = None
     if isinstance(event, dict):
         correlation = event.get("executionName") or event.get("id")
-    logger.set_correlation_id(str(correlation) if correlation else None)
+    if correlation:
+        keys["correlation_id"] = str(correlation)
     request_id = getattr(context, "aws_request_id", None)
     if request_id:
-        logger.append_keys(function_request_id=request_id)
+        keys["function_request_id"] = request_id
+    logger.thread_safe_append_keys(**keys)
+
+
+def emit_region_metrics(region: str, values: list[tuple[str, MetricUnit, float]]) -> None:
+    """One EMF blob for this invocation, dimensioned by target region."""
+    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+    metrics.add_dimension(name="TargetRegion", value=region)
+    for name, unit, value in values:
+        metrics.add_metric(name=name, unit=unit, value=value)
+    metrics.flush_metrics()

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ecr_replicate import config, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.handlers._common import METRICS_NAMESPACE, SERVICE, begin
+from ecr_replicate.handlers._common import SERVICE, begin, emit_region_metrics
 from ecr_replicate.model import parse_copy_input
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 ecr_clients: ClientFactory = client_factory("ecr")
 copier_factory = workflow.real_copier
@@ -33,29 +32,27 @@ def credentials() -> Any:
     return _credentials
 
 
-@metrics.log_metrics(raise_on_empty_metrics=False)
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    begin(logger, event, context)
     settings = config.current()
     copy_input = parse_copy_input(event)
     item = copy_input.item
-    logger.append_keys(region=item.region, repository=item.repository, digest=item.digest)
-    metrics.add_dimension(name="TargetRegion", value=item.region)
+    begin(logger, event, context, region=item.region, repository=item.repository, digest=item.digest)
     try:
         result = workflow.copy_region(
             copy_input, settings, copier=copier_factory(), credentials=credentials()
         )
     except ReplicationError as exc:
-        metrics.add_metric(name="CopyFailed", unit=MetricUnit.Count, value=1)
+        emit_region_metrics(item.region, [("CopyFailed", MetricUnit.Count, 1)])
         logger.warning("copy failed", extra={"error": type(exc).__name__, "cause": str(exc)[:500]})
         raise
-    metrics.add_metric(name="CopySeconds", unit=MetricUnit.Seconds, value=result.seconds)
-    metrics.add_metric(name="BytesCopied", unit=MetricUnit.Bytes, value=result.bytes_copied)
-    metrics.add_metric(
-        name="ImagesSuperseded" if result.status == "SUPERSEDED" else "ImagesCopied",
-        unit=MetricUnit.Count,
-        value=1,
+    emit_region_metrics(
+        item.region,
+        [
+            ("CopySeconds", MetricUnit.Seconds, result.seconds),
+            ("BytesCopied", MetricUnit.Bytes, result.bytes_copied),
+            ("ImagesSuperseded" if result.status == "SUPERSEDED" else "ImagesCopied", MetricUnit.Count, 1),
+        ],
     )
     logger.info("copied", extra=result.to_json())
     return result.to_json()

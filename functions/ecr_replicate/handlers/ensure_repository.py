@@ -21,10 +21,9 @@ kms_clients: ClientFactory = client_factory("kms")
 
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    begin(logger, event, context)
     settings = config.current()
     item = parse_copy_input(event).item
-    logger.append_keys(region=item.region, repository=item.repository)
+    begin(logger, event, context, region=item.region, repository=item.repository)
     source = None
     if settings.mirror_repository_settings:
         source = read_repository_settings(

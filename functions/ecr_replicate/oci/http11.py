@@ -35,7 +35,9 @@ class Connection:
         self.rfile: Any = None
 
     def connect(self) -> None:
-        sock = socket.create_connection(self.address, timeout=self.timeout)
+        name, port = self.address
+        # a bytes host skips the idna codec import that a str host costs getaddrinfo
+        sock = socket.create_connection((name.encode("ascii", "ignore"), port), timeout=self.timeout)  # type: ignore[arg-type]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.scheme == "https":
             import ssl  # noqa: PLC0415 - only https pays for ssl
@@ -164,15 +166,27 @@ class Response:
         if self._done:
             return b""
         if amt is None:
-            parts: list[bytes] = []
+            chunks: list[bytes] = []
             while True:
                 piece = self.read(READ_BUFFER * 16)
                 if not piece:
-                    return b"".join(parts)
-                parts.append(piece)
-        buffer = bytearray(amt)
-        got = self.readinto(memoryview(buffer))
-        return bytes(buffer[:got])
+                    return b"".join(chunks)
+                chunks.append(piece)
+        parts = []
+        remaining = amt
+        while remaining > 0:
+            size = min(remaining, READ_BUFFER * 16)
+            if self.length is not None:
+                size = min(size, self.length)
+            if size <= 0:
+                break
+            buffer = bytearray(size)
+            got = self.readinto(memoryview(buffer))
+            if not got:
+                break
+            parts.append(bytes(buffer[:got]) if got < size else bytes(buffer))
+            remaining -= got
+        return b"".join(parts)
 
     def readinto(self, view: memoryview) -> int:
         """Read up to ``len(view)`` body bytes; 0 at the end of the body."""
