@@ -163,7 +163,7 @@ def render(plans: Sequence[ImagePlan], out: TextIO) -> None:
             else:
                 verb = "copy" if r.action == "copy" else f"replace {r.target_digest[:19] if r.target_digest else ''} with"
                 what = (
-                    f"would {verb} {plan.digest[:19]}: {human_bytes(r.bytes_to_copy)} "
+                    f"would {verb} {plan.digest[:19]}: {human_bytes(r.bytes_to_copy)} = {r.bytes_to_copy} bytes "
                     f"({r.blobs_to_copy} blob(s), {r.manifests_to_copy} manifest(s); "
                     f"{r.blobs_present} blob(s) already there)"
                 )

@@ -18,6 +18,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "local": ("ecr_replicate.cli.local", "run the whole workflow on this machine (demo | up)"),
     "status": ("ecr_replicate.cli.status", "per-region progress of one execution (--follow)"),
     "rerun": ("ecr_replicate.cli.rerun", "re-run some regions of an execution (--region R | --failed)"),
+    "replicate": ("ecr_replicate.cli.replicate", "replicate one image by hand (--region R, --dry-run)"),
+    "backfill": ("ecr_replicate.cli.backfill", "replicate images that existed before deployment (--dry-run)"),
+    "verify": ("ecr_replicate.cli.verify", "drift report: each source tag's digest in every target"),
 }
 
 

@@ -528,6 +528,7 @@ class LocalAws:
 
         self._patches = [
             *_definite_json_path_patches(),
+            *_sfn_integration_patches(),
             mock.patch.object(LambdaSimpleBackend, "invoke", invoke),
             mock.patch.object(state_task_factory, "state_task_service_for", service_for),
             mock.patch.object(retrier_decl, "time", _ScaledTime(self.retry_time_scale)),
@@ -729,6 +730,49 @@ def _definite_json_path_patches() -> list[Any]:
         if getattr(module, "extract_json", None) is original:
             patches.append(mock.patch.object(module, "extract_json", extract_json))
     return patches
+
+
+def _sfn_integration_patches() -> list[Any]:
+    """moto 5.2.5 ports the ``states:startExecution(.sync:2)`` integration without its request and
+    response normalisation (the base ``_normalise_parameters``/``_normalise_response`` are no-ops):
+    ``StateMachineArn`` reaches boto3 as is (KeyError) and ``ExecutionArn``/``Status`` are read
+    from boto3's camelCase answer. Step Functions maps between the two casings; so do these
+    patches, for this one integration, with botocore's own shapes (used by the backfill machine)."""
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn,
+    )
+
+    cls = state_task_service_sfn.StateTaskServiceSfn
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+    original_parameters = cls._normalise_parameters
+    original_eval = cls._eval_service_task
+
+    def operation(self: Any, action: str | None) -> Any:
+        name = action or self._get_boto_service_action()
+        return model.operation_model("".join(part.capitalize() for part in name.split("_")))
+
+    def normalise_parameters(
+        self: Any, parameters: dict[str, Any], boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        original_parameters(self, parameters, boto_service_name, service_action_name)
+        self._to_boto_request(parameters, operation(self, service_action_name).input_shape)
+
+    def normalise_response(
+        self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
+        self._from_boto_response(response, operation(self, service_action_name).output_shape)
+
+    def eval_service_task(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        original_eval(self, env, *args, **kwargs)
+        normalise_response(self, env.stack[-1])
+
+    return [
+        mock.patch.object(cls, "_normalise_parameters", normalise_parameters),
+        mock.patch.object(cls, "_normalise_response", normalise_response),
+        mock.patch.object(cls, "_eval_service_task", eval_service_task),
+    ]
 
 
 def _cold_start() -> None:

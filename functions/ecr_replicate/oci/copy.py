@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_JOBS = 4
 REFERRER_TAG_SUFFIXES = (".sig", ".att", ".sbom")
+MAX_TAG_RESTORES = 3
 COPIED = "COPIED"
 SUPERSEDED = "SUPERSEDED"
 
@@ -233,8 +234,35 @@ class _Copier:
         with self.lock:
             self.counts["manifests"] += 1
         self.emit("manifest-put", root.digest, len(root.body), 0, target.repository)
+        if guard and self.restore_newer_tag(source, target, tag, root.digest):
+            self.emit("superseded", root.digest, 0, 0, target.repository)
+            return SUPERSEDED, root, False, tree
         self.emit("tagged", root.digest, 0, 0, target.repository)
         return COPIED, root, True, tree
+
+    def restore_newer_tag(self, source: Reference, target: Reference, tag: str, ours: str) -> bool:
+        """Close the check-then-tag window of the guard; True when a newer push owns the tag.
+
+        Between our guard check and our tag PUT, a newer push may have moved the source tag and its
+        own run may already have tagged the target: our PUT would then leave the tag on the older
+        digest. So after tagging, look at the source tag again; if it moved to a digest the target
+        already holds, put the tag back on that digest (repeat, bounded, while pushes keep coming).
+        If the target does not hold it yet, the newer run has not tagged yet and will tag last.
+        """
+        transport = self.transport
+        source_tag, target_repo = source.with_digest(None), target.with_digest(None)
+        tagged = ours
+        for _ in range(MAX_TAG_RESTORES):
+            current = api.head_manifest(transport, source_tag, tag)
+            if current is None or current == tagged:
+                break
+            if api.head_manifest(transport, target_repo, current, push=True) is None:
+                break
+            newer = api.fetch_manifest(transport, target_repo, current)
+            api.put_manifest(transport, target_repo, newer, tag)
+            logger.info("source tag %s moved to %s while tagging %s: tag restored", tag, current, ours)
+            tagged = current
+        return tagged != ours
 
     def copy_referrers(self, source: Reference, target: Reference, subjects: list[str]) -> None:
         """Copy cosign-style ``sha256-<hex>.sig/.att/.sbom`` tags and OCI 1.1 referrers."""

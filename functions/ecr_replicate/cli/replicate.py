@@ -1,0 +1,115 @@
+"""``ecr-replicate replicate REPOSITORY[:TAG|@DIGEST] [--region R ...] [--dry-run] [--no-follow]``.
+
+Starts the replication workflow by hand with the manual input
+``{"repository", "tag" | "digest", "regions"}`` (the console's "start execution", from the
+terminal), prints the execution ARN and follows it like ``status --follow``. ``--dry-run`` prints
+what would be copied to each region, with byte counts, and starts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from typing import Any
+
+from ecr_replicate.cli import deployment, status
+from ecr_replicate.errors import InvalidInputError, ReplicationError
+from ecr_replicate.oci.reference import validate_digest, validate_repository, validate_tag
+
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
+
+
+def parse_image(text: str) -> tuple[str, str | None, str | None]:
+    """``REPOSITORY[:TAG|@DIGEST]`` (no registry host) -> (repository, tag, digest); tag defaults to latest."""
+    digest = None
+    if "@" in text:
+        text, digest = text.split("@", 1)
+        validate_digest(digest)
+    tag = None
+    name = text
+    if ":" in text.rsplit("/", 1)[-1]:
+        name, tag = text.rsplit(":", 1)
+        validate_tag(tag)
+    validate_repository(name)
+    if tag is None and digest is None:
+        tag = "latest"
+    return name, tag, digest
+
+
+def manual_input(repository: str, tag: str | None, digest: str | None, regions: list[str] | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"repository": repository}
+    if tag is not None:
+        payload["tag"] = tag
+    if digest is not None:
+        payload["digest"] = digest
+    if regions:
+        payload["regions"] = list(regions)
+    return payload
+
+
+def execution_name(repository: str, tag: str | None) -> str:
+    """``manual-<repo>-<tag>-<time>``: readable in the console, unique, <= 80 characters."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.time_ns() % 1000000:06d}"
+    label = _NAME_UNSAFE.sub("-", f"{repository}-{tag or 'digest'}").strip("-")
+    return f"manual-{label[: 80 - len(stamp) - 8]}-{stamp}"
+
+
+def start(sfn: Any, machine: str, payload: dict[str, Any], name: str) -> str:
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    try:
+        answer = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))
+    except ClientError as exc:
+        raise InvalidInputError(f"could not start the run: {exc.response['Error'].get('Message', exc)}") from None
+    return str(answer["executionArn"])
+
+
+def dry_run(deploy: deployment.Deployment, image: tuple[str, str | None, str | None], regions: tuple[str, ...], out: Any) -> int:
+    from ecr_replicate import dryrun  # noqa: PLC0415
+
+    repository, tag, digest = image
+    plan = dryrun.plan_image(
+        deploy.registry(deploy.source_region),
+        repository,
+        tag,
+        digest,
+        [(region, deploy.registry(region)) for region in regions],
+        credentials=deploy.credentials(),
+    )
+    dryrun.render([plan], out)
+    return 0
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", metavar="REPOSITORY[:TAG|@DIGEST]", help="an image of the source region")
+    parser.add_argument("--region", action="append", dest="regions", metavar="REGION",
+                        help="only this target region (repeat or comma-separate for several)")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be copied where; change nothing")
+    parser.add_argument("--no-follow", action="store_true", help="print the execution ARN and return")
+    parser.add_argument("--stack", help="CloudFormation stack of the deployment (default: the environment)")
+    parser.add_argument("--aws-region", dest="stack_region", help="region of --stack (default: boto3's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    regions = [r.strip() for value in (args.regions or []) for r in value.split(",") if r.strip()]
+    try:
+        image = parse_image(args.image)
+        deploy = deployment.resolve(args.stack, args.stack_region)
+        chosen = deploy.regions(regions)
+        if args.dry_run:
+            return dry_run(deploy, image, chosen, sys.stdout)
+        sfn = deploy.client("stepfunctions")
+        arn = start(sfn, deploy.replicate_arn, manual_input(*image, regions or None), execution_name(image[0], image[1]))
+        print(f"started {arn}", flush=True)
+        if args.no_follow:
+            return 0
+        view = status.watch(sfn, arn, out=sys.stdout, follow=True)
+    except ReplicationError as exc:
+        print(f"ecr-replicate replicate: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return status.exit_code(view)

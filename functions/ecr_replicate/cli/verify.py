@@ -1,0 +1,50 @@
+"""``ecr-replicate verify [--repository GLOB ...] [--region R ...] [--json] [--all]``: drift report.
+
+For every ``repository:tag`` of the source (ECR API listing), one manifest HEAD per target
+region: ``same``, ``missing``, ``different`` or ``unreachable``. Exit status 1 on any drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TextIO
+
+from ecr_replicate.cli import deployment
+from ecr_replicate.errors import ReplicationError
+
+
+def verify(args: argparse.Namespace, out: TextIO) -> int:
+    from ecr_replicate import drift, inventory  # noqa: PLC0415
+
+    regions_arg = [r.strip() for value in (args.regions or []) for r in value.split(",") if r.strip()]
+    deploy = deployment.resolve(args.stack, args.stack_region)
+    regions = deploy.regions(regions_arg)
+    images = inventory.list_images(deploy.client("ecr"), args.repository, args.tag)
+    states = inventory.target_states(images, regions, deploy.registry, inventory.head_function(deploy.credentials()))
+    report = drift.build_report(deploy.source_region, regions, states)
+    if args.json:
+        json.dump(report.to_json(), out, indent=2)
+        out.write("\n")
+    else:
+        report.render(out, all_images=args.all)
+    return 1 if report.drifted else 0
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repository", action="append", default=[], metavar="GLOB", help="repositories (repeat)")
+    parser.add_argument("--tag", action="append", default=[], metavar="GLOB", help="tags (repeat)")
+    parser.add_argument("--region", action="append", dest="regions", metavar="REGION", help="only these targets")
+    parser.add_argument("--json", action="store_true", help="the report as JSON")
+    parser.add_argument("--all", action="store_true", help="list in-sync images too")
+    parser.add_argument("--stack", help="CloudFormation stack of the deployment (default: the environment)")
+    parser.add_argument("--aws-region", dest="stack_region", help="region of --stack (default: boto3's)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return verify(args, sys.stdout)
+    except ReplicationError as exc:
+        print(f"ecr-replicate verify: {exc}", file=sys.stderr)
+        return 2

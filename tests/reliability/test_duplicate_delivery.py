@@ -1,0 +1,63 @@
+"""Issue 6 item 6: the same push event delivered twice (EventBridge is at-least-once) -> the second
+run copies 0 bytes in every region, through the real workflow on the local engine."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from ecr_replicate.local.engine import LocalAws
+from ecr_replicate.local.regions import LocalRegions
+from ecr_replicate.local.sample_images import push_index
+
+from tests.reliability.audit import audit_registry, tag_digest
+from tests.reliability.engine import SOURCE, TARGETS, notification, push_event, run
+
+pytestmark = [pytest.mark.xdist_group("reliability-engine"), pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[tuple[LocalAws, LocalRegions]]:
+    with (
+        LocalRegions(SOURCE, TARGETS) as regions,
+        LocalAws(regions=regions.endpoints(), source_region=SOURCE) as aws,
+    ):
+        yield aws, regions
+
+
+def test_second_delivery_copies_zero_bytes(engine: tuple[LocalAws, LocalRegions]) -> None:
+    aws, regions = engine
+    image = push_index(regions.registry(SOURCE).host, "team/dup", "v1", layer_size=20_000, seed=81)
+    event = push_event("team/dup", "v1", image.digest)
+    first, second = run(aws, event), run(aws, event)
+    assert first["status"] == second["status"] == "SUCCEEDED", (first, second)
+    first_regions = {r["region"]: r for r in notification(aws, first)["regions"]}
+    second_regions = {r["region"]: r for r in notification(aws, second)["regions"]}
+    assert sorted(first_regions) == sorted(second_regions) == sorted(TARGETS)
+    for region in TARGETS:
+        assert first_regions[region]["bytesCopied"] > 0
+        assert second_regions[region]["status"] == "SUCCEEDED"
+        assert second_regions[region]["bytesCopied"] == 0, second_regions[region]
+        assert second_regions[region]["blobsCopied"] == 0
+        assert tag_digest(regions.registry(region).host, "team/dup", "v1") == image.digest
+
+
+def test_two_deliveries_at_once_both_succeed_and_leave_one_whole_image(
+    engine: tuple[LocalAws, LocalRegions],
+) -> None:
+    aws, regions = engine
+    image = push_index(regions.registry(SOURCE).host, "team/dup2", "v1", layer_size=20_000, seed=82)
+    event = push_event("team/dup2", "v1", image.digest)
+    done: list[dict[str, Any]] = []
+    threads = [threading.Thread(target=lambda: done.append(run(aws, event))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(200)
+    assert [d["status"] for d in done] == ["SUCCEEDED", "SUCCEEDED"], done
+    for region in TARGETS:
+        registry = regions.registry(region)
+        assert tag_digest(registry.host, "team/dup2", "v1") == image.digest
+        assert audit_registry(registry).problems == []
