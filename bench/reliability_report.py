@@ -44,11 +44,11 @@ from tests.reliability.faults import FaultRun, run_copies  # noqa: E402
 
 def faults_section(copies: int, rate: float, seed: int, layer_kib: int) -> dict[str, Any]:
     with LocalRegistry.temporary("source") as source, LocalRegistry.temporary("target") as target:
-        image = si.push_index(
-            source.host, "app", "v1", layer_count=4, layer_size=layer_kib * 1024, seed=seed
-        )
+        image = si.push_index(source.host, "app", "v1", layer_count=4, layer_size=layer_kib * 1024, seed=seed)
         size = sum(image.all_blobs().values())
-        print(f"image: OCI index, 2 platforms x (config + 4 layers), {size / 1e6:.2f} MB, {image.digest[:19]}")
+        print(
+            f"image: OCI index, 2 platforms x (config + 4 layers), {size / 1e6:.2f} MB, {image.digest[:19]}"
+        )
 
         def one(rate_: float, prefix: str) -> FaultRun:
             return run_copies(
@@ -76,11 +76,18 @@ def faults_section(copies: int, rate: float, seed: int, layer_kib: int) -> dict[
         ("retries (backoff waits)", f"{faulty.retries} for {hard} failing answers", str(clean.retries)),
         ("seconds spent backing off", f"{faulty.backoff_seconds:.1f}", f"{clean.backoff_seconds:.1f}"),
         ("total seconds", f"{faulty.seconds:.1f}", f"{clean.seconds:.1f}"),
-        ("extra seconds vs fault-free", f"{faulty.seconds - clean.seconds:+.1f} "
-         f"({(faulty.seconds - clean.seconds) / copies:+.2f} per copy)", ""),
+        (
+            "extra seconds vs fault-free",
+            f"{faulty.seconds - clean.seconds:+.1f} "
+            f"({(faulty.seconds - clean.seconds) / copies:+.2f} per copy)",
+            "",
+        ),
         ("audit problems after each copy", str(len(faulty.audit_problems)), str(len(clean.audit_problems))),
-        ("final audit: manifests / blob refs / tags checked",
-         f"{final.manifests} / {final.blobs} / {len(final.tags)}" if final else "-", ""),
+        (
+            "final audit: manifests / blob refs / tags checked",
+            f"{final.manifests} / {final.blobs} / {len(final.tags)}" if final else "-",
+            "",
+        ),
         ("final audit problems", str(len(final.problems)) if final else "-", ""),
     ]
     print(f"\n== 1. fault injection: {copies} copies at {rate:.0%} faults (production retry policy) ==")
@@ -90,7 +97,9 @@ def faults_section(copies: int, rate: float, seed: int, layer_kib: int) -> dict[
     for line in (faulty.errors + faulty.audit_problems)[:10]:
         print("  !", line)
     ok = faulty.exact == copies and not faulty.audit_problems and final is not None and not final.problems
-    print("RESULT:", "PASS" if ok else "FAIL", "(every copy exact, no manifest missing a blob, no partial tag)")
+    print(
+        "RESULT:", "PASS" if ok else "FAIL", "(every copy exact, no manifest missing a blob, no partial tag)"
+    )
     return {
         "copies": copies,
         "rate": rate,
@@ -134,14 +143,18 @@ def workflow_section() -> dict[str, Any]:
         print(f"region {down} down: execution {failed['status']} error={failed.get('error')}")
         for region in TARGETS:
             r = by_region[region]
-            print(f"  {region:16} {r['status']:10} bytes={r.get('bytesCopied')} error={r.get('error')} "
-                  f"cause={str(r.get('cause'))[:110]}")
+            print(
+                f"  {region:16} {r['status']:10} bytes={r.get('bytesCopied')} error={r.get('error')} "
+                f"cause={str(r.get('cause'))[:110]}"
+            )
         print(f"  notification failedRegions={note['failedRegions']}")
         print("  notification text: " + " | ".join(str(note["text"]).splitlines()[:4]))
         rerun = run(aws, {"repository": "team/app", "tag": "v1", "regions": [down]})
         healed = tag_digest(regions.registry(down).host, "team/app", "v1")
-        print(f"re-run of {down}: {rerun['status']}; {down} team/app:v1 = {str(healed)[:19]} "
-              f"(source {image.digest[:19]})")
+        print(
+            f"re-run of {down}: {rerun['status']}; {down} team/app:v1 = {str(healed)[:19]} "
+            f"(source {image.digest[:19]})"
+        )
         region_down_ok = (
             failed["status"] == "FAILED"
             and failed.get("error") == "ReplicationFailed"
@@ -160,13 +173,17 @@ def workflow_section() -> dict[str, Any]:
             "pass": region_down_ok,
         }
 
-        second_image = si.push_index(regions.registry(SOURCE).host, "team/dup", "v1", layer_size=200_000, seed=92)
+        second_image = si.push_index(
+            regions.registry(SOURCE).host, "team/dup", "v1", layer_size=200_000, seed=92
+        )
         event = push_event("team/dup", "v1", second_image.digest)
         first, second = run(aws, event), run(aws, event)
         bytes_first = {r["region"]: r["bytesCopied"] for r in notification(aws, first)["regions"]}
         bytes_second = {r["region"]: r["bytesCopied"] for r in notification(aws, second)["regions"]}
         dup_ok = second["status"] == "SUCCEEDED" and all(v == 0 for v in bytes_second.values())
-        print(f"\nsame push event delivered twice: bytes copied 1st run {bytes_first}, 2nd run {bytes_second}")
+        print(
+            f"\nsame push event delivered twice: bytes copied 1st run {bytes_first}, 2nd run {bytes_second}"
+        )
         print("RESULT:", "PASS" if dup_ok else "FAIL")
         out["duplicateDelivery"] = {"first": bytes_first, "second": bytes_second, "pass": dup_ok}
         for region in TARGETS:
@@ -188,15 +205,19 @@ def integrity_section() -> dict[str, Any]:
             image = si.push_index(source.host, "app", "v1", layer_size=100_000, seed=93)
             with FaultProxy(source.host, faults=[fault] * 50, match=match) as proxy:
                 try:
-                    copy_image(f"{proxy.host}/app:v1", f"{target.host}/app:v1", digest=image.digest, retry=retry)
+                    copy_image(
+                        f"{proxy.host}/app:v1", f"{target.host}/app:v1", digest=image.digest, retry=retry
+                    )
                     outcome = "COPIED (!)"
                 except ReplicationError as exc:
                     outcome = f"{type(exc).__name__}: {str(exc)[:90]}"
             tag = tag_digest(target.host, "app", "v1")
             name = f"{fault} {'blob' if 'blobs' in match else 'child manifest'}"
             ok = outcome.startswith("BlobIntegrityError") and tag is None
-            print(f"  {name:24} -> {outcome}; target tag: {'404 (absent)' if tag is None else tag[:19]}"
-                  f"  {'PASS' if ok else 'FAIL'}")
+            print(
+                f"  {name:24} -> {outcome}; target tag: {'404 (absent)' if tag is None else tag[:19]}"
+                f"  {'PASS' if ok else 'FAIL'}"
+            )
             results[name] = {"outcome": outcome, "tagAbsent": tag is None, "pass": ok}
     return results
 
@@ -215,9 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "loadavgBefore": os.getloadavg()},
     }
     report["faults"] = faults_section(args.copies, args.rate, args.seed, args.layer_kib)
-    report["integrity"] = integrity_section()
     if not args.skip_workflow:
         report["workflow"] = workflow_section()
+    report["integrity"] = integrity_section()
     print("\n== memory: see bench/copy_bench.py (peak RSS of a single 1 GiB layer copy, bench/README.md) ==")
     report["machine"]["loadavgAfter"] = os.getloadavg()
     report["seconds"] = round(time.monotonic() - started, 1)
@@ -227,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwritten {out.relative_to(ROOT)} in {report['seconds']} s")
     passed = report["faults"]["pass"] and all(v["pass"] for v in report["integrity"].values())
     if "workflow" in report:
-        passed = passed and report["workflow"]["regionDown"]["pass"] and report["workflow"]["duplicateDelivery"]["pass"]
+        passed = (
+            passed
+            and report["workflow"]["regionDown"]["pass"]
+            and report["workflow"]["duplicateDelivery"]["pass"]
+        )
     return 0 if passed else 1
 
 

@@ -95,7 +95,9 @@ def plan_image(
         root = api.fetch_manifest(transport, source)
         regions: list[RegionPlan] = []
         for region, host in targets:
-            target = parse_reference(f"{host}/{repository}:{tag}" if tag else f"{host}/{repository}@{root.digest}")
+            target = parse_reference(
+                f"{host}/{repository}:{tag}" if tag else f"{host}/{repository}@{root.digest}"
+            )
             try:
                 found = api.head_manifest(transport, target, target.reference)
                 if found == root.digest:
@@ -161,9 +163,14 @@ def render(plans: Sequence[ImagePlan], out: TextIO) -> None:
             elif r.action == "unreachable":
                 what = f"cannot check: {r.error}"
             else:
-                verb = "copy" if r.action == "copy" else f"replace {r.target_digest[:19] if r.target_digest else ''} with"
+                verb = (
+                    "copy"
+                    if r.action == "copy"
+                    else f"replace {r.target_digest[:19] if r.target_digest else ''} with"
+                )
                 what = (
-                    f"would {verb} {plan.digest[:19]}: {human_bytes(r.bytes_to_copy)} = {r.bytes_to_copy} bytes "
+                    f"would {verb} {plan.digest[:19]}: "
+                    f"{human_bytes(r.bytes_to_copy)} = {r.bytes_to_copy} bytes "
                     f"({r.blobs_to_copy} blob(s), {r.manifests_to_copy} manifest(s); "
                     f"{r.blobs_present} blob(s) already there)"
                 )

@@ -52,8 +52,9 @@ class Deployment:
 def _push_all(env: Deployment, tags: list[str], seed: int) -> None:
     for r, repository in enumerate(REPOSITORIES):
         for t, tag in enumerate(tags):
-            pushed = push_image(env.host(SOURCE), repository, tag, layer_count=1, layer_size=256,
-                                seed=seed + 100 * r + t)
+            pushed = push_image(
+                env.host(SOURCE), repository, tag, layer_count=1, layer_size=256, seed=seed + 100 * r + t
+            )
             env.images[f"{repository}:{tag}"] = pushed
 
 
@@ -78,7 +79,9 @@ def deployment() -> Iterator[Deployment]:
     try:
         regions = LocalRegions(SOURCE, TARGETS, notification_url=bridge.url).start()
         holder["source"] = regions.source.host
-        aws = LocalAws(regions=regions.endpoints(), source_region=SOURCE, parameters={"CopyRuntime": "lambda"})
+        aws = LocalAws(
+            regions=regions.endpoints(), source_region=SOURCE, parameters={"CopyRuntime": "lambda"}
+        )
         aws.start()
         holder["aws"] = aws
         env = Deployment(regions, aws, bridge)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ecr_replicate.local.sample_images import Pusher, push_image
 from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.inspect import head_digest
 
@@ -28,7 +29,9 @@ def test_dry_runs_change_nothing(operator_env: Deployment) -> None:
     assert out.count("would copy") == 10 * len(TARGETS)
     image = env.images["team/svc-4:v0"]
     expected = sum(size for _, size in image.blobs) + len(image.manifest)
-    assert f"team/svc-4:v0  eu-west-1        would copy {image.digest[:19]}: 1.0 KiB = {expected} bytes" in out
+    assert (
+        f"team/svc-4:v0  eu-west-1        would copy {image.digest[:19]}: 1.0 KiB = {expected} bytes" in out
+    )
     code, out = env.cli("replicate", "team/svc-4:v1", "--region", "eu-west-1", "--dry-run")
     assert code == 0 and "would copy" in out and "ap-southeast-1" not in out
     assert len(_executions(env)) == before
@@ -60,7 +63,9 @@ def test_backfill_with_filters_skips_what_is_already_replicated(operator_env: De
 def test_backfill_since_selects_later_pushes(operator_env: Deployment) -> None:
     env = operator_env
     assert env.since is not None
-    code, out = env.cli("backfill", "--since", env.since.isoformat(), "--repository", "team/svc-2", "--dry-run")
+    code, out = env.cli(
+        "backfill", "--since", env.since.isoformat(), "--repository", "team/svc-2", "--dry-run"
+    )
     assert code == 0, out
     assert f"{len(LATE_TAGS)} image(s) selected" in out
     assert "team/svc-2:rc1" in out and "team/svc-2:v0" not in out
@@ -75,9 +80,6 @@ def test_verify_reports_missing_and_different_tags(operator_env: Deployment) -> 
     code, out = env.cli("verify", "--repository", name, "--tag", "v[0-2]")
     assert code == 0, out
     # drift: v0 deleted in eu-west-1 (distribution deletes by digest), v1 pointing elsewhere in ap-southeast-1
-    env.regions.registry("eu-west-1")
-    from ecr_replicate.local.sample_images import Pusher, push_image
-
     Pusher(env.host("eu-west-1")).delete_manifest(name, env.images[f"{name}:v0"].digest)
     other = push_image(env.host("ap-southeast-1"), name, "v1", layer_count=1, layer_size=128, seed=999)
     code, out = env.cli("verify", "--repository", name, "--tag", "v[0-2]", "--json")
@@ -103,3 +105,15 @@ def test_replicate_region_restricts(operator_env: Deployment) -> None:
     assert _digest(env, "eu-west-1", "team/svc-3:v5") is None
     assert _digest(env, SOURCE, "team/svc-3:v5") == image.digest
     assert len(REPOSITORIES) == 5
+
+
+def test_rerun_dry_run_changes_nothing(operator_env: Deployment) -> None:
+    env = operator_env
+    code, out = env.cli("replicate", "team/svc-2:v3", "--region", "eu-west-1")
+    assert code == 0, out
+    arn = next(line.split()[1] for line in out.splitlines() if line.startswith("started "))
+    before = len(_executions(env))
+    code, out = env.cli("rerun", arn, "--region", "eu-west-1", "--dry-run")
+    assert code == 0, out
+    assert "team/svc-2:v3  eu-west-1" in out and "already there" in out
+    assert len(_executions(env)) == before

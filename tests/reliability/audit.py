@@ -137,13 +137,13 @@ def audit_repository(registry: LocalRegistry, repository: str) -> Audit:
     status, _, body = _request(host, "GET", f"/v2/{repository}/tags/list")
     tags = (json.loads(body).get("tags") or []) if status == 200 else []
     for tag in tags:
-        digest = tag_digest(host, repository, tag)
-        if digest is None:
+        tagged = tag_digest(host, repository, tag)
+        if tagged is None:
             audit.problems.append(f"{repository}:{tag}: listed but not served")
             continue
-        audit.tags[f"{repository}:{tag}"] = digest
-        if not _check_manifest(host, repository, digest, audit, set()):
-            audit.problems.append(f"{repository}:{tag}: points at a partial image {digest[:19]}")
+        audit.tags[f"{repository}:{tag}"] = tagged
+        if not _check_manifest(host, repository, tagged, audit, set()):
+            audit.problems.append(f"{repository}:{tag}: points at a partial image {tagged[:19]}")
     return audit
 
 

@@ -105,7 +105,7 @@ def run_copies(
                     guard_source_tag=True,
                     retry=policy,
                 )
-            except Exception as exc:  # noqa: BLE001 - a failed copy is a figure, not a crash
+            except Exception as exc:
                 run.errors.append(f"copy {number}: {type(exc).__name__}: {exc}")
                 continue
             finally:

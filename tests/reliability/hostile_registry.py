@@ -44,8 +44,8 @@ class HostileRegistry:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
-            do_GET = _answer  # noqa: N815 - http.server's naming
-            do_HEAD = _answer  # noqa: N815
+            do_GET = _answer
+            do_HEAD = _answer
 
         self._server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self._server.daemon_threads = True

@@ -52,7 +52,16 @@ class GatedTransport(Transport):
             self.arrived.set()
             assert self.release.wait(30), "the test never released this tag PUT"
         return super().request(
-            method, host, path, scope=scope, headers=headers, body=body, ok=ok, what=what, retry=retry, read=read
+            method,
+            host,
+            path,
+            scope=scope,
+            headers=headers,
+            body=body,
+            ok=ok,
+            what=what,
+            retry=retry,
+            read=read,
         )
 
 
@@ -76,7 +85,7 @@ class Replication:
                 guard_source_tag=True,
                 transport=self.transports[index],
             )
-        except BaseException as exc:  # noqa: BLE001 - reported by finish()
+        except BaseException as exc:
             self.results[index] = exc
 
     def start(self, *, hold: bool) -> Replication:
@@ -157,5 +166,3 @@ def test_stale_event_after_the_newer_push_never_tags(
     Replication(source.host, hosts, image_b.digest, fast_retry).start(hold=False).finish()
     for target in targets:
         assert tag_digest(target.host, REPO, TAG) == image_b.digest
-
-

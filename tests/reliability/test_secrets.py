@@ -15,7 +15,7 @@ import datetime
 import logging
 import secrets
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from ecr_replicate.errors import AuthenticationError
@@ -108,8 +108,9 @@ def test_basic_and_bearer_copies_never_log_credentials(
     image = si.push_index(source_registry.host, "app", "v1", layer_size=5000, seed=71)
     with (
         FaultProxy(source_registry.host, auth="basic", user="reader", password=password) as src,
-        RecordingProxy(target_registry.host, auth="bearer", user="writer", password=password) as dst,
+        RecordingProxy(target_registry.host, auth="bearer", user="writer", password=password) as proxy,
     ):
+        dst = cast(RecordingProxy, proxy)
         creds = StaticCredentials({src.host: ("reader", password), dst.host: ("writer", password)})
         result = _copy(f"{src.host}/app:v1", f"{dst.host}/app:v1", creds, fast_retry)
         assert result.digest == image.digest
@@ -225,6 +226,8 @@ def test_ecr_token_flow_through_the_copy_handler_never_logs_the_token(
     forms += secret_forms("AWS", fakes["eu-west-1"].token)
     errors = f"{refused.value} {refused.value.to_dict()} {failed.value} {failed.value.to_dict()}"
     captured = everything()
-    assert '"message":"copied"' in captured and '"message":"copy failed"' in captured  # Powertools' stdout was captured
+    assert (
+        '"message":"copied"' in captured and '"message":"copy failed"' in captured
+    )  # Powertools' stdout was captured
     assert "retrying" in captured or "ecr_replicate" in captured  # and the library's DEBUG records
     assert_clean(captured + errors, forms)

@@ -1,4 +1,5 @@
-"""Every error name the state machine matches exists: a States.*/Lambda.* name or one of our classes."""
+"""Every error name the state machines match exists: one of our classes, or a name Step Functions
+itself produces (States.*, and the service-integration prefixes of the tasks we use)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 from ecr_replicate.errors import ERROR_CLASSES
 
 ROOT = Path(__file__).resolve().parents[2]
+# errors raised by Step Functions itself or by the services our Task states integrate with
+SERVICE_ERROR_PREFIXES = ("States.", "Lambda.", "StepFunctions.", "CodeBuild.", "SNS.", "EventBridge.")
 
 
 def error_names(node: Any) -> list[str]:
@@ -34,6 +37,6 @@ def test_every_asl_error_name_is_known() -> None:
     for path in files:
         for name in error_names(json.loads(path.read_text())):
             seen.add(name)
-            assert name.startswith(("States.", "Lambda.")) or name in ERROR_CLASSES, f"{path.name}: {name}"
+            assert name.startswith(SERVICE_ERROR_PREFIXES) or name in ERROR_CLASSES, f"{path.name}: {name}"
     # the names this workflow relies on really are there
     assert {"AwsThrottledError", "AwsTransientError", "RegistryUnavailableError", "ReplicationFailed"} <= seen

@@ -105,7 +105,9 @@ def progress_counts(sfn: Any, execution_arn: str) -> tuple[str, dict[str, int]]:
     return status, counts
 
 
-def follow(sfn: Any, execution_arn: str, total: int, out: TextIO, *, tty: bool | None = None) -> tuple[str, dict[str, int]]:
+def follow(
+    sfn: Any, execution_arn: str, total: int, out: TextIO, *, tty: bool | None = None
+) -> tuple[str, dict[str, int]]:
     """Images done / total until the run ends: a rich bar on a terminal, plain lines otherwise."""
     tty = out.isatty() if tty is None else tty
     bar: Any = None
@@ -114,20 +116,34 @@ def follow(sfn: Any, execution_arn: str, total: int, out: TextIO, *, tty: bool |
     try:
         while True:
             status, counts = progress_counts(sfn, execution_arn)
-            done = counts.get("succeeded", 0) + counts.get("failed", 0) + counts.get("timedOut", 0) + counts.get("aborted", 0)
+            done = (
+                counts.get("succeeded", 0)
+                + counts.get("failed", 0)
+                + counts.get("timedOut", 0)
+                + counts.get("aborted", 0)
+            )
             if tty:
                 if bar is None:
                     from rich.console import Console  # noqa: PLC0415
                     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn  # noqa: PLC0415
 
-                    bar = Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TextColumn("images"),
-                                   console=Console(file=out))
+                    bar = Progress(
+                        TextColumn("backfill"),
+                        BarColumn(),
+                        MofNCompleteColumn(),
+                        TextColumn("images"),
+                        console=Console(file=out),
+                    )
                     bar.start()
                     task = bar.add_task("backfill", total=total)
                 bar.update(task, completed=done)
             elif (done, counts.get("failed", 0)) != last:
                 last = (done, counts.get("failed", 0))
-                print(f"backfill: {done}/{total} images done ({counts.get('failed', 0)} failed)", file=out, flush=True)
+                print(
+                    f"backfill: {done}/{total} images done ({counts.get('failed', 0)} failed)",
+                    file=out,
+                    flush=True,
+                )
             if status in TERMINAL:
                 return status, counts
             time.sleep(POLL_SECONDS)
@@ -137,11 +153,17 @@ def follow(sfn: Any, execution_arn: str, total: int, out: TextIO, *, tty: bool |
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repository", action="append", default=[], metavar="GLOB", help="repositories (repeat)")
+    parser.add_argument(
+        "--repository", action="append", default=[], metavar="GLOB", help="repositories (repeat)"
+    )
     parser.add_argument("--tag", action="append", default=[], metavar="GLOB", help="tags (repeat)")
     parser.add_argument("--since", type=str, metavar="DATE", help="only images pushed at or after DATE")
-    parser.add_argument("--region", action="append", dest="regions", metavar="REGION", help="only these targets")
-    parser.add_argument("--dry-run", action="store_true", help="print what would be copied where; change nothing")
+    parser.add_argument(
+        "--region", action="append", dest="regions", metavar="REGION", help="only these targets"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be copied where; change nothing"
+    )
     parser.add_argument("--no-follow", action="store_true", help="print the execution ARN and return")
     parser.add_argument("--stack", help="CloudFormation stack of the deployment (default: the environment)")
     parser.add_argument("--aws-region", dest="stack_region", help="region of --stack (default: boto3's)")

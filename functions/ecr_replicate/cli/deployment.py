@@ -122,7 +122,9 @@ def from_stack(cfn: Any, stack: str) -> Deployment:
     }
     replicate = outputs.get("StateMachineArn")
     if not replicate:
-        raise InvalidInputError(f"stack {stack!r} has no StateMachineArn output: is it an ecr-replicate stack?")
+        raise InvalidInputError(
+            f"stack {stack!r} has no StateMachineArn output: is it an ecr-replicate stack?"
+        )
     region, account = _arn_parts(replicate)
     env = {"AWS_REGION": region, "ACCOUNT_ID": account}
     env.update({var: parameters[name] for name, var in _PARAMETER_ENV.items() if name in parameters})
@@ -138,7 +140,9 @@ def from_stack(cfn: Any, stack: str) -> Deployment:
     )
 
 
-def resolve(stack: str | None, region: str | None = None, *, cfn_factory: Callable[[str | None], Any] | None = None) -> Deployment:
+def resolve(
+    stack: str | None, region: str | None = None, *, cfn_factory: Callable[[str | None], Any] | None = None
+) -> Deployment:
     """``--stack NAME`` (``--region`` = the stack's region) or the environment."""
     if stack:
         if cfn_factory is None:

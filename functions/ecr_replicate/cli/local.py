@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import signal
 import sys
 import threading
@@ -133,11 +134,18 @@ class LocalEnvironment:
     # --- executions -----------------------------------------------------------------------------
 
     def _on_event(self, event: dict[str, Any]) -> None:
+        from ecr_replicate.local.ecr_mirror import record_push  # noqa: PLC0415
         from ecr_replicate.local.webhook import execution_name  # noqa: PLC0415
 
-        aws = self.aws
-        if aws is None:
+        aws, regions = self.aws, self.regions
+        if aws is None or regions is None:
             return
+        # ECR's control plane knows every pushed image; locally moto plays it, so record the push
+        # there too (backfill and verify list the source through the ECR API).
+        try:
+            record_push(aws.client("ecr"), regions.source.host, event)
+        except Exception as exc:  # noqa: BLE001 - replication goes on; only listings miss the image
+            print(f"warning: could not record the push in local ECR: {exc}", file=sys.stderr)
         arn = aws.start_execution(event, name=execution_name(event))
         with self._changed:
             self.executions.append(StartedExecution(event, arn))
@@ -326,7 +334,7 @@ def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
               file=out)
         print("Watch runs from another terminal:", file=out)
         for name, value in env.aws.environment().items():
-            print(f"  export {name}={value}", file=out)
+            print(f"  export {name}={shlex.quote(value)}", file=out)
         print(f"  ecr-replicate status --follow EXECUTION_ARN   (state machine {env.aws.state_machine_arn})",
               file=out)
         print("Replicating every push until Ctrl-C.", file=out, flush=True)

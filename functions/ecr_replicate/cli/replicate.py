@@ -23,7 +23,7 @@ _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
 
 
 def parse_image(text: str) -> tuple[str, str | None, str | None]:
-    """``REPOSITORY[:TAG|@DIGEST]`` (no registry host) -> (repository, tag, digest); tag defaults to latest."""
+    """``REPOSITORY[:TAG|@DIGEST]`` (no host) -> (repository, tag, digest); the tag defaults to latest."""
     digest = None
     if "@" in text:
         text, digest = text.split("@", 1)
@@ -39,7 +39,9 @@ def parse_image(text: str) -> tuple[str, str | None, str | None]:
     return name, tag, digest
 
 
-def manual_input(repository: str, tag: str | None, digest: str | None, regions: list[str] | None) -> dict[str, Any]:
+def manual_input(
+    repository: str, tag: str | None, digest: str | None, regions: list[str] | None
+) -> dict[str, Any]:
     payload: dict[str, Any] = {"repository": repository}
     if tag is not None:
         payload["tag"] = tag
@@ -63,11 +65,18 @@ def start(sfn: Any, machine: str, payload: dict[str, Any], name: str) -> str:
     try:
         answer = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))
     except ClientError as exc:
-        raise InvalidInputError(f"could not start the run: {exc.response['Error'].get('Message', exc)}") from None
+        raise InvalidInputError(
+            f"could not start the run: {exc.response['Error'].get('Message', exc)}"
+        ) from None
     return str(answer["executionArn"])
 
 
-def dry_run(deploy: deployment.Deployment, image: tuple[str, str | None, str | None], regions: tuple[str, ...], out: Any) -> int:
+def dry_run(
+    deploy: deployment.Deployment,
+    image: tuple[str, str | None, str | None],
+    regions: tuple[str, ...],
+    out: Any,
+) -> int:
     from ecr_replicate import dryrun  # noqa: PLC0415
 
     repository, tag, digest = image
@@ -85,9 +94,16 @@ def dry_run(deploy: deployment.Deployment, image: tuple[str, str | None, str | N
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", metavar="REPOSITORY[:TAG|@DIGEST]", help="an image of the source region")
-    parser.add_argument("--region", action="append", dest="regions", metavar="REGION",
-                        help="only this target region (repeat or comma-separate for several)")
-    parser.add_argument("--dry-run", action="store_true", help="print what would be copied where; change nothing")
+    parser.add_argument(
+        "--region",
+        action="append",
+        dest="regions",
+        metavar="REGION",
+        help="only this target region (repeat or comma-separate for several)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be copied where; change nothing"
+    )
     parser.add_argument("--no-follow", action="store_true", help="print the execution ARN and return")
     parser.add_argument("--stack", help="CloudFormation stack of the deployment (default: the environment)")
     parser.add_argument("--aws-region", dest="stack_region", help="region of --stack (default: boto3's)")
@@ -102,7 +118,12 @@ def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             return dry_run(deploy, image, chosen, sys.stdout)
         sfn = deploy.client("stepfunctions")
-        arn = start(sfn, deploy.replicate_arn, manual_input(*image, regions or None), execution_name(image[0], image[1]))
+        arn = start(
+            sfn,
+            deploy.replicate_arn,
+            manual_input(*image, regions or None),
+            execution_name(image[0], image[1]),
+        )
         print(f"started {arn}", flush=True)
         if args.no_follow:
             return 0

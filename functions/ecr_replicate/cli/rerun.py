@@ -104,6 +104,20 @@ def rerun(
     return new_arn
 
 
+def dry_run(sfn: Any, execution_arn: str, regions: list[str], failed: bool) -> int:
+    """What the rerun would copy to each chosen region (``ecr_replicate.dryrun``); starts nothing."""
+    from ecr_replicate.cli import deployment, replicate  # noqa: PLC0415
+
+    view = status.snapshot(sfn, execution_arn)
+    chosen = select_regions(view, regions, failed)
+    if not chosen:
+        print(f"execution {view.name}: no failed region, nothing to re-run")
+        return 0
+    manual = rerun_input(view.input, chosen, default_region=status.arn_region(view.arn) or "us-east-1")
+    image = (str(manual["repository"]), manual.get("tag"), manual.get("digest"))
+    return replicate.dry_run(deployment.from_environment(), image, tuple(chosen), sys.stdout)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("execution", metavar="EXECUTION_ARN", help="the execution to re-run regions of")
     which = parser.add_mutually_exclusive_group(required=True)
@@ -116,6 +130,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     which.add_argument("--failed", action="store_true", help="re-run every region that failed")
     parser.add_argument("--no-follow", action="store_true", help="print the new ARN and return")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be copied; change nothing")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         sfn = status.stepfunctions_client(status.arn_region(args.execution))
         if not args.execution.startswith("arn:") or ":execution:" not in args.execution:
             raise InvalidInputError(f"not an execution ARN: {args.execution[:120]!r}")
+        if getattr(args, "dry_run", False):
+            return dry_run(sfn, args.execution, regions, args.failed)
         new_arn = rerun(sfn, args.execution, regions=regions, failed=args.failed)
         if new_arn is None or args.no_follow:
             return 0

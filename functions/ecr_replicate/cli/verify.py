@@ -22,7 +22,9 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
     deploy = deployment.resolve(args.stack, args.stack_region)
     regions = deploy.regions(regions_arg)
     images = inventory.list_images(deploy.client("ecr"), args.repository, args.tag)
-    states = inventory.target_states(images, regions, deploy.registry, inventory.head_function(deploy.credentials()))
+    states = inventory.target_states(
+        images, regions, deploy.registry, inventory.head_function(deploy.credentials())
+    )
     report = drift.build_report(deploy.source_region, regions, states)
     if args.json:
         json.dump(report.to_json(), out, indent=2)
@@ -33,9 +35,13 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repository", action="append", default=[], metavar="GLOB", help="repositories (repeat)")
+    parser.add_argument(
+        "--repository", action="append", default=[], metavar="GLOB", help="repositories (repeat)"
+    )
     parser.add_argument("--tag", action="append", default=[], metavar="GLOB", help="tags (repeat)")
-    parser.add_argument("--region", action="append", dest="regions", metavar="REGION", help="only these targets")
+    parser.add_argument(
+        "--region", action="append", dest="regions", metavar="REGION", help="only these targets"
+    )
     parser.add_argument("--json", action="store_true", help="the report as JSON")
     parser.add_argument("--all", action="store_true", help="list in-sync images too")
     parser.add_argument("--stack", help="CloudFormation stack of the deployment (default: the environment)")

@@ -738,8 +738,8 @@ def _sfn_integration_patches() -> list[Any]:
     ``StateMachineArn`` reaches boto3 as is (KeyError) and ``ExecutionArn``/``Status`` are read
     from boto3's camelCase answer. Step Functions maps between the two casings; so do these
     patches, for this one integration, with botocore's own shapes (used by the backfill machine)."""
-    import botocore.session
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    import botocore.session  # noqa: PLC0415 - moto and botocore load with the engine only
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: PLC0415
         state_task_service_sfn,
     )
 
