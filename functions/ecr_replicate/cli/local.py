@@ -144,7 +144,7 @@ class LocalEnvironment:
         # there too (backfill and verify list the source through the ECR API).
         try:
             record_push(aws.client("ecr"), regions.source.host, event)
-        except Exception as exc:  # noqa: BLE001 - replication goes on; only listings miss the image
+        except Exception as exc:  # replication goes on; only listings would miss the image
             print(f"warning: could not record the push in local ECR: {exc}", file=sys.stderr)
         arn = aws.start_execution(event, name=execution_name(event))
         with self._changed:
