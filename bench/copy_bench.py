@@ -78,7 +78,15 @@ def ours_binary() -> str | None:
     if path is None:
         return None
     probe = subprocess.run([path, "copy", "--help"], capture_output=True, timeout=60, check=False)
-    return path if probe.returncode == 0 else None
+    if probe.returncode != 0:
+        return None
+    # An installed package has its bytecode compiled; an editable checkout run with
+    # PYTHONDONTWRITEBYTECODE would recompile our modules at every start and skew the warm case.
+    import ecr_replicate  # noqa: PLC0415
+
+    package_dir = Path(ecr_replicate.__file__).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package_dir)], check=True, timeout=120)
+    return path
 
 
 def ours_argv(binary: str, jobs: int, src: str, dst: str) -> list[str]:

@@ -6,7 +6,7 @@ import json
 import re
 import urllib.parse
 
-from ecr_replicate.errors import ManifestRejectedError, UnsupportedManifestError
+from ecr_replicate.errors import BlobIntegrityError, ManifestRejectedError, UnsupportedManifestError
 from ecr_replicate.oci.blobs import pull_scope, push_scope
 from ecr_replicate.oci.manifests import (
     ACCEPT,
@@ -71,18 +71,33 @@ def head_manifest(transport: Transport, ref: Reference, reference: str, *, push:
 
 
 def put_manifest(transport: Transport, ref: Reference, manifest: Manifest, reference: str) -> None:
-    """PUT the manifest's exact bytes under ``reference`` (tag or digest); check the stored digest."""
-    response = transport.request(
-        "PUT",
-        ref.host,
-        f"/v2/{ref.repository}/manifests/{reference}",
-        scope=push_scope(ref),
-        headers={"Content-Type": manifest.media_type, "Content-Length": str(len(manifest.body))},
-        body=manifest.body,
-        ok=(200, 201, 204),
-        what=f"write manifest {ref.host}/{ref.repository}:{reference[:19]}",
-        read=ERROR_BODY_LIMIT,
-    )
+    """PUT the manifest's exact bytes under ``reference`` (tag or digest); check the stored digest.
+
+    The bytes hash to ``manifest.digest`` (verified when read), so a DIGEST_INVALID answer is the
+    registry's own: distribution 2.8 gives it when two writers store the same manifest at the
+    same moment (duplicate deliveries replicated concurrently). Such a PUT is retried, within the
+    transport's retry policy (tests/reliability/test_duplicate_delivery.py).
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = transport.request(
+                "PUT",
+                ref.host,
+                f"/v2/{ref.repository}/manifests/{reference}",
+                scope=push_scope(ref),
+                headers={"Content-Type": manifest.media_type, "Content-Length": str(len(manifest.body))},
+                body=manifest.body,
+                ok=(200, 201, 204),
+                what=f"write manifest {ref.host}/{ref.repository}:{reference[:19]}",
+                read=ERROR_BODY_LIMIT,
+            )
+            break
+        except BlobIntegrityError:
+            if attempt >= transport.retry.attempts:
+                raise
+            transport.retry.wait(attempt)
     stored = response.header("Docker-Content-Digest")
     if stored and stored != manifest.digest:
         raise ManifestRejectedError(
