@@ -32,6 +32,7 @@ from ecr_replicate.filters import filter_reason
 from ecr_replicate.inventory import SourceImage
 
 POLL_SECONDS = 1.0
+COUNT_ATTEMPTS = 5  # reads of the final Map Run counts before giving up on them
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -95,14 +96,22 @@ def start(deploy: deployment.Deployment, payload: list[dict[str, Any]], run_name
     return str(answer["executionArn"])
 
 
-def progress_counts(sfn: Any, execution_arn: str) -> tuple[str, dict[str, int]]:
-    """(execution status, the Map Run's item counts: succeeded, failed, running, total...)."""
+def progress_counts(sfn: Any, execution_arn: str) -> tuple[str, dict[str, int] | None]:
+    """(execution status, the Map Run's item counts: succeeded, failed, running, total...).
+
+    The counts are None when the Map Run could not be read this time (a 5xx, or a run not
+    listed yet): they are progress, the caller keeps its last figures and asks again.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
     status = str(sfn.describe_execution(executionArn=execution_arn)["status"])
-    runs = sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
-    counts: dict[str, int] = {}
-    if runs:
-        counts = dict(sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"]).get("itemCounts", {}))
-    return status, counts
+    try:
+        runs = sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
+        if not runs:
+            return status, {}
+        return status, dict(sfn.describe_map_run(mapRunArn=runs[0]["mapRunArn"]).get("itemCounts", {}))
+    except (ClientError, BotoCoreError):
+        return status, None
 
 
 def follow(
@@ -113,9 +122,18 @@ def follow(
     bar: Any = None
     task: Any = None
     last = (-1, -1)
+    counts: dict[str, int] = {}
+    unreadable = 0
     try:
         while True:
-            status, counts = progress_counts(sfn, execution_arn)
+            status, latest = progress_counts(sfn, execution_arn)
+            if latest is None:
+                unreadable += 1
+                if status in TERMINAL and unreadable < COUNT_ATTEMPTS:
+                    time.sleep(POLL_SECONDS)
+                    continue  # the final figures decide the exit status: ask again
+            else:
+                counts, unreadable = latest, 0
             done = (
                 counts.get("succeeded", 0)
                 + counts.get("failed", 0)
