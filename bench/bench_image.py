@@ -253,9 +253,13 @@ class Pusher:
             raise BenchError(f"PUT ?digest={blob.digest}: HTTP {status} {body[:200]!r}")
         return True
 
-    def push(self, image: Image, repo: str, tag: str) -> str:
+    def push_blobs(self, image: Image, repo: str) -> None:
+        """Upload every blob of ``image`` that ``repo`` lacks (``jobs`` in parallel); no manifest."""
         with ThreadPoolExecutor(self.jobs) as pool:
             list(pool.map(lambda b: self.push_blob(repo, b), image.blobs))
+
+    def push(self, image: Image, repo: str, tag: str) -> str:
+        self.push_blobs(image, repo)
         put_manifest(self.host, repo, tag, image.manifest, DOCKER_MANIFEST)
         return image.digest
 

@@ -18,16 +18,20 @@ import collections
 import http.client
 import http.server
 import json
+import logging
 import random
 import re
 import secrets
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 FAULT_KINDS = ("500", "503", "429", "reset", "slow", "corrupt", "truncate")
@@ -46,6 +50,19 @@ class ProxyStats:
     auth_challenges: int = 0
     tokens_issued: int = 0
     log: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    """A client hanging up mid-answer is part of fault testing, not an error worth a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            logger.debug("fault proxy: client %s went away: %s", client_address, exc)
+            return
+        super().handle_error(request, client_address)
 
 
 class FaultProxy:
@@ -105,8 +122,7 @@ class FaultProxy:
         class Handler(_ProxyHandler):
             owner = proxy
 
-        server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        server.daemon_threads = True
+        server = _QuietServer((LOOPBACK, 0), Handler)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="fault-proxy", daemon=True)
         self._thread.start()
