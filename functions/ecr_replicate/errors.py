@@ -11,7 +11,9 @@ contain credentials: registry error bodies are truncated and scrubbed before the
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:  # annotations only: `typing` stays out of the copy command's start-up
+    from typing import Any, ClassVar
 
 
 class ReplicationError(Exception):

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
 from ecr_replicate.errors import InvalidInputError, ReplicationError
 from ecr_replicate.oci.auth import EcrCredentials
 from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.reference import parse_reference
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:  # annotations only: `typing` stays out of the copy command's start-up
+    from typing import Any
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

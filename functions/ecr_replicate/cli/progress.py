@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TextIO
 
 from ecr_replicate.oci.copy import CopyProgress, CopyResult
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:  # annotations only: `typing` stays out of the copy command's start-up
+    from typing import TextIO
 
 MIB = 1024 * 1024
 

@@ -6,7 +6,6 @@ boto3 is imported lazily, only by the ECR client factory the caller passes in.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
@@ -14,7 +13,6 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
 
 from ecr_replicate.errors import AuthenticationError, RegistryUnavailableError
 from ecr_replicate.oci.http11 import Connection
@@ -27,12 +25,16 @@ ECR_HOST_RE = re.compile(
 TOKEN_TIMEOUT = 30.0
 
 
-class CredentialProvider(Protocol):
-    """Answers ``(user, password)`` for a registry host, or None (anonymous)."""
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:  # a Protocol is only for the type checker: `typing` stays out of start-up
+    from typing import Any, Protocol
 
-    def get(self, host: str) -> tuple[str, str] | None: ...
+    class CredentialProvider(Protocol):
+        """Answers ``(user, password)`` for a registry host, or None (anonymous)."""
 
-    def invalidate(self, host: str) -> None: ...
+        def get(self, host: str) -> tuple[str, str] | None: ...
+
+        def invalidate(self, host: str) -> None: ...
 
 
 class StaticCredentials:
@@ -48,10 +50,16 @@ class StaticCredentials:
         """Static credentials cannot be refreshed."""
 
 
-class _CachedToken(NamedTuple):
-    user: str
-    password: str
-    expires_at: float
+class _CachedToken:
+    __slots__ = ("expires_at", "password", "user")
+
+    def __init__(self, user: str, password: str, expires_at: float) -> None:
+        self.user = user
+        self.password = password
+        self.expires_at = expires_at
+
+    def __repr__(self) -> str:  # never the password
+        return f"_CachedToken(user={self.user!r}, expires_at={self.expires_at})"
 
 
 class EcrCredentials:
@@ -106,6 +114,8 @@ class EcrCredentials:
                 f"ecr:GetAuthorizationToken failed in {region}: {type(exc).__name__}"
             ) from None
         data = answer["authorizationData"][0]
+        import base64  # noqa: PLC0415 - only ECR hosts need it
+
         decoded = base64.b64decode(data["authorizationToken"]).decode()
         user, _, password = decoded.partition(":")
         expires = data.get("expiresAt")
@@ -124,6 +134,8 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 def basic_header(user: str, password: str) -> str:
+    import base64  # noqa: PLC0415 - only Basic auth needs it
+
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 

@@ -14,7 +14,6 @@ import select
 import socket
 import urllib.parse
 from collections.abc import Callable
-from typing import NamedTuple
 
 from ecr_replicate.errors import (
     AuthenticationError,
@@ -49,9 +48,14 @@ class TransferInterrupted(RegistryUnavailableError):  # noqa: N818 - internal, r
     """The source or target connection broke mid-blob: restart the blob with a new upload."""
 
 
-class BlobRoute(NamedTuple):
-    source: Reference
-    target: Reference
+class BlobRoute:
+    """Where the blobs of one copy come from and go to."""
+
+    __slots__ = ("source", "target")
+
+    def __init__(self, source: Reference, target: Reference) -> None:
+        self.source = source
+        self.target = target
 
     @property
     def same_registry(self) -> bool:

@@ -11,15 +11,19 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import Any, NamedTuple
 
 from ecr_replicate.errors import UnsupportedManifestError
 from ecr_replicate.oci import api
-from ecr_replicate.oci.auth import CredentialProvider
 from ecr_replicate.oci.blobs import BlobRoute, copy_blob
 from ecr_replicate.oci.manifests import MAX_INDEX_DEPTH, MAX_MANIFESTS, Descriptor, Manifest
 from ecr_replicate.oci.reference import Reference, parse_reference, validate_digest
 from ecr_replicate.oci.transport import RetryPolicy, Transport
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ecr_replicate.oci.auth import CredentialProvider
 
 logger = logging.getLogger(__name__)
 
@@ -30,18 +34,25 @@ COPIED = "COPIED"
 SUPERSEDED = "SUPERSEDED"
 
 
-class CopyProgress(NamedTuple):
+class CopyProgress:
     """One progress event.
 
     ``event``: blob-started | blob-progress | blob-done | blob-skipped | blob-mounted |
     manifest-put | tagged | superseded. ``bytes`` is the delta moved by this event.
     """
 
-    event: str
-    digest: str
-    size: int = 0
-    bytes: int = 0
-    repository: str = ""
+    __slots__ = ("bytes", "digest", "event", "repository", "size")
+
+    def __init__(self, event: str, digest: str, size: int = 0, bytes: int = 0, repository: str = "") -> None:
+        self.event = event
+        self.digest = digest
+        self.size = size
+        self.bytes = bytes
+        self.repository = repository
+
+    def __repr__(self) -> str:
+        fields = (self.event, self.digest, self.size, self.bytes, self.repository)
+        return f"CopyProgress{fields!r}"
 
 
 class CopyResult:

@@ -9,9 +9,12 @@ only). Keep-alive, Content-Length and chunked bodies, read-until-close; no pipel
 from __future__ import annotations
 
 import socket
-from typing import Any
 
 from ecr_replicate.oci.reference import split_host
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:  # annotations only: `typing` stays out of the copy command's start-up
+    from typing import Any
 
 MAX_LINE = 65536
 MAX_HEADERS = 200

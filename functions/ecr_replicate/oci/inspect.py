@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecr_replicate.oci import api
-from ecr_replicate.oci.auth import CredentialProvider
 from ecr_replicate.oci.copy import walk
 from ecr_replicate.oci.reference import Reference, parse_reference
 from ecr_replicate.oci.transport import RetryPolicy, Transport
+
+if TYPE_CHECKING:
+    from ecr_replicate.oci.auth import CredentialProvider
 
 
 @dataclass

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from typing import Any, NamedTuple
 
 from ecr_replicate.errors import BlobIntegrityError, UnsupportedManifestError
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -27,11 +29,28 @@ MAX_INDEX_DEPTH = 4
 MAX_MANIFESTS = 5_000
 
 
-class Descriptor(NamedTuple):
-    media_type: str
-    digest: str
-    size: int
-    platform: str | None = None
+class Descriptor:
+    """A content descriptor: what a manifest says of a blob or child manifest."""
+
+    __slots__ = ("digest", "media_type", "platform", "size")
+
+    def __init__(self, media_type: str, digest: str, size: int, platform: str | None = None) -> None:
+        self.media_type = media_type
+        self.digest = digest
+        self.size = size
+        self.platform = platform
+
+    def _key(self) -> tuple[str, str, int, str | None]:
+        return (self.media_type, self.digest, self.size, self.platform)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Descriptor) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Descriptor{self._key()!r}"
 
 
 class Manifest:
@@ -56,6 +75,8 @@ class Manifest:
 
 
 def digest_of(data: bytes) -> str:
+    import hashlib  # noqa: PLC0415 - loads OpenSSL: only paid when a manifest is hashed
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -63,6 +84,8 @@ def verify_digest(data: bytes, expected: str) -> None:
     algorithm, _, _ = expected.partition(":")
     if algorithm not in ("sha256", "sha512"):
         raise UnsupportedManifestError(f"unsupported digest algorithm in {expected}")
+    import hashlib  # noqa: PLC0415 - loads OpenSSL: only paid when a manifest is hashed
+
     actual = f"{algorithm}:" + hashlib.new(algorithm, data).hexdigest()
     if actual != expected:
         raise BlobIntegrityError(f"manifest bytes hash to {actual}, expected {expected}")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from typing import NamedTuple
 
 from ecr_replicate.errors import InvalidReferenceError
 
@@ -77,6 +75,8 @@ def validate_host(host: str) -> str:
         raise InvalidReferenceError(f"invalid port in registry host {_short(host)!r}")
     if name.startswith("["):
         try:
+            import ipaddress  # noqa: PLC0415 - only IPv6 literals need it
+
             ipaddress.IPv6Address(name[1:-1])
         except ValueError:
             raise InvalidReferenceError(f"invalid IPv6 registry host {_short(host)!r}") from None
@@ -108,22 +108,59 @@ def split_host(host: str) -> tuple[str, int | None]:
 
 def is_loopback_host(host: str) -> bool:
     """True for localhost, 127.0.0.0/8 and [::1] (with or without a port)."""
-    name, _ = split_host(host)
-    if name.lower() == "localhost":
+    name = split_host(host)[0].lower()
+    if name == "localhost":
         return True
-    try:
-        return ipaddress.ip_address(name.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    if _is_ipv4(name):
+        return name.startswith("127.")
+    if name.startswith("[") and name.endswith("]"):
+        import ipaddress  # noqa: PLC0415 - only IPv6 literals need it (start-up stays lean)
+
+        try:
+            return ipaddress.IPv6Address(name[1:-1]).is_loopback
+        except ValueError:
+            return False
+    return False
 
 
-class Reference(NamedTuple):
-    """``host/repository`` plus a tag, a digest, or both (``repo:tag@digest``)."""
+def _is_ipv4(name: str) -> bool:
+    parts = name.split(".")
+    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts)
+
+
+class Reference:
+    """``host/repository`` plus a tag, a digest, or both (``repo:tag@digest``). Immutable.
+
+    A plain slotted class rather than a NamedTuple: ``typing`` stays out of the CLI's start-up.
+    """
+
+    __slots__ = ("digest", "host", "repository", "tag")
 
     host: str
     repository: str
-    tag: str | None = None
-    digest: str | None = None
+    tag: str | None
+    digest: str | None
+
+    def __init__(self, host: str, repository: str, tag: str | None = None, digest: str | None = None) -> None:
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "repository", repository)
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "digest", digest)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Reference is immutable ({name})")
+
+    def _key(self) -> tuple[str, str, str | None, str | None]:
+        return (self.host, self.repository, self.tag, self.digest)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reference) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Reference({self.host!r}, {self.repository!r}, {self.tag!r}, {self.digest!r})"
 
     @property
     def reference(self) -> str:
@@ -139,10 +176,10 @@ class Reference(NamedTuple):
         return is_loopback_host(self.host)
 
     def with_digest(self, digest: str | None) -> Reference:
-        return self._replace(digest=digest)
+        return Reference(self.host, self.repository, self.tag, digest)
 
     def with_tag(self, tag: str | None) -> Reference:
-        return self._replace(tag=tag)
+        return Reference(self.host, self.repository, tag, self.digest)
 
     def __str__(self) -> str:
         text = f"{self.host}/{self.repository}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 import threading
 import time
@@ -27,10 +26,16 @@ from ecr_replicate.errors import (
     RepositoryNotFoundError,
     TagImmutableError,
 )
-from ecr_replicate.oci.auth import Authenticator, CredentialProvider
+from ecr_replicate.oci.auth import Authenticator
 from ecr_replicate.oci.http11 import Connection
 from ecr_replicate.oci.http11 import Response as HTTPResponse
 from ecr_replicate.oci.reference import is_loopback_host
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
+if TYPE_CHECKING:
+    import random
+
+    from ecr_replicate.oci.auth import CredentialProvider
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +63,7 @@ class RetryPolicy:
         max_delay: float = 8.0,
         max_retry_after: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
+        rng: random.Random | None = None,  # default: created at the first wait
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
@@ -67,7 +72,7 @@ class RetryPolicy:
         self.max_delay = max_delay
         self.max_retry_after = max_retry_after
         self.sleep = sleep
-        self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self.rng = rng
 
     def __repr__(self) -> str:
         return (
@@ -80,6 +85,10 @@ class RetryPolicy:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
         ceiling = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
+        if self.rng is None:
+            import random  # noqa: PLC0415 - only a retry needs it: start-up stays lean
+
+            self.rng = random.Random()  # noqa: S311 - jitter, not a secret
         return self.rng.uniform(0.0, ceiling)
 
     def wait(self, attempt: int, retry_after: float | None = None) -> None:

@@ -1,0 +1,459 @@
+#!/usr/bin/env python3
+"""Workflow benchmark: push -> every target region replicated, vs the raw copy of the same image.
+
+The workflow is the real local one, wired as ``ecr-replicate local demo`` wires it
+(``ecr_replicate.cli.local.LocalEnvironment``): one ``docker-registry`` per region, the source's
+webhook -> ``ECR Image Action`` event -> moto's Step Functions interpreter running
+``statemachine/replicate.asl.json`` with the handlers from ``template.yaml``.
+
+Clock: starts when the manifest PUT of the push (its last step) returns; stops when a HEAD on
+every target region's tag answers the source digest (polled). The anchor, measured in the same
+run on the same (emptied) target registries: the raw limit ``curl GET | curl PUT`` of every blob
+and then the manifest, to all targets at once, with the workflow's per-region parallelism.
+Every copy is verified before its time counts. Prints medians, ratios and PASS/MISS against
+issue #4's target (<= 1.5x raw), writes ``bench/results/workflow-<time>.json``. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ecr_replicate.cli.local import LocalEnvironment, interrupts_as_keyboard_interrupt  # noqa: E402
+from ecr_replicate.local.regions import parse_regions  # noqa: E402
+from ecr_replicate.oci.copy import DEFAULT_JOBS  # noqa: E402
+
+from bench.bench_image import (  # noqa: E402 - needs ROOT on sys.path when run as a script
+    DOCKER_MANIFEST,
+    BenchError,
+    Image,
+    MiB,
+    Pusher,
+    make_image,
+    make_layer,
+    manifest_digest,
+    put_manifest,
+    verify_copy,
+)
+from bench.copy_bench import _fmt, _ratio, raw_copy, tool_versions  # noqa: E402
+
+TARGET_RATIO = 1.5  # issue #4: push -> all regions replicated <= 1.5x the raw copy
+SETUP_TAG = "setup"  # the first push of each image: warm-up run, and the tag the raw copy reads
+SETUP_SEED_BASE = 3000  # layer seeds of this benchmark's images (own digests, shared cache)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    layers: int
+    layer_mib: int
+
+
+FULL_CASES = (Case("100 MiB", 1, 100), Case("1 GiB", 8, 128))
+QUICK_CASES = (Case("16 MiB", 1, 16), Case("128 MiB", 8, 16))
+
+
+@dataclass
+class WorkflowRun:
+    tag: str
+    seconds: float  # manifest PUT returned -> every target HEAD answers the source digest
+    ok: bool
+    error: str = ""
+    region_seconds: dict[str, float] = field(default_factory=dict)  # when each target matched
+    event_seconds: float | None = None  # when the webhook's event had started the execution
+    execution_end_seconds: float | None = None  # when DescribeExecution first showed it ended
+    execution_arn: str = ""
+    execution_status: str = ""
+    execution_regions: list[dict[str, Any]] = field(default_factory=list)  # RegionResult excerpt
+
+
+@dataclass
+class RawRun:
+    seconds: float  # first blob POST -> manifest PUT returned on every target
+    ok: bool
+    error: str = ""
+    per_target: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- environment
+
+
+def empty_targets(env: LocalEnvironment) -> None:
+    """Stop every target registry (by PID), delete its storage, start it again on the same port."""
+    assert env.regions is not None
+    for region in env.regions.target_regions:
+        reg = env.regions.registry(region)
+        reg.stop()
+        shutil.rmtree(reg.root / "data", ignore_errors=True)
+        env.regions.restart(region)
+
+
+def target_hosts(env: LocalEnvironment) -> dict[str, str]:
+    assert env.regions is not None
+    return {region: env.regions.registry(region).host for region in env.regions.target_regions}
+
+
+def find_execution(env: LocalEnvironment, repo: str, tag: str) -> str | None:
+    """The ARN of the execution the push of ``repo:tag`` started, once its event has arrived."""
+    for started in list(env.executions):
+        detail = started.event["detail"]
+        if detail["repository-name"] == repo and detail.get("image-tag") == tag:
+            return started.arn
+    return None
+
+
+def _seen(host: str, repo: str, tag: str) -> str | None:
+    try:
+        return manifest_digest(host, repo, tag)
+    except OSError as exc:
+        return f"unreachable ({exc})"
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def time_workflow(
+    env: LocalEnvironment, image: Image, repo: str, tag: str, poll: float, timeout: float
+) -> WorkflowRun:
+    """Push the manifest of ``image`` as ``repo:tag`` (its blobs are in the source already) and
+    time it until every target serves the tag at the source digest; then check the execution."""
+    assert env.regions is not None
+    sfn = env.sfn()
+    pending = target_hosts(env)
+    run = WorkflowRun(tag=tag, seconds=0.0, ok=False)
+    last_seen: dict[str, str | None] = dict.fromkeys(pending)
+    put_manifest(env.regions.source.host, repo, tag, image.manifest, DOCKER_MANIFEST)
+    t0 = time.perf_counter()  # the push's final step has returned
+    next_status_check = 0.5
+    while pending:
+        now = time.perf_counter() - t0
+        if not run.execution_arn:
+            run.execution_arn = find_execution(env, repo, tag) or ""
+            if run.execution_arn:
+                run.event_seconds = now
+        for region, host in list(pending.items()):
+            last_seen[region] = _seen(host, repo, tag)
+            if last_seen[region] == image.digest:
+                run.region_seconds[region] = time.perf_counter() - t0
+                del pending[region]
+        if not pending:
+            break
+        if run.execution_arn and now >= next_status_check:  # an ended run will not tag any more
+            next_status_check = now + 0.5
+            status = sfn.describe_execution(executionArn=run.execution_arn)["status"]
+            if status != "RUNNING":
+                run.execution_status = status
+                run.error = f"execution {status} with targets not at the digest: {last_seen}"
+                return run
+        if now > timeout:
+            run.error = f"timeout after {timeout:.0f}s; targets: {last_seen}; execution {run.execution_arn}"
+            return run
+        time.sleep(poll)
+    run.seconds = max(run.region_seconds.values())
+    if not run.execution_arn:
+        run.error = "targets tagged, but no execution was started by the push (not the workflow?)"
+        return run
+    desc = env.aws.wait(run.execution_arn, timeout=timeout)
+    run.execution_end_seconds = time.perf_counter() - t0
+    run.execution_status = str(desc["status"])
+    output = json.loads(desc.get("output") or "{}")
+    run.execution_regions = [
+        {k: r.get(k) for k in ("region", "status", "seconds", "bytesCopied", "blobsCopied", "blobsSkipped")}
+        for r in output.get("regions", [])
+    ]
+    if run.execution_status != "SUCCEEDED":
+        run.error = f"execution {run.execution_status}: {desc.get('error')} {str(desc.get('cause'))[:300]}"
+        return run
+    try:
+        for host in target_hosts(env).values():
+            verify_copy(host, repo, tag, image)
+    except BenchError as exc:
+        run.error = f"verification: {exc}"
+        return run
+    run.ok = True
+    return run
+
+
+def time_raw(env: LocalEnvironment, image: Image, repo: str, jobs: int) -> RawRun:
+    """The raw limit to every target at once: per target, ``jobs`` ``curl GET | curl PUT`` blob
+    pipes in parallel, then the manifest (``bench.copy_bench.raw_copy``); timed until all end."""
+    assert env.regions is not None
+    src = env.regions.source.host
+    hosts = target_hosts(env)
+    start = time.perf_counter()
+
+    def one(host: str) -> tuple[bool, str, float]:
+        r = raw_copy(src, host, repo, SETUP_TAG, image.blobs, jobs)
+        return r.ok, r.error, time.perf_counter() - start
+
+    with ThreadPoolExecutor(len(hosts)) as pool:
+        results = dict(zip(hosts, pool.map(one, hosts.values()), strict=True))
+    seconds = time.perf_counter() - start
+    per_target = {region: s for region, (_, _, s) in results.items()}
+    errors = [f"{region}: {err}" for region, (ok, err, _) in results.items() if not ok]
+    if errors:
+        return RawRun(seconds, False, "; ".join(errors), per_target)
+    try:
+        for host in hosts.values():
+            verify_copy(host, repo, SETUP_TAG, image)
+    except BenchError as exc:
+        return RawRun(seconds, False, f"verification: {exc}", per_target)
+    return RawRun(seconds, True, "", per_target)
+
+
+# ---------------------------------------------------------------- report
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def case_row(case: Case, image: Image, wf: list[WorkflowRun], raw: list[RawRun]) -> dict[str, Any]:
+    all_ok = bool(wf) and bool(raw) and all(r.ok for r in wf) and all(r.ok for r in raw)
+    wf_s = _median([r.seconds for r in wf]) if all_ok else None
+    raw_s = _median([r.seconds for r in raw]) if all_ok else None
+    events = [r.event_seconds for r in wf if r.event_seconds is not None]
+    ends = [r.execution_end_seconds for r in wf if r.execution_end_seconds is not None]
+    ratio = _ratio(wf_s, raw_s)
+    return {
+        "image": case.name,
+        "layers": f"{case.layers}x{case.layer_mib} MiB",
+        "sizeBytes": image.size,
+        "digest": image.digest,
+        "workflow": wf_s,
+        "raw": raw_s,
+        "ratio": ratio,
+        "eventStarted": _median(events) if all_ok else None,
+        "executionEnded": _median(ends) if all_ok else None,
+        "target": f"<={TARGET_RATIO:.1f}x raw",
+        "verdict": "n/a" if ratio is None else ("PASS" if ratio <= TARGET_RATIO else "MISS"),
+    }
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    head = [
+        "image",
+        "layers",
+        "workflow (s)",
+        "raw (s)",
+        "workflow/raw",
+        "target",
+        "verdict",
+        "event at (s)",
+        "execution end (s)",
+    ]
+    lines = [head] + [
+        [
+            r["image"],
+            r["layers"],
+            _fmt(r["workflow"]),
+            _fmt(r["raw"]),
+            _fmt(r["ratio"], "x"),
+            r["target"],
+            r["verdict"],
+            _fmt(r["eventStarted"]),
+            _fmt(r["executionEnded"]),
+        ]
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    for n, line in enumerate(lines):
+        print(
+            "  ".join(
+                c.ljust(w) if i in (0, 1, 5) else c.rjust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smoke run: 1 rep, 1x16 MiB and 8x16 MiB images")
+    p.add_argument("--reps", type=int, default=None, help="repetitions per image (default 3; quick 1)")
+    p.add_argument(
+        "--regions",
+        default="us-east-1,eu-west-1,ap-southeast-1",
+        metavar="SRC,T1,T2",
+        help="source region then targets (default: 2 targets, as the local demo)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help=f"blob parallelism per target region, for the workflow's copy (COPY_JOBS) and the raw "
+        f"pipes (default: the copier's default, {DEFAULT_JOBS})",
+    )
+    p.add_argument(
+        "--runtime",
+        choices=("lambda", "codebuild"),
+        default="lambda",
+        help="where the workflow's copy runs (CopyRuntime; default lambda, as the demo)",
+    )
+    p.add_argument("--poll", type=float, default=0.02, help="seconds between HEAD polls of the targets")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per workflow run")
+    p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ecr-replicate-bench-cache")
+    p.add_argument("--output", type=Path, default=None, help="results JSON (default bench/results/...)")
+    args = p.parse_args(argv)
+    args.reps = args.reps or (1 if args.quick else 3)
+    return args
+
+
+def run_case(
+    env: LocalEnvironment, case: Case, image: Image, args: argparse.Namespace, jobs: int
+) -> tuple[WorkflowRun, list[WorkflowRun], list[RawRun]]:
+    """Fill the source, run the workflow once untimed (warm-up), then ``reps`` x (workflow, raw)
+    in alternating order, every measured copy to emptied target registries."""
+    assert env.regions is not None
+    repo = f"bench/workflow-{case.name.replace(' ', '').lower()}"
+    Pusher(env.regions.source.host, jobs=jobs).push_blobs(image, repo)
+    warmup = time_workflow(env, image, repo, SETUP_TAG, args.poll, args.timeout)
+    status = "ok" if warmup.ok else f"FAILED {warmup.error}"
+    print(f"  {case.name:8} warm-up (untimed): {warmup.seconds:7.2f}s {status}", flush=True)
+    workflow_runs: list[WorkflowRun] = []
+    raw_runs: list[RawRun] = []
+    for rep in range(args.reps):
+        order = ("workflow", "raw") if rep % 2 == 0 else ("raw", "workflow")
+        for what in order:
+            empty_targets(env)
+            if what == "workflow":
+                run = time_workflow(env, image, repo, f"r{rep + 1}", args.poll, args.timeout)
+                workflow_runs.append(run)
+                ok, seconds, error = run.ok, run.seconds, run.error
+                regions = " ".join(f"{k}={v:.2f}" for k, v in run.region_seconds.items())
+                detail = f"event {_fmt(run.event_seconds)}; {regions}; end {_fmt(run.execution_end_seconds)}"
+            else:
+                raw = time_raw(env, image, repo, jobs)
+                raw_runs.append(raw)
+                ok, seconds, error = raw.ok, raw.seconds, raw.error
+                detail = " ".join(f"{k}={v:.2f}" for k, v in raw.per_target.items())
+            status = "ok" if ok else f"FAILED {error}"
+            print(f"  {case.name:8} {what:8} rep {rep + 1}: {seconds:7.2f}s ({detail}) {status}", flush=True)
+    return warmup, workflow_runs, raw_runs
+
+
+def pids_alive(pids: Sequence[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            pass
+        alive.append(pid)
+    return alive
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+    load_before = os.getloadavg()
+    source, targets = parse_regions(args.regions)
+    jobs = args.jobs or DEFAULT_JOBS
+    cases = QUICK_CASES if args.quick else FULL_CASES
+
+    images: dict[str, Image] = {}
+    for n, case in enumerate(cases):
+        seeds = [SETUP_SEED_BASE + 100 * n + i for i in range(case.layers)]
+        with ThreadPoolExecutor(os.cpu_count() or 2) as pool:  # hashing and zlib release the GIL
+            layers = list(pool.map(lambda s, c=case: make_layer(args.cache, c.layer_mib * MiB, s), seeds))
+        images[case.name] = make_image(layers)
+    print(
+        f"images: {', '.join(f'{c.name} ({images[c.name].size / MiB:.1f} MiB)' for c in cases)}; "
+        f"regions {source} -> {', '.join(targets)}; jobs per target {jobs}; runtime {args.runtime}; "
+        f"reps {args.reps} ({time.perf_counter() - t0:.1f}s to prepare layers)",
+        flush=True,
+    )
+
+    saved_jobs = os.environ.get("COPY_JOBS")
+    if args.jobs is not None:
+        os.environ["COPY_JOBS"] = str(args.jobs)  # read by the copy step's Settings.from_env()
+    registry_pids: list[int] = []
+    per_case: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    try:
+        with (
+            interrupts_as_keyboard_interrupt(),
+            LocalEnvironment(source, targets, runtime=args.runtime) as env,
+        ):
+            assert env.regions is not None
+            print(
+                f"local environment up ({time.perf_counter() - t0:.1f}s): "
+                f"{', '.join(f'{r}={h}' for r, h in env.regions.endpoints().items())}",
+                flush=True,
+            )
+            for case in cases:
+                warmup, wf, raw = run_case(env, case, images[case.name], args, jobs)
+                rows.append(case_row(case, images[case.name], wf, raw))
+                per_case[case.name] = {
+                    "warmup": asdict(warmup),
+                    "workflow": [asdict(r) for r in wf],
+                    "raw": [asdict(r) for r in raw],
+                }
+                registry_pids = [p for p in env.regions.pids().values() if p is not None]
+    finally:
+        if saved_jobs is None:
+            os.environ.pop("COPY_JOBS", None)
+        else:
+            os.environ["COPY_JOBS"] = saved_jobs
+    leftover = pids_alive(registry_pids)  # every registry this run started must be gone now
+
+    print()
+    print_table(rows)
+    print(
+        "\nworkflow: manifest PUT returned -> HEAD on every target answers the source digest "
+        f"(polled every {args.poll * 1000:.0f} ms); raw: first blob POST -> manifest PUT returned on "
+        "every target; medians. 'event at': the push's event had started the execution; "
+        "'execution end': Summarize and Notify done."
+    )
+    if leftover:
+        print(f"registries still running after stop: PIDs {leftover}")
+
+    results = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "jobsPerTarget": jobs,
+        "regions": {"source": source, "targets": targets},
+        "machine": {"cpus": os.cpu_count(), "loadavgBefore": load_before, "loadavgAfter": os.getloadavg()},
+        "tools": tool_versions(),
+        "cases": per_case,
+        "table": rows,
+        "registryPids": registry_pids,
+        "leftoverPids": leftover,
+        "seconds": time.perf_counter() - t0,
+    }
+    out = args.output or ROOT / "bench" / "results" / f"workflow-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {out} ({results['seconds']:.0f}s)")
+    failed = leftover or any(
+        not r["ok"] for c in per_case.values() for r in [c["warmup"], *c["workflow"], *c["raw"]]
+    )
+    if failed:
+        print("some run FAILED, did not verify, or left a process: its figure is left out (see above)")
+        return 2
+    return 1 if any(r["verdict"] == "MISS" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
