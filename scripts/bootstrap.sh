@@ -27,6 +27,13 @@ fi
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
+# `sam validate --lint` (a test runs it) from its own venv: aws-sam-cli pins versions of boto3,
+# pydantic and packaging that fight checkov's and moto's.
+if [ "$extras" = "dev" ] && [ ! -x .venv-sam/bin/sam ]; then
+  python3 -m venv .venv-sam
+  .venv-sam/bin/pip install -q "aws-sam-cli==1.170.0"
+fi
+
 stamp="$venv/.installed-$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$venv/bin/pip" install -q --upgrade pip

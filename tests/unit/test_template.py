@@ -113,10 +113,17 @@ def test_checkov_has_no_failed_check_and_every_skip_is_justified(template: dict[
             assert len(skip.get("comment", "")) > 30, f"{name}: skip {skip['id']} needs a justification"
 
 
-@pytest.mark.skipif(shutil.which("sam", path=str(BIN)) is None, reason="aws-sam-cli is not installed")
+# aws-sam-cli lives in its own venv (scripts/bootstrap.sh): its pins fight checkov's and moto's.
+SAM = next(
+    (str(b / "sam") for b in (ROOT / ".venv-sam" / "bin", BIN) if shutil.which("sam", path=str(b))), None
+)
+
+
+@pytest.mark.skipif(SAM is None and not os.environ.get("CI"), reason="aws-sam-cli is not installed")
 def test_sam_validate_lint() -> None:
+    assert SAM is not None, "scripts/bootstrap.sh installs aws-sam-cli into .venv-sam"
     result = subprocess.run(
-        [str(BIN / "sam"), "validate", "--lint", "--template-file", str(TEMPLATE)],
+        [SAM, "validate", "--lint", "--template-file", str(TEMPLATE)],
         capture_output=True,
         text=True,
         check=False,
