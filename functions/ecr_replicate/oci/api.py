@@ -19,7 +19,8 @@ from ecr_replicate.oci.manifests import (
 from ecr_replicate.oci.reference import Reference
 from ecr_replicate.oci.transport import ERROR_BODY_LIMIT, Transport
 
-_LINK_NEXT_RE = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+# patterns are compiled at first use (re caches them): rare paths stay out of start-up
+_LINK_NEXT = r'<([^>]+)>\s*;\s*rel="?next"?'
 TAG_PAGE_SIZE = 1000
 MAX_TAG_PAGES = 1000
 
@@ -131,7 +132,7 @@ def list_tags(transport: Transport, ref: Reference) -> list[str]:
         page = [tag for tag in page if isinstance(tag, str)]
         tags.extend(page)
         link = response.header("Link")
-        match = _LINK_NEXT_RE.search(link or "")
+        match = re.search(_LINK_NEXT, link or "")
         if match:
             url = urllib.parse.urlsplit(match.group(1))
             path = url.path + (f"?{url.query}" if url.query else "")

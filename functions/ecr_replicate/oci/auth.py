@@ -19,7 +19,8 @@ from ecr_replicate.oci.http11 import Connection
 
 logger = logging.getLogger(__name__)
 
-ECR_HOST_RE = re.compile(
+# compiled at first use (re caches it): start-up stays lean
+ECR_HOST_PATTERN = (
     r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?$"
 )
 TOKEN_TIMEOUT = 30.0
@@ -84,7 +85,8 @@ class EcrCredentials:
 
     @staticmethod
     def region_of(host: str) -> str | None:
-        match = ECR_HOST_RE.match(host.split(":", 1)[0])
+        name = host.split(":", 1)[0]
+        match = re.match(ECR_HOST_PATTERN, name) if ".dkr.ecr" in name else None
         return match.group("region") if match else None
 
     def get(self, host: str) -> tuple[str, str] | None:

@@ -283,6 +283,7 @@ class _Copier:
         )
         tags = set(api.list_tags(self.transport, base_source))
         done: set[str] = set()
+        referrers_api = True  # until the source answers that it has none (404/400)
         for subject in subjects:
             algorithm, _, encoded = subject.partition(":")
             for suffix in REFERRER_TAG_SUFFIXES:
@@ -291,7 +292,9 @@ class _Copier:
                     self.copy(base_source.with_tag(tag), base_target.with_tag(tag), None, False)
                     with self.lock:
                         self.counts["referrers"] += 1
-            for referrer in api.list_referrers(self.transport, base_source, subject) or []:
+            found = api.list_referrers(self.transport, base_source, subject) if referrers_api else None
+            referrers_api = found is not None
+            for referrer in found or []:
                 if referrer in done:
                     continue
                 done.add(referrer)

@@ -46,7 +46,7 @@ MESSAGE_BODY_CHARS = 300
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-_SECRET_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_CREDENTIAL_PATTERN = r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"  # compiled at first use (errors only)
 
 
 class RetryPolicy:
@@ -118,7 +118,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 def scrub(text: str) -> str:
     """Remove anything that looks like a credential, and shorten."""
-    text = _SECRET_RE.sub(r"\1 <redacted>", text)
+    text = re.sub(_CREDENTIAL_PATTERN, r"\1 <redacted>", text)
     text = " ".join(text.split())
     return text if len(text) <= MESSAGE_BODY_CHARS else text[:MESSAGE_BODY_CHARS] + "..."
 
