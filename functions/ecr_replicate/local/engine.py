@@ -447,7 +447,7 @@ class LocalAws:
             "REGISTRY_ENDPOINTS": json.dumps(self.regions, sort_keys=True),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "POWERTOOLS_METRICS_DISABLED": "true",  # no EMF lines on stdout
-            "POWERTOOLS_LOG_LEVEL": "WARNING",  # handlers log to stdout: keep the demo's terminal readable
+            "POWERTOOLS_LOG_LEVEL": "WARNING",  # handlers log to stderr here: warnings and errors only
         }
 
     def _configure_handler_env(self) -> None:
@@ -556,6 +556,12 @@ class LocalAws:
             handler = getattr(module, spec.attribute, None)
             if not callable(handler):
                 raise ConfigurationError(f"{spec.handler} is not a callable handler")
+            # On AWS a function's logs go to CloudWatch Logs, not to whoever watches the run:
+            # locally they go to stderr, so a CLI's stdout (the demo's table) stays its own.
+            for value in vars(module).values():
+                registered = getattr(value, "registered_handler", None)
+                if isinstance(registered, logging.StreamHandler) and registered.stream is sys.stdout:
+                    registered.setStream(sys.stderr)
             self._handlers[spec.name] = handler
         return self._handlers[spec.name]
 
