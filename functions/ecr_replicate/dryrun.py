@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 from ecr_replicate.errors import ReplicationError
+from ecr_replicate.units import human_bytes
 
 Action = Literal["present", "copy", "replace", "unreachable"]
 JOBS = 8
@@ -145,13 +146,6 @@ def plan_images(
         return list(pool.map(one, images))
 
 
-def human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 def render(plans: Sequence[ImagePlan], out: TextIO) -> None:

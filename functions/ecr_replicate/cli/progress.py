@@ -6,6 +6,7 @@ import threading
 import time
 
 from ecr_replicate.oci.copy import CopyProgress, CopyResult
+from ecr_replicate.units import human_bytes
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:  # annotations only: `typing` stays out of the copy command's start-up
@@ -14,13 +15,6 @@ if TYPE_CHECKING:  # annotations only: `typing` stays out of the copy command's 
 MIB = 1024 * 1024
 
 
-def human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 class ProgressLine:

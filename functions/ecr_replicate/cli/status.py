@@ -18,19 +18,13 @@ from typing import Any, TextIO
 
 from ecr_replicate.errors import InvalidInputError, ReplicationError
 from ecr_replicate.progress import COPYING, DONE, ENSURING, FAILED, SUPERSEDED, RegionRow, region_rows
+from ecr_replicate.units import human_bytes
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 _STATE_MACHINE_ARN = ":states:"
 POLL_SECONDS = 0.5
 
 
-def human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 @dataclass

@@ -11,11 +11,9 @@ start with ``CodeBuild.AWSCodeBuildException``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -42,6 +40,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.asl.eval.event import event_detail
 
 from ecr_replicate.errors import ConfigurationError
+from ecr_replicate.local.registry import stop_process
 
 logger = logging.getLogger(__name__)
 
@@ -185,15 +184,7 @@ class CodeBuildRunner:
         """Terminate every build still running (by PID)."""
         for build in list(self.builds.values()):
             proc = build.process
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait(timeout=5)
+            stop_process(proc)
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()

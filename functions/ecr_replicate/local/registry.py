@@ -48,6 +48,19 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
+def stop_process(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
+    """Stop a child we started, by its PID: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=grace)
+
+
 def registry_binary() -> str:
     path = shutil.which(REGISTRY_BINARY) or (
         "/usr/bin/docker-registry" if Path("/usr/bin/docker-registry").exists() else None
@@ -183,18 +196,8 @@ class LocalRegistry:
         return False
 
     def _kill(self) -> None:
-        proc = self.process
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        if self.process is not None:
+            stop_process(self.process)
         self.process = None
 
     def stop(self) -> None:

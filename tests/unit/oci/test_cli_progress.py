@@ -3,8 +3,9 @@ from __future__ import annotations
 import io
 
 from ecr_replicate.cli.main import COMMANDS, main
-from ecr_replicate.cli.progress import ProgressLine, human_bytes, summary
+from ecr_replicate.cli.progress import ProgressLine, summary
 from ecr_replicate.oci.copy import CopyProgress, CopyResult
+from ecr_replicate.units import human_bytes
 
 
 def test_progress_line_counts_and_clears() -> None:
