@@ -266,38 +266,28 @@ def _mirror_policies_and_tags(
     *,
     created: bool,
 ) -> None:
-    if source.lifecycle_policy is not None:
-        existing = (
-            None
-            if created
-            else _optional_text(
-                lambda: client.get_lifecycle_policy(repositoryName=name),
-                "lifecyclePolicyText",
-                "ecr:GetLifecyclePolicy (target)",
-            )
-        )
-        if existing is None:
-            with aws_call("ecr:PutLifecyclePolicy"):
-                client.put_lifecycle_policy(repositoryName=name, lifecyclePolicyText=source.lifecycle_policy)
-            result.changes.append("lifecycle policy set")
-        elif _normalised_json(existing) != _normalised_json(source.lifecycle_policy):
-            result.warnings.append("target lifecycle policy differs from the source's and was kept")
-    if source.repository_policy is not None:
-        existing = (
-            None
-            if created
-            else _optional_text(
-                lambda: client.get_repository_policy(repositoryName=name),
-                "policyText",
-                "ecr:GetRepositoryPolicy (target)",
-            )
-        )
-        if existing is None:
-            with aws_call("ecr:SetRepositoryPolicy"):
-                client.set_repository_policy(repositoryName=name, policyText=source.repository_policy)
-            result.changes.append("repository policy set")
-        elif _normalised_json(existing) != _normalised_json(source.repository_policy):
-            result.warnings.append("target repository policy differs from the source's and was kept")
+    policies = (
+        # (what, the source's text, the text's key, read / write the target's, their API names)
+        ("lifecycle policy", source.lifecycle_policy, "lifecyclePolicyText",
+         client.get_lifecycle_policy, client.put_lifecycle_policy,
+         "GetLifecyclePolicy", "PutLifecyclePolicy"),
+        ("repository policy", source.repository_policy, "policyText",
+         client.get_repository_policy, client.set_repository_policy,
+         "GetRepositoryPolicy", "SetRepositoryPolicy"),
+    )  # fmt: skip
+    for what, wanted, key, read, write, read_api, write_api in policies:
+        if wanted is None:
+            continue
+        existing = None
+        if not created:
+            current = functools.partial(read, repositoryName=name)
+            existing = _optional_text(current, key, f"ecr:{read_api} (target)")
+        if existing is None:  # set where the target has none: never replace the target's own
+            with aws_call(f"ecr:{write_api}"):
+                write(repositoryName=name, **{key: wanted})
+            result.changes.append(f"{what} set")
+        elif _normalised_json(existing) != _normalised_json(wanted):
+            result.warnings.append(f"target {what} differs from the source's and was kept")
     if source.tags and not created:
         current = _tags(client, str(target["repositoryArn"]))
         missing = {key: value for key, value in source.tags.items() if key not in current}
