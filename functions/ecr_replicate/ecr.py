@@ -280,8 +280,8 @@ def _mirror_policies_and_tags(
             continue
         existing = None
         if not created:
-            current = functools.partial(read, repositoryName=name)
-            existing = _optional_text(current, key, f"ecr:{read_api} (target)")
+            read_target = functools.partial(read, repositoryName=name)
+            existing = _optional_text(read_target, key, f"ecr:{read_api} (target)")
         if existing is None:  # set where the target has none: never replace the target's own
             with aws_call(f"ecr:{write_api}"):
                 write(repositoryName=name, **{key: wanted})
