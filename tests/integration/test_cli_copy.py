@@ -58,9 +58,12 @@ def test_failures_exit_non_zero_with_one_line(
 
 def test_copy_path_imports_only_a_lean_part_of_the_stdlib() -> None:
     code = (
-        "import sys; import ecr_replicate.cli.main, ecr_replicate.cli.copy, ecr_replicate.cli.progress;"
+        "import sys, argparse;"
+        "import ecr_replicate.cli.main, ecr_replicate.cli.copy, ecr_replicate.cli.progress;"
+        "p = argparse.ArgumentParser(formatter_class=ecr_replicate.cli.main.HelpFormatter);"
+        "ecr_replicate.cli.copy.configure(p); p.parse_args(['h:1/a:b', 'h:2/a:b']);"
         "heavy = {'boto3', 'botocore', 'httpx', 'pydantic', 'rich', 'aws_lambda_powertools', 'yaml',"
-        " 'typing', 'hashlib', 'random', 'base64', 'http', 'email', 'ssl', 'dataclasses'};"
+        " 'typing', 'hashlib', 'random', 'base64', 'http', 'email', 'ssl', 'dataclasses', 'shutil'};"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
     done = subprocess.run(
