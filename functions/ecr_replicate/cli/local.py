@@ -291,10 +291,7 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         source, targets, data_dir=args.data, runtime=args.runtime
     ) as env:
         assert env.regions is not None
-        print("Local regions (docker-registry on 127.0.0.1):", file=out)
-        for region, host in env.regions.endpoints().items():
-            role = "source" if region == source else "target"
-            print(f"  {region:<16} {host:<21} {role}", file=out)
+        print_regions(env.regions, source, "source", out)
         print(f"Local AWS (moto Step Functions) at {env.aws.endpoint_url}", file=out, flush=True)
         if fail_region is not None:
             env.regions.stop_region(fail_region)
@@ -319,16 +316,19 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 # --- up ---------------------------------------------------------------------------------------
 
 
+def print_regions(regions: LocalRegions, source: str, source_role: str, out: TextIO) -> None:
+    print("Local regions (docker-registry on 127.0.0.1):", file=out)
+    for region, host in regions.endpoints().items():
+        print(f"  {region:<16} {host:<21} {source_role if region == source else 'target'}", file=out)
+
+
 def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     source, targets = parse_regions(args.regions)
     with interrupts_as_keyboard_interrupt(), LocalEnvironment(
         source, targets, data_dir=args.data, runtime=args.runtime
     ) as env:
         assert env.regions is not None
-        print("Local regions (docker-registry on 127.0.0.1):", file=out)
-        for region, host in env.regions.endpoints().items():
-            role = "source: push here" if region == source else "target"
-            print(f"  {region:<16} {host:<21} {role}", file=out)
+        print_regions(env.regions, source, "source: push here", out)
         src = env.regions.source.host
         print(f"Push with any client, e.g.: skopeo copy --dest-tls-verify=false IMAGE docker://{src}/REPO:TAG",
               file=out)
