@@ -459,6 +459,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--reps", type=int, default=None, help="repetitions per case and tool (default 3; quick 1)"
     )
+    p.add_argument(
+        "--warm-reps", type=int, default=None, help="repetitions of the warm case (default 15; quick 3)"
+    )
     p.add_argument("--jobs", type=int, default=4, help="parallelism given to our copier and the raw pipes")
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--layer-mib", type=int, default=None, help="uncompressed MiB per layer (default 128)")
@@ -468,6 +471,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=None, help="results JSON (default bench/results/...)")
     args = p.parse_args(argv)
     args.reps = args.reps or (1 if args.quick else 3)
+    args.warm_reps = args.warm_reps or (3 if args.quick else 15)
     args.layer_mib = args.layer_mib or (16 if args.quick else 128)
     args.big_mib = args.big_mib or (128 if args.quick else 1024)
     return args
@@ -478,7 +482,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     load_before = os.getloadavg()
     ours = None if args.anchors_only else ours_binary()
-    print(f"ours: {ours or 'not available (anchors only)'}; jobs={args.jobs}; reps={args.reps}", flush=True)
+    print(
+        f"ours: {ours or 'not available (anchors only)'}; jobs={args.jobs}; "
+        f"reps={args.reps} (warm {args.warm_reps})",
+        flush=True,
+    )
 
     layer_size = args.layer_mib * MiB
     specs = [(layer_size, seed) for seed in range(1, args.layers + 1)]
@@ -503,7 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         samples = Samples()
         for case in CASES:
-            for rep in range(args.reps):
+            # a warm copy takes a tenth of a second: more repetitions cost little and steady its median
+            for rep in range(args.warm_reps if case == "warm" else args.reps):
                 order = TOOLS[rep % 3 :] + TOOLS[: rep % 3]  # rotate, so no tool always runs first
                 for tool in order:
                     run = time_case(case, tool, setup, ours, args.jobs)
