@@ -188,7 +188,7 @@ def test_ecr_token_flow_through_the_copy_handler_never_logs_the_token(
         provider = LoopbackEcr(
             EcrCredentials(lambda region: fakes[region]), {src.host: "us-east-1", dst.host: "eu-west-1"}
         )
-        monkeypatch.setattr(copy_handler, "_credentials", provider)
+        monkeypatch.setattr(copy_handler.credentials, "provider", provider)
         item = {
             "region": "eu-west-1",
             "repository": "team/app",

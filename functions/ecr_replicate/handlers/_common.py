@@ -8,10 +8,14 @@ kept thread-local (``thread_safe_*``) and each invocation's metrics live in thei
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+from ecr_replicate import workflow
+from ecr_replicate.ecr import ClientFactory
 
 SERVICE = "ecr-replicate"
 METRICS_NAMESPACE = "EcrReplicate"
@@ -39,3 +43,20 @@ def emit_region_metrics(region: str, values: list[tuple[str, MetricUnit, float]]
     for name, unit, value in values:
         metrics.add_metric(name=name, unit=unit, value=value)
     metrics.flush_metrics()
+
+
+class EcrTokenCache:
+    """The ECR credential provider of this Lambda container, built at first use.
+
+    One per handler module, so its tokens are cached across invocations (12 h). ``clients``
+    returns the handler's client factory when called, so a replaced factory is honoured.
+    """
+
+    def __init__(self, clients: Callable[[], ClientFactory]) -> None:
+        self._clients = clients
+        self.provider: Any = None
+
+    def __call__(self) -> Any:
+        if self.provider is None:
+            self.provider = workflow.ecr_credentials(self._clients())
+        return self.provider

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ecr_replicate import config, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.handlers._common import SERVICE, begin, emit_region_metrics
+from ecr_replicate.handlers._common import SERVICE, EcrTokenCache, begin, emit_region_metrics
 from ecr_replicate.model import parse_copy_input
 
 logger = Logger(service=SERVICE)
@@ -22,14 +22,7 @@ tracer = Tracer(service=SERVICE)
 
 ecr_clients: ClientFactory = client_factory("ecr")
 copier_factory = workflow.real_copier
-_credentials: Any = None
-
-
-def credentials() -> Any:
-    global _credentials  # noqa: PLW0603 - one token cache per Lambda container
-    if _credentials is None:
-        _credentials = workflow.ecr_credentials(ecr_clients)
-    return _credentials
+credentials = EcrTokenCache(lambda: ecr_clients)
 
 
 @tracer.capture_lambda_handler

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from ecr_replicate import config, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
-from ecr_replicate.handlers._common import SERVICE, begin
+from ecr_replicate.handlers._common import SERVICE, EcrTokenCache, begin
 from ecr_replicate.model import parse_request
 
 logger = Logger(service=SERVICE)
@@ -22,14 +22,7 @@ tracer = Tracer(service=SERVICE)
 # Injection points (tests and the local engine may replace them).
 ecr_clients: ClientFactory = client_factory("ecr")
 describe_factory = workflow.real_describe
-_credentials: Any = None
-
-
-def credentials() -> Any:
-    global _credentials  # noqa: PLW0603 - one token cache per Lambda container
-    if _credentials is None:
-        _credentials = workflow.ecr_credentials(ecr_clients)
-    return _credentials
+credentials = EcrTokenCache(lambda: ecr_clients)
 
 
 @tracer.capture_lambda_handler

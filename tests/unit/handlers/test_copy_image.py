@@ -33,7 +33,7 @@ def item(**overrides: Any) -> dict[str, Any]:
 def copier(monkeypatch: pytest.MonkeyPatch) -> FakeCopier:
     fake = FakeCopier()
     monkeypatch.setattr(copy_image, "copier_factory", lambda: fake)
-    monkeypatch.setattr(copy_image, "_credentials", "creds")
+    monkeypatch.setattr(copy_image.credentials, "provider", "creds")
     return fake
 
 
@@ -91,7 +91,7 @@ def test_errors_propagate_by_class_name_for_the_state_machine(lambda_env, contex
 def test_copy_against_real_registries(lambda_env, context, monkeypatch, registries):
     source, target = registries
     pushed = push_image(source.host, "team/copied", "v2", seed=5)
-    monkeypatch.setattr(copy_image, "_credentials", None)
+    monkeypatch.setattr(copy_image.credentials, "provider", None)
     lambda_env.setenv("REGISTRY_ENDPOINTS", f'{{"us-east-1": "{source.host}", "eu-west-1": "{target.host}"}}')
     data = item(
         repository="team/copied",

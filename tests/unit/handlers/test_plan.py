@@ -15,7 +15,7 @@ from tests.unit.handlers.conftest import ACCOUNT, DIGEST, FakeDescribe, FakeDesc
 def describe(monkeypatch: pytest.MonkeyPatch) -> FakeDescribe:
     fake = FakeDescribe()
     monkeypatch.setattr(plan, "describe_factory", lambda: fake)
-    monkeypatch.setattr(plan, "_credentials", None)
+    monkeypatch.setattr(plan.credentials, "provider", None)
     monkeypatch.setattr(plan, "ecr_clients", lambda region: None)
     return fake
 
@@ -163,7 +163,7 @@ def test_plan_against_a_real_registry(lambda_env, context, monkeypatch, registri
         "REGISTRY_ENDPOINTS",
         f'{{"us-east-1": "{source.host}", "eu-west-1": "{target.host}", "ap-southeast-1": "{target.host}"}}',
     )
-    monkeypatch.setattr(plan, "_credentials", None)
+    monkeypatch.setattr(plan.credentials, "provider", None)
     out = run({"repository": "team/planned", "tag": "v1"}, context)
     assert out["image"]["digest"] == pushed.digest
     assert out["image"]["mediaType"] == pushed.media_type
