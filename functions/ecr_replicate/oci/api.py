@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.parse
 
 from ecr_replicate.errors import BlobIntegrityError, ManifestRejectedError, UnsupportedManifestError
 from ecr_replicate.oci.blobs import pull_scope, push_scope
@@ -131,18 +130,21 @@ def list_tags(transport: Transport, ref: Reference) -> list[str]:
             page = []
         page = [tag for tag in page if isinstance(tag, str)]
         tags.extend(page)
-        link = response.header("Link")
-        match = re.search(_LINK_NEXT, link or "")
-        if match:
-            url = urllib.parse.urlsplit(match.group(1))
-            path = url.path + (f"?{url.query}" if url.query else "")
-        elif len(page) >= TAG_PAGE_SIZE:
-            path = f"/v2/{ref.repository}/tags/list?" + urllib.parse.urlencode(
-                {"n": TAG_PAGE_SIZE, "last": page[-1]}
-            )
-        else:
-            path = None
+        path = _next_tags_page(ref, response.header("Link"), page)
     return tags
+
+
+def _next_tags_page(ref: Reference, link: str | None, page: list[str]) -> str | None:
+    """The next page: the Link header's target, else ``last=`` after a full page, else None."""
+    match = re.search(_LINK_NEXT, link or "")
+    if match is None and len(page) < TAG_PAGE_SIZE:
+        return None
+    import urllib.parse  # noqa: PLC0415 - with ipaddress, a tenth of start-up: paid on use
+
+    if match is not None:
+        url = urllib.parse.urlsplit(match.group(1))
+        return url.path + (f"?{url.query}" if url.query else "")
+    return f"/v2/{ref.repository}/tags/list?" + urllib.parse.urlencode({"n": TAG_PAGE_SIZE, "last": page[-1]})
 
 
 def list_referrers(transport: Transport, ref: Reference, digest: str) -> list[str] | None:

@@ -7,17 +7,13 @@ boto3 is imported lazily, only by the ECR client factory the caller passes in.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
 
 from ecr_replicate.errors import AuthenticationError, RegistryUnavailableError
 from ecr_replicate.oci.http11 import Connection
-
-logger = logging.getLogger(__name__)
 
 # compiled at first use (re caches it): start-up stays lean
 ECR_HOST_PATTERN = (
@@ -206,6 +202,8 @@ class Authenticator:
         return self._credentials.get(host)
 
     def _fetch_token(self, host: str, params: dict[str, str], user_pass: tuple[str, str] | None) -> str:
+        import urllib.parse  # noqa: PLC0415 - with ipaddress, a tenth of start-up: paid on use
+
         realm = urllib.parse.urlsplit(params["realm"])
         query = [(key, params[key]) for key in ("service",) if key in params]
         query += [("scope", scope) for scope in params.get("scope", "").split(" ") if scope]

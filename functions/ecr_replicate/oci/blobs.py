@@ -8,11 +8,9 @@ checked by the target registry on ``PUT ?digest=`` and through ``Docker-Content-
 
 from __future__ import annotations
 
-import logging
+import _socket
 import os
 import select
-import socket
-import urllib.parse
 from collections.abc import Callable
 
 from ecr_replicate.errors import (
@@ -22,6 +20,7 @@ from ecr_replicate.errors import (
     RegistryUnavailableError,
 )
 from ecr_replicate.oci.http11 import Connection
+from ecr_replicate.oci.lazy_logging import get_logger
 from ecr_replicate.oci.manifests import Descriptor
 from ecr_replicate.oci.reference import Reference
 from ecr_replicate.oci.transport import (
@@ -33,7 +32,7 @@ from ecr_replicate.oci.transport import (
     error_from_response,
 )
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)  # logging.getLogger, imported when a record can be emitted
 
 BUFFER_SIZE = 1 << 20
 PIPE_SIZE = 1 << 20
@@ -88,6 +87,8 @@ def start_upload(transport: Transport, target: Reference, mount: tuple[str, str]
 
     Returns the upload Location, or None when the blob was mounted (201).
     """
+    import urllib.parse  # noqa: PLC0415 - with ipaddress, a tenth of start-up: paid on use
+
     path = f"/v2/{target.repository}/blobs/uploads/"
     if mount is not None:
         path += "?" + urllib.parse.urlencode({"mount": mount[0], "from": mount[1]})
@@ -114,6 +115,8 @@ def start_upload(transport: Transport, target: Reference, mount: tuple[str, str]
 
 def finish_upload(transport: Transport, target: Reference, location: str, digest: str) -> None:
     """``PUT <location>&digest=`` (the query of the Location is kept: distribution's _state)."""
+    import urllib.parse  # noqa: PLC0415 - with ipaddress, a tenth of start-up: paid on use
+
     pool, path = transport.resolve_location(target.host, location)
     path += ("&" if "?" in path else "?") + urllib.parse.urlencode({"digest": digest})
     response = transport.request(
@@ -157,7 +160,7 @@ def _wait(fd: int, write: bool, timeout: float) -> None:
 
 
 def _splice(
-    src: socket.socket, dst: socket.socket, count: int, timeout: float, progress: Callable[[int], None]
+    src: _socket.socket, dst: _socket.socket, count: int, timeout: float, progress: Callable[[int], None]
 ) -> None:
     """Move ``count`` bytes from ``src`` to ``dst`` through a pipe, never into user space."""
     read_end, write_end = os.pipe()
@@ -201,8 +204,7 @@ def _pump(source: Response, conn: Connection, size: int, progress: Callable[[int
     splice_ok = (
         _HAS_SPLICE
         and source.pool.scheme == "http"
-        and isinstance(sock, socket.socket)
-        and type(sock) is socket.socket
+        and type(sock) is _socket.socket  # plain TCP on the target side too (not TLS)
         and source.content_length == size
         and source.conn.sock is not None
         and not raw.chunked

@@ -6,26 +6,26 @@ parallel (HEAD, mount, stream) -> put child manifests -> guard -> put the root u
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
 from ecr_replicate.errors import UnsupportedManifestError
 from ecr_replicate.oci import api
 from ecr_replicate.oci.blobs import BlobRoute, copy_blob
+from ecr_replicate.oci.lazy_logging import get_logger
 from ecr_replicate.oci.manifests import MAX_INDEX_DEPTH, MAX_MANIFESTS, Descriptor, Manifest
 from ecr_replicate.oci.reference import Reference, parse_reference, validate_digest
 from ecr_replicate.oci.transport import RetryPolicy, Transport
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
     from typing import Any
 
     from ecr_replicate.oci.auth import CredentialProvider
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)  # logging.getLogger, imported when a record can be emitted
 
 DEFAULT_JOBS = 4
 REFERRER_TAG_SUFFIXES = (".sig", ".att", ".sbom")
@@ -151,6 +151,34 @@ def walk(
     return ordered
 
 
+class Concurrent:
+    """``fn(*args, **kwargs)`` started in a thread now; ``result()`` returns its value or raises."""
+
+    __slots__ = ("_error", "_thread", "_value")
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = fn(*args, **kwargs)
+            except BaseException as exc:  # handed to the caller of result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="lookup", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 class _Copier:
     """State of one copy_image() call: shared transport, blob futures, counters."""
 
@@ -161,7 +189,18 @@ class _Copier:
         self.lock = threading.Lock()
         self.blob_futures: dict[tuple[str, str], Future[str]] = {}
         self.counts = {"copied": 0, "skipped": 0, "mounted": 0, "bytes": 0, "manifests": 0, "referrers": 0}
-        self.executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="blob")
+        self.executor: ThreadPoolExecutor | None = None  # started by the first blob (a warm copy has none)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self.executor is None:
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - imports logging
+
+            self.executor = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="blob")
+        return self.executor
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
 
     def emit(self, event: str, digest: str, size: int = 0, moved: int = 0, repository: str = "") -> None:
         if self.progress is not None:
@@ -187,9 +226,13 @@ class _Copier:
                 key = (route.target.host + "/" + route.target.repository, desc.digest)
                 future = self.blob_futures.get(key)
                 if future is None:
-                    future = self.executor.submit(copy_blob, self.transport, route, desc, on_event)
+                    future = self._pool().submit(copy_blob, self.transport, route, desc, on_event)
                     self.blob_futures[key] = future
                 futures.append(future)
+        if not futures:
+            return
+        from concurrent.futures import FIRST_EXCEPTION, wait  # noqa: PLC0415 - loaded with the pool
+
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in done:
             error = future.exception()
@@ -207,14 +250,11 @@ class _Copier:
     ) -> tuple[str, Manifest, bool, list[Manifest]]:
         """Copy one image; returns (status, root manifest, tagged, manifests of the tree)."""
         transport = self.transport
-        root = api.fetch_manifest(transport, source, digest or source.reference)
         tag = target.tag
-        tagged_digest = None
-        if tag is not None:
-            tagged_digest = api.head_manifest(transport, target.with_digest(None), tag, push=True)
-            if tagged_digest == root.digest:  # warm: the target already carries this exact image
-                self.emit("tagged", root.digest, 0, 0, target.repository)
-                return COPIED, root, True, [root]
+        root, target_tagged = self.resolve(source, target, digest)
+        if target_tagged:  # warm: the target's tag already names this exact image
+            self.emit("tagged", root.digest, 0, 0, target.repository)
+            return COPIED, root, True, [root]
         present = api.head_manifest(transport, target, root.digest, push=True) is not None
         tree = [root] if present else walk(transport, source, root, target)
         if not present:
@@ -251,6 +291,24 @@ class _Copier:
         self.emit("tagged", root.digest, 0, 0, target.repository)
         return COPIED, root, True, tree
 
+    def resolve(self, source: Reference, target: Reference, digest: str | None) -> tuple[Manifest, bool]:
+        """The source's root manifest, and whether the target's tag already names its digest.
+
+        The target's tag is looked up while the source manifest is read: one round trip, not two.
+        """
+        head_tag = (
+            Concurrent(api.head_manifest, self.transport, target.with_digest(None), target.tag, push=True)
+            if target.tag is not None
+            else None
+        )
+        try:
+            root = api.fetch_manifest(self.transport, source, digest or source.reference)
+        except BaseException:
+            if head_tag is not None:
+                head_tag.wait()  # the source's error is the one to report
+            raise
+        return root, head_tag is not None and head_tag.result() == root.digest
+
     def restore_newer_tag(self, source: Reference, target: Reference, tag: str, ours: str) -> bool:
         """Close the check-then-tag window of the guard; True when a newer push owns the tag.
 
@@ -281,10 +339,17 @@ class _Copier:
             source.with_digest(None).with_tag(None),
             target.with_digest(None).with_tag(None),
         )
-        tags = set(api.list_tags(self.transport, base_source))
+        # the tag list and the first subject's referrers are asked for at once
+        first = Concurrent(api.list_referrers, self.transport, base_source, subjects[0]) if subjects else None
+        try:
+            tags = set(api.list_tags(self.transport, base_source))
+        except BaseException:
+            if first is not None:
+                first.wait()
+            raise
         done: set[str] = set()
         referrers_api = True  # until the source answers that it has none (404/400)
-        for subject in subjects:
+        for index, subject in enumerate(subjects):
             algorithm, _, encoded = subject.partition(":")
             for suffix in REFERRER_TAG_SUFFIXES:
                 tag = f"{algorithm}-{encoded}{suffix}"
@@ -292,7 +357,10 @@ class _Copier:
                     self.copy(base_source.with_tag(tag), base_target.with_tag(tag), None, False)
                     with self.lock:
                         self.counts["referrers"] += 1
-            found = api.list_referrers(self.transport, base_source, subject) if referrers_api else None
+            if index == 0 and first is not None:
+                found = first.result()
+            else:
+                found = api.list_referrers(self.transport, base_source, subject) if referrers_api else None
             referrers_api = found is not None
             for referrer in found or []:
                 if referrer in done:
@@ -345,7 +413,7 @@ def copy_image(
             subjects = [root.digest] + [child.digest for child in root.children]
             copier.copy_referrers(src, dst, subjects)
     finally:
-        copier.executor.shutdown(wait=True, cancel_futures=True)
+        copier.close()
         if own_transport:
             transport.close()
     counts = copier.counts

@@ -2,13 +2,16 @@
 
 Why not ``http.client``: importing it pulls in the ``email`` package (header parsing), ``ssl``,
 ``datetime``, ``calendar``... about half the start-up of ``ecr-replicate copy``, whose warm run
-is timed as a whole process. This module needs only ``socket`` (``ssl`` is imported for https
-only). Keep-alive, Content-Length and chunked bodies, read-until-close; no pipelining.
+is timed as a whole process. Plain HTTP needs only the C ``_socket`` type: the ``socket``
+module around it builds enums of every constant and imports ``selectors``, a tenth of that
+start-up again. ``socket`` and ``ssl`` are imported for https only. Keep-alive, Content-Length
+and chunked bodies, read-until-close; no pipelining.
 """
 
 from __future__ import annotations
 
-import socket
+import _socket
+import io
 
 from ecr_replicate.oci.reference import split_host
 
@@ -34,20 +37,22 @@ class Connection:
         self.host = host
         self.address = (name.strip("[]"), port or (443 if scheme == "https" else 80))
         self.timeout = timeout
-        self.sock: socket.socket | None = None
+        self.sock: _socket.socket | None = None  # plain: exactly _socket.socket; https: ssl.SSLSocket
         self.rfile: Any = None
 
     def connect(self) -> None:
         name, port = self.address
-        # a bytes host skips the idna codec import that a str host costs getaddrinfo
-        sock = socket.create_connection((name.encode("ascii", "ignore"), port), timeout=self.timeout)  # type: ignore[arg-type]
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.scheme == "https":
-            import ssl  # noqa: PLC0415 - only https pays for ssl
+            import socket  # noqa: PLC0415 - only https pays for socket and ssl
+            import ssl  # noqa: PLC0415
 
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.address[0])
-        self.sock = sock
-        self.rfile = sock.makefile("rb", buffering=READ_BUFFER)
+            plain = socket.create_connection((name, port), timeout=self.timeout)
+            plain.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            tls = ssl.create_default_context().wrap_socket(plain, server_hostname=name)
+            self.sock, self.rfile = tls, tls.makefile("rb", buffering=READ_BUFFER)
+            return
+        sock = connect_tcp(name, port, self.timeout)
+        self.sock, self.rfile = sock, io.BufferedReader(SocketReader(sock), READ_BUFFER)
 
     def close(self) -> None:
         rfile, sock = self.rfile, self.sock
@@ -87,6 +92,44 @@ class Connection:
         if self.rfile is None:
             raise ProtocolError("connection is closed")
         return Response(self.rfile, method)
+
+
+def connect_tcp(name: str, port: int, timeout: float) -> _socket.socket:
+    """A connected TCP socket with TCP_NODELAY: each address of ``name`` in turn, as
+    ``socket.create_connection`` does."""
+    # a bytes host skips the idna codec import that a str host costs getaddrinfo
+    addresses = _socket.getaddrinfo(name.encode("ascii", "ignore"), port, 0, _socket.SOCK_STREAM)
+    error: OSError | None = None
+    for family, kind, proto, _, address in addresses:
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error or OSError(f"getaddrinfo returned no address for {name}")
+
+
+class SocketReader(io.RawIOBase):
+    """The raw stream under a buffered reader of a socket (as ``socket.makefile("rb")`` builds).
+
+    Timeouts come from the socket (``recv_into`` raises TimeoutError); closing the reader leaves
+    the socket to its owner.
+    """
+
+    def __init__(self, sock: _socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._sock.recv_into(buffer)
 
 
 class Response:

@@ -8,11 +8,9 @@ code. Error messages carry no Authorization header and at most a short piece of 
 from __future__ import annotations
 
 import json
-import logging
 import re
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 
 from ecr_replicate.errors import (
@@ -29,6 +27,7 @@ from ecr_replicate.errors import (
 from ecr_replicate.oci.auth import Authenticator
 from ecr_replicate.oci.http11 import Connection
 from ecr_replicate.oci.http11 import Response as HTTPResponse
+from ecr_replicate.oci.lazy_logging import get_logger
 from ecr_replicate.oci.reference import is_loopback_host
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
     from ecr_replicate.oci.auth import CredentialProvider
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)  # logging.getLogger, imported when a record can be emitted
 
 USER_AGENT = "ecr-replicate/0.1"
 DEFAULT_TIMEOUT = 60.0
@@ -423,6 +422,8 @@ class Transport:
         return response
 
     def _redirect(self, pool: HostPool, location: str, external: bool) -> tuple[HostPool, str, bool]:
+        import urllib.parse  # noqa: PLC0415 - with ipaddress, a tenth of start-up: paid on use
+
         url = urllib.parse.urlsplit(location)
         if not url.netloc:
             return pool, location, external
@@ -433,6 +434,8 @@ class Transport:
 
     def resolve_location(self, host: str, location: str) -> tuple[HostPool, str]:
         """An upload Location (absolute or relative) -> the pool and path to send to."""
+        import urllib.parse  # noqa: PLC0415 - with ipaddress, a tenth of start-up: paid on use
+
         url = urllib.parse.urlsplit(location)
         path = url.path + (f"?{url.query}" if url.query else "")
         if not url.netloc or url.netloc == host:
