@@ -7,7 +7,18 @@ cd "$(dirname "$0")/.."
 extras="${1:-dev}"
 venv="${VENV:-.venv}"
 
+# The interpreter: Debian's own python3 when it is there. It is built with PGO and LTO; a pyenv or
+# source build found first on PATH is often neither and starts a third slower, and the warm copy
+# is timed start-up included (bench/README.md). PYTHON=/path/to/python3 overrides.
+python="${PYTHON:-}"
+if [ -z "$python" ]; then
+  python=python3
+  [ -x /usr/bin/python3 ] && python=/usr/bin/python3
+fi
+
 need=()
+# Debian splits venv's ensurepip into python3-venv
+[ -x "$venv/bin/python" ] || "$python" -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v curl >/dev/null 2>&1 || need+=(curl)
@@ -25,12 +36,12 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-re
 fi
 
 if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
+  "$python" -m venv "$venv"
 fi
 # `sam validate --lint` (a test runs it) from its own venv: aws-sam-cli pins versions of boto3,
 # pydantic and packaging that fight checkov's and moto's.
 if [ "$extras" = "dev" ] && [ ! -x .venv-sam/bin/sam ]; then
-  python3 -m venv .venv-sam
+  "$python" -m venv .venv-sam
   .venv-sam/bin/pip install -q "aws-sam-cli==1.170.0"
 fi
 
