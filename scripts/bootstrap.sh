@@ -12,13 +12,18 @@ venv="${VENV:-.venv}"
 # is timed start-up included (bench/README.md). PYTHON=/path/to/python3 overrides.
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
-  python=python3
-  [ -x /usr/bin/python3 ] && python=/usr/bin/python3
+  python=/usr/bin/python3
+  [ -x "$python" ] || python="$(command -v python3 || echo /usr/bin/python3)"
 fi
 
 need=()
-# Debian splits venv's ensurepip into python3-venv
-[ -x "$venv/bin/python" ] || "$python" -c "import ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
+if [ ! -x "$venv/bin/python" ]; then
+  if ! command -v "$python" >/dev/null 2>&1; then
+    need+=(python3 python3-venv)
+  elif ! "$python" -c "import ensurepip" >/dev/null 2>&1; then
+    need+=(python3-venv)  # Debian ships venv's ensurepip apart
+  fi
+fi
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v curl >/dev/null 2>&1 || need+=(curl)

@@ -32,6 +32,7 @@ from ecr_replicate.model import (
     SummaryStatus,
     parse,
 )
+from ecr_replicate.units import human_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -221,21 +222,12 @@ def readable_cause(cause: str | None) -> str | None:
     return cause[:_MAX_CAUSE]
 
 
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"  # pragma: no cover
-
-
 def region_line(result: RegionResult) -> str:
     if result.status == "FAILED":
         line = f"- {result.region}: FAILED: {result.error or 'error'}: {result.cause or 'no cause given'}"
     else:
         line = (
-            f"- {result.region}: {result.status}, {_size(result.bytes_copied)} copied, "
+            f"- {result.region}: {result.status}, {human_bytes(result.bytes_copied)} copied, "
             f"{result.blobs_copied} blobs copied, {result.blobs_skipped} already there, "
             f"{result.seconds:.1f} s"
         )

@@ -50,7 +50,7 @@ OK = {
     "region": "eu-west-1",
     "status": "SUCCEEDED",
     "digest": DIGEST,
-    "bytesCopied": 2_500_000,
+    "bytesCopied": 5 * 512 * 1024,  # 2.5 MiB
     "blobsCopied": 3,
     "blobsSkipped": 1,
     "seconds": 1.5,
@@ -82,7 +82,7 @@ def test_all_regions_succeeded(lambda_env, context):
     assert out["status"] == "SUCCEEDED" and out["failedRegions"] == []
     lines = out["text"].splitlines()
     assert lines[0].startswith("SUCCEEDED: team/app:v1")
-    assert lines[1].startswith("- eu-west-1: SUCCEEDED, 2.5 MB copied")
+    assert lines[1].startswith("- eu-west-1: SUCCEEDED, 2.5 MiB copied")
     assert lines[2].startswith("- ap-southeast-1: SUPERSEDED")
 
 
