@@ -27,7 +27,8 @@ def test_warm_copy_moves_nothing(
     assert again.digest == image.digest
     assert (again.bytes_copied, again.blobs_copied, again.manifests_copied) == (0, 0, 0)
     assert again.tagged
-    assert [method for method, _, _ in proxy.stats.log] == ["HEAD"], proxy.stats.log  # one HEAD of the tag, no writes
+    # one HEAD of the tag, no writes
+    assert [method for method, _, _ in proxy.stats.log] == ["HEAD"], proxy.stats.log
     # an untagged-but-present image only needs the tag
     retag = copy_image(image.ref, f"{proxy.host}/app:v2")
     assert retag.tagged and retag.blobs_copied == 0 and retag.manifests_copied == 1
