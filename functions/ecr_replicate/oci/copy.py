@@ -152,7 +152,11 @@ def walk(
 
 
 class Concurrent:
-    """``fn(*args, **kwargs)`` started in a thread now; ``result()`` returns its value or raises."""
+    """``fn(*args, **kwargs)`` started in a thread now; ``result()`` returns its value or raises.
+
+    As a context manager, leaving the block waits for the thread, also when the block raises:
+    that error is the one reported, and no look-up outlives the copy.
+    """
 
     __slots__ = ("_error", "_thread", "_value")
 
@@ -169,7 +173,10 @@ class Concurrent:
         self._thread = threading.Thread(target=run, name="lookup", daemon=True)
         self._thread.start()
 
-    def wait(self) -> None:
+    def __enter__(self) -> Concurrent:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
         self._thread.join()
 
     def result(self) -> Any:
@@ -296,18 +303,13 @@ class _Copier:
 
         The target's tag is looked up while the source manifest is read: one round trip, not two.
         """
-        head_tag = (
-            Concurrent(api.head_manifest, self.transport, target.with_digest(None), target.tag, push=True)
-            if target.tag is not None
-            else None
-        )
-        try:
-            root = api.fetch_manifest(self.transport, source, digest or source.reference)
-        except BaseException:
-            if head_tag is not None:
-                head_tag.wait()  # the source's error is the one to report
-            raise
-        return root, head_tag is not None and head_tag.result() == root.digest
+        reference = digest or source.reference
+        if target.tag is None:
+            return api.fetch_manifest(self.transport, source, reference), False
+        by_tag = target.with_digest(None)
+        with Concurrent(api.head_manifest, self.transport, by_tag, target.tag, push=True) as head_tag:
+            root = api.fetch_manifest(self.transport, source, reference)
+        return root, head_tag.result() == root.digest
 
     def restore_newer_tag(self, source: Reference, target: Reference, tag: str, ours: str) -> bool:
         """Close the check-then-tag window of the guard; True when a newer push owns the tag.
@@ -339,14 +341,11 @@ class _Copier:
             source.with_digest(None).with_tag(None),
             target.with_digest(None).with_tag(None),
         )
+        if not subjects:
+            return
         # the tag list and the first subject's referrers are asked for at once
-        first = Concurrent(api.list_referrers, self.transport, base_source, subjects[0]) if subjects else None
-        try:
+        with Concurrent(api.list_referrers, self.transport, base_source, subjects[0]) as first:
             tags = set(api.list_tags(self.transport, base_source))
-        except BaseException:
-            if first is not None:
-                first.wait()
-            raise
         done: set[str] = set()
         referrers_api = True  # until the source answers that it has none (404/400)
         for index, subject in enumerate(subjects):
@@ -357,7 +356,7 @@ class _Copier:
                     self.copy(base_source.with_tag(tag), base_target.with_tag(tag), None, False)
                     with self.lock:
                         self.counts["referrers"] += 1
-            if index == 0 and first is not None:
+            if index == 0:
                 found = first.result()
             else:
                 found = api.list_referrers(self.transport, base_source, subject) if referrers_api else None
