@@ -42,7 +42,7 @@ class LazyLogger:
 
     def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
         target = self._target(level)
-        if target is not None and target.isEnabledFor(level):
+        if target is not None:  # Logger.log checks the level itself
             kwargs.setdefault("stacklevel", 2)
             target.log(level, msg, *args, **kwargs)
 
