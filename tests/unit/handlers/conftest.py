@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ecr_replicate.config import ENV_NAMES
 from ecr_replicate.local.registry import LocalRegistry
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -80,20 +81,7 @@ class FakeCopier:
 @pytest.fixture
 def lambda_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """A deployment's environment: source us-east-1 (also listed, so dropped), two targets."""
-    for name in (
-        "AWS_ENDPOINT_URL",
-        "REGISTRY_ENDPOINTS",
-        "REPOSITORY_INCLUDE",
-        "REPOSITORY_EXCLUDE",
-        "TAG_INCLUDE",
-        "TAG_EXCLUDE",
-        "COPY_RUNTIME",
-        "LAMBDA_MAX_IMAGE_BYTES",
-        "TOPIC_ARN",
-        "MIRROR_REPOSITORY_SETTINGS",
-        "COPY_JOBS",
-        "MAX_CONCURRENCY",
-    ):
+    for name in (*ENV_NAMES, "AWS_ENDPOINT_URL"):  # every setting Settings reads, then ours
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_REGION", SOURCE_REGION)
     monkeypatch.setenv("AWS_DEFAULT_REGION", SOURCE_REGION)
