@@ -15,13 +15,13 @@ test:
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 lint:
-	$(VENV)/bin/ruff check functions tests bench
+	$(VENV)/bin/ruff check functions src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint template.yaml
 
 bench:
 	scripts/bootstrap.sh dev
-	$(PY) bench/copy_bench.py
+	$(PY) -m bench.copy_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Copy benchmark: our copier vs skopeo vs the raw curl limit, on the same local registries.
 
-Run: ``make bench`` (= ``.venv/bin/python bench/copy_bench.py``), or ``--quick`` for a smoke run.
+Run: ``make bench`` (= ``.venv/bin/python -m bench.copy_bench``), or ``--quick`` for a smoke run.
 Every copy is verified (target manifest digest == source digest, every blob present at its size)
 before its time counts. Prints medians, ratios and PASS/MISS against issue #2's targets, and
 writes ``bench/results/copy-bench-<time>.json``. See bench/README.md.
@@ -25,14 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from ecr_replicate.local.fault_proxy import FaultProxy  # noqa: E402
-from ecr_replicate.local.registry import LocalRegistry  # noqa: E402
-
-from bench.bench_image import (  # noqa: E402 - needs ROOT on sys.path when run as a script
+from bench.bench_image import (
     DOCKER_MANIFEST,
     MANIFEST_ACCEPT,
     BenchError,
@@ -48,6 +41,10 @@ from bench.bench_image import (  # noqa: E402 - needs ROOT on sys.path when run 
     verify_copy,
     with_digest,
 )
+from ecr_replicate_local.registry import LocalRegistry
+from tests.support.fault_proxy import FaultProxy
+
+ROOT = Path(__file__).resolve().parent.parent
 
 REPO = "bench/app"
 BIG_REPO = "bench/big"

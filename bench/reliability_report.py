@@ -12,7 +12,7 @@
    bytes copied by the second run;
 3. integrity: a source serving wrong bytes / a wrong length -> the error class, the target tag.
 
-Run: ``.venv/bin/python bench/reliability_report.py [--copies 50] [--rate 0.1] [--seed 6]``.
+Run: ``.venv/bin/python -m bench.reliability_report [--copies 50] [--rate 0.1] [--seed 6]``.
 Writes ``bench/results/reliability-<time>.json`` too. The checks themselves are tested (smaller)
 in tests/reliability; see docs/reliability.md.
 """
@@ -27,19 +27,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ecr_replicate.errors import ReplicationError
+from ecr_replicate.oci.copy import copy_image
+from ecr_replicate.oci.transport import RetryPolicy
+from ecr_replicate_local import sample_images as si
+from ecr_replicate_local.registry import LocalRegistry
+from tests.support.audit import audit_registry, tag_digest
+from tests.support.fault_proxy import FaultProxy
+from tests.support.faults import FaultRun, run_copies
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from ecr_replicate.errors import ReplicationError  # noqa: E402
-from ecr_replicate.local import sample_images as si  # noqa: E402
-from ecr_replicate.local.fault_proxy import FaultProxy  # noqa: E402
-from ecr_replicate.local.registry import LocalRegistry  # noqa: E402
-from ecr_replicate.oci.copy import copy_image  # noqa: E402
-from ecr_replicate.oci.transport import RetryPolicy  # noqa: E402
-
-from tests.reliability.audit import audit_registry, tag_digest  # noqa: E402
-from tests.reliability.faults import FaultRun, run_copies  # noqa: E402
 
 
 def faults_section(copies: int, rate: float, seed: int, layer_kib: int) -> dict[str, Any]:
@@ -119,10 +116,9 @@ def faults_section(copies: int, rate: float, seed: int, layer_kib: int) -> dict[
 
 
 def workflow_section() -> dict[str, Any]:
-    from ecr_replicate.local.engine import LocalAws  # noqa: PLC0415 - moto is slow to import
-    from ecr_replicate.local.regions import LocalRegions  # noqa: PLC0415
-
-    from tests.reliability.engine import SOURCE, TARGETS, notification, push_event, run  # noqa: PLC0415
+    from ecr_replicate_local.engine import LocalAws  # noqa: PLC0415 - moto is slow to import
+    from ecr_replicate_local.regions import LocalRegions  # noqa: PLC0415
+    from tests.support.workflow_runs import SOURCE, TARGETS, notification, push_event, run  # noqa: PLC0415
 
     down = TARGETS[0]
     out: dict[str, Any] = {}

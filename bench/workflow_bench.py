@@ -2,7 +2,7 @@
 """Workflow benchmark: push -> every target region replicated, vs the raw copy of the same image.
 
 The workflow is the real local one, wired as ``ecr-replicate local demo`` wires it
-(``ecr_replicate.cli.local.LocalEnvironment``): one ``docker-registry`` per region, the source's
+(``ecr_replicate_local.environment.LocalEnvironment``): one ``docker-registry`` per region, the source's
 webhook -> ``ECR Image Action`` event -> moto's Step Functions interpreter running
 ``statemachine/replicate.asl.json`` with the handlers from ``template.yaml``.
 
@@ -30,15 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from ecr_replicate.cli.local import LocalEnvironment, interrupts_as_keyboard_interrupt  # noqa: E402
-from ecr_replicate.local.regions import parse_regions  # noqa: E402
-from ecr_replicate.oci.copy import DEFAULT_JOBS  # noqa: E402
-
-from bench.bench_image import (  # noqa: E402 - needs ROOT on sys.path when run as a script
+from bench.bench_image import (
     DOCKER_MANIFEST,
     BenchError,
     Image,
@@ -50,7 +42,13 @@ from bench.bench_image import (  # noqa: E402 - needs ROOT on sys.path when run 
     put_manifest,
     verify_copy,
 )
-from bench.copy_bench import _fmt, _ratio, raw_copy, tool_versions  # noqa: E402
+from bench.copy_bench import _fmt, _ratio, raw_copy, tool_versions
+from ecr_replicate.oci.copy import DEFAULT_JOBS
+from ecr_replicate_local.environment import LocalEnvironment
+from ecr_replicate_local.regions import parse_regions
+from ecr_replicate_local.signals import interrupts_as_keyboard_interrupt
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TARGET_RATIO = 1.5  # issue #4: push -> all regions replicated <= 1.5x the raw copy
 SETUP_TAG = "setup"  # the first push of each image: warm-up run, and the tag the raw copy reads

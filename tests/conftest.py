@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from ecr_replicate.local.fault_proxy import FaultProxy
-from ecr_replicate.local.registry import LocalRegistry
+
 from ecr_replicate.oci.transport import RetryPolicy
+from ecr_replicate_local.registry import LocalRegistry
+from tests.support.fault_proxy import FaultProxy
 
 
 @pytest.fixture

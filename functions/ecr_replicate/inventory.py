@@ -4,7 +4,7 @@
   boto3 paginators, page size 1000, the most ECR accepts): it knows push times (``--since``) and
   tags, which the OCI distribution API does not. Locally, moto's ECR is that control plane: the
   webhook bridge records every push to the source registry in it
-  (:func:`ecr_replicate.local.ecr_mirror.record_push`), as ECR does on AWS.
+  (:func:`ecr_replicate_local.ecr_mirror.record_push`), as ECR does on AWS.
 * Targets are checked over the registry API: one manifest ``HEAD`` per image and region (a
   digest comparison, no blob read), a few in parallel per registry.
 """

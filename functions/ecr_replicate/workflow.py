@@ -1,7 +1,7 @@
 """The workflow's steps as plain functions: plan, copy one region, summarize, notify.
 
 Handlers (``ecr_replicate.handlers.*``) and the CodeBuild copy step
-(``ecr_replicate.cli.codebuild_copy``) parse their input, call one function here and return its
+(``ecr_replicate.codebuild_step``) parse their input, call one function here and return its
 result. Everything they need from outside (the copier, the image inspector, credentials, AWS
 clients) is passed in, so the same code runs on AWS, locally and in tests.
 

@@ -17,7 +17,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """``ecr-replicate ARGS`` in a subprocess, stdin not a terminal, output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "ecr_replicate.cli.main", *args],
+        [sys.executable, "-m", "ecr_replicate_cli.main", *args],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

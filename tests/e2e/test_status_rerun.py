@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ecr_replicate.cli import rerun, status
-from ecr_replicate.cli.local import LocalEnvironment
-from ecr_replicate.errors import InvalidInputError
-from ecr_replicate.local.sample_images import push_index
 
+from ecr_replicate.errors import InvalidInputError
+from ecr_replicate_cli import rerun, status
+from ecr_replicate_local.environment import LocalEnvironment
+from ecr_replicate_local.sample_images import push_index
 from tests.e2e.conftest import run_cli
 
 pytestmark = pytest.mark.slow

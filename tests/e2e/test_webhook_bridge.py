@@ -8,7 +8,8 @@ import threading
 from typing import Any
 
 import pytest
-from ecr_replicate.local.webhook import WebhookBridge, ecr_event_from_notification, execution_name
+
+from ecr_replicate_local.webhook import WebhookBridge, ecr_event_from_notification, execution_name
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -7,15 +7,15 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from ecr_replicate.local import sample_images as si
-from ecr_replicate.local.registry import LocalRegistry
+from ecr_replicate_local import sample_images as si
+from ecr_replicate_local.registry import LocalRegistry
 
 Oracle = Callable[[str], "str | None"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ecr_replicate.cli.main", *args],
+        [sys.executable, "-m", "ecr_replicate_cli.main", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -55,34 +55,3 @@ def test_failures_exit_non_zero_with_one_line(
     unknown = cli("no-such-command")
     assert unknown.returncode == 2
 
-
-# What a warm copy (the image already on the target) must not load: the timed start-up of the
-# copy command (issue #2) is mostly imports. Each is imported where it is needed instead:
-# concurrent.futures and logging when a blob moves or a record can be emitted, urllib.parse when
-# an upload Location or a token realm is parsed, hashlib never (manifests use CPython's _sha256).
-NOT_ON_THE_WARM_PATH = {
-    "boto3", "botocore", "httpx", "pydantic", "rich", "aws_lambda_powertools", "yaml", "typing",
-    "hashlib", "random", "base64", "http", "email", "ssl", "dataclasses", "shutil", "logging",
-    "concurrent", "urllib", "ipaddress", "traceback",
-}  # fmt: skip
-
-
-def test_warm_copy_imports_only_a_lean_part_of_the_stdlib(
-    source_registry: LocalRegistry, target_registry: LocalRegistry
-) -> None:
-    image = si.push_image(source_registry.host, "app", "v1", layer_count=2)
-    target = f"{target_registry.host}/app:v1"
-    assert cli("copy", image.ref, target).returncode == 0
-    code = (
-        "import sys\n"
-        "from ecr_replicate.cli.main import main\n"
-        f"code = main(['copy', {image.ref!r}, {target!r}])\n"
-        f"heavy = {sorted(NOT_ON_THE_WARM_PATH)!r}\n"
-        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert "blobs copied 0" in done.stdout  # it was the warm path
-    assert done.stdout.strip().splitlines()[-1] == "0 []"

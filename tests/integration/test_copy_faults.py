@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from ecr_replicate.errors import AuthenticationError, RegistryUnavailableError
-from ecr_replicate.local import sample_images as si
-from ecr_replicate.local.fault_proxy import FaultProxy
-from ecr_replicate.local.registry import LocalRegistry
 from ecr_replicate.oci.auth import StaticCredentials
 from ecr_replicate.oci.copy import CopyProgress, copy_image
 from ecr_replicate.oci.transport import RetryPolicy
+from ecr_replicate_local import sample_images as si
+from ecr_replicate_local.registry import LocalRegistry
+from tests.support.fault_proxy import FaultProxy
 
 Oracle = Callable[[str], "str | None"]
 ProxyFactory = Callable[..., FaultProxy]

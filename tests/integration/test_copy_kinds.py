@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from ecr_replicate.local import sample_images as si
-from ecr_replicate.local.registry import LocalRegistry
+
 from ecr_replicate.oci.copy import CopyProgress, copy_image
 from ecr_replicate.oci.inspect import describe_image, head_digest
+from ecr_replicate_local import sample_images as si
+from ecr_replicate_local.registry import LocalRegistry
 
 Oracle = Callable[[str], "str | None"]
 

@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from ecr_replicate.cli.main import main
-from ecr_replicate.local.ecr_mirror import record_push
-from ecr_replicate.local.engine import LocalAws
-from ecr_replicate.local.regions import LocalRegions
-from ecr_replicate.local.sample_images import PushedImage, push_image
-from ecr_replicate.local.webhook import WebhookBridge
+
+from ecr_replicate_cli.main import main
+from ecr_replicate_local.ecr_mirror import record_push
+from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.regions import LocalRegions
+from ecr_replicate_local.sample_images import PushedImage, push_image
+from ecr_replicate_local.webhook import WebhookBridge
 
 SOURCE = "us-east-1"
 TARGETS = ["eu-west-1", "ap-southeast-1"]

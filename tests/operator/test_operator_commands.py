@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from ecr_replicate.local.sample_images import Pusher, push_image
 from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.inspect import head_digest
-
+from ecr_replicate_local.sample_images import Pusher, push_image
 from tests.operator.conftest import LATE_TAGS, REPOSITORIES, SOURCE, TARGETS, Deployment
 
 

@@ -9,16 +9,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.local.engine import LocalAws
-from ecr_replicate.local.regions import LocalRegions
-from ecr_replicate.local.registry import LocalRegistry
-from ecr_replicate.local.sample_images import push_index
 from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.transport import RetryPolicy
-
-from tests.reliability.audit import audit_registry, tag_digest
-from tests.reliability.engine import SOURCE, TARGETS, notification, push_event, run
+from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.regions import LocalRegions
+from ecr_replicate_local.registry import LocalRegistry
+from ecr_replicate_local.sample_images import push_index
+from tests.support.audit import audit_registry, tag_digest
+from tests.support.workflow_runs import SOURCE, TARGETS, notification, push_event, run
 
 pytestmark = [pytest.mark.xdist_group("reliability-engine"), pytest.mark.timeout(240)]
 

@@ -8,11 +8,11 @@ import http.client
 from collections.abc import Callable
 
 import pytest
-from ecr_replicate.local import sample_images as si
-from ecr_replicate.local.registry import LocalRegistry
 
-from tests.reliability.audit import audit_registry
-from tests.reliability.faults import run_copies
+from ecr_replicate_local import sample_images as si
+from ecr_replicate_local.registry import LocalRegistry
+from tests.support.audit import audit_registry
+from tests.support.faults import run_copies
 
 pytestmark = pytest.mark.timeout(120)
 

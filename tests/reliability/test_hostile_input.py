@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from ecr_replicate import model
 from ecr_replicate.errors import (
     BlobIntegrityError,
@@ -25,17 +28,14 @@ from ecr_replicate.errors import (
     ReplicationError,
     UnsupportedManifestError,
 )
-from ecr_replicate.local.registry import LocalRegistry
 from ecr_replicate.oci import api as oci_api
 from ecr_replicate.oci.copy import copy_image, walk
 from ecr_replicate.oci.manifests import MAX_BLOBS_PER_MANIFEST, MAX_INDEX_DEPTH, Manifest, parse_manifest
 from ecr_replicate.oci.reference import Reference, parse_reference
 from ecr_replicate.oci.transport import RetryPolicy, Transport
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from tests.reliability.audit import tag_digest
-from tests.reliability.hostile_registry import HostileRegistry
+from ecr_replicate_local.registry import LocalRegistry
+from tests.support.audit import tag_digest
+from tests.support.hostile_registry import HostileRegistry
 
 pytestmark = pytest.mark.timeout(120)
 

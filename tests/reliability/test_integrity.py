@@ -7,14 +7,14 @@ import time
 from collections.abc import Callable
 
 import pytest
+
 from ecr_replicate.errors import BlobIntegrityError
-from ecr_replicate.local import sample_images as si
-from ecr_replicate.local.fault_proxy import FaultProxy
-from ecr_replicate.local.registry import LocalRegistry
 from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.transport import RetryPolicy
-
-from tests.reliability.audit import audit_registry, tag_digest
+from ecr_replicate_local import sample_images as si
+from ecr_replicate_local.registry import LocalRegistry
+from tests.support.audit import audit_registry, tag_digest
+from tests.support.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.timeout(60)
 

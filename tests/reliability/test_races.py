@@ -13,12 +13,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 
 import pytest
-from ecr_replicate.local import sample_images as si
-from ecr_replicate.local.registry import LocalRegistry
+
 from ecr_replicate.oci.copy import CopyResult, copy_image
 from ecr_replicate.oci.transport import Response, RetryPolicy, Transport
-
-from tests.reliability.audit import audit_registry, tag_digest
+from ecr_replicate_local import sample_images as si
+from ecr_replicate_local.registry import LocalRegistry
+from tests.support.audit import audit_registry, tag_digest
 
 pytestmark = pytest.mark.timeout(90)
 

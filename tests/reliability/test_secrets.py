@@ -18,14 +18,15 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import pytest
+
 from ecr_replicate.errors import AuthenticationError
 from ecr_replicate.handlers import copy_image as copy_handler
-from ecr_replicate.local import sample_images as si
-from ecr_replicate.local.fault_proxy import FaultProxy
-from ecr_replicate.local.registry import LocalRegistry
 from ecr_replicate.oci.auth import EcrCredentials, StaticCredentials
 from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.transport import RetryPolicy
+from ecr_replicate_local import sample_images as si
+from ecr_replicate_local.registry import LocalRegistry
+from tests.support.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ecr_replicate.local.engine import LocalAws
-from ecr_replicate.local.regions import LocalRegions
-from ecr_replicate.progress import RegionRow, region_rows
+
+from ecr_replicate_cli.region_rows import RegionRow, region_rows
+from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.regions import LocalRegions
 
 EVENTS = Path(__file__).parent.parent / "events"
 SOURCE = "us-east-1"

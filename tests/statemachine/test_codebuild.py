@@ -4,7 +4,8 @@ subprocess) through codebuild:startBuild.sync, and the workflow reads its export
 from __future__ import annotations
 
 import pytest
-from ecr_replicate.local.sample_images import push_index
+
+from ecr_replicate_local.sample_images import push_index
 
 pytestmark = pytest.mark.xdist_group("statemachine-codebuild")
 

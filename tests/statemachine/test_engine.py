@@ -14,10 +14,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+
 from ecr_replicate.errors import ConfigurationError
-from ecr_replicate.local.codebuild import COPY_MODULE
-from ecr_replicate.local.engine import DEFAULT_TEMPLATE, LocalAws, _exported_variables
-from ecr_replicate.local.template import Template, substitute_definition
+from ecr_replicate_local.codebuild import COPY_MODULE
+from ecr_replicate_local.engine import DEFAULT_TEMPLATE, LocalAws, _exported_variables
+from ecr_replicate_local.template import Template, substitute_definition
 
 pytestmark = pytest.mark.xdist_group("statemachine-engine")
 

@@ -4,8 +4,9 @@ engine, Lambda copy path: success, throttling retried, a region down then re-run
 from __future__ import annotations
 
 import pytest
+
 from ecr_replicate.ecr import client_factory
-from ecr_replicate.local.sample_images import push_image, push_index
+from ecr_replicate_local.sample_images import push_image, push_index
 
 pytestmark = pytest.mark.xdist_group("statemachine-replicate")
 

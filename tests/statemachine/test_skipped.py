@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from ecr_replicate.local.sample_images import push_image
+
+from ecr_replicate_local.sample_images import push_image
 
 pytestmark = pytest.mark.xdist_group("statemachine-skipped")
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from ecr_replicate.cli import backfill
+
+from ecr_replicate_cli import backfill
 
 
 class FlakySfn:
@@ -37,7 +38,7 @@ class FlakySfn:
 
 @pytest.fixture(autouse=True)
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ecr_replicate.cli.backfill.time.sleep", lambda _s: None)
+    monkeypatch.setattr("ecr_replicate_cli.backfill.time.sleep", lambda _s: None)
 
 
 def test_a_failed_read_of_the_counts_keeps_following() -> None:

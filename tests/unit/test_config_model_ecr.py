@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
+
 from ecr_replicate.config import Settings
 from ecr_replicate.ecr import map_aws_error
 from ecr_replicate.errors import AwsPermanentError, AwsThrottledError, AwsTransientError, ConfigurationError

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import boto3
 from botocore.stub import Stubber
+
 from ecr_replicate.inventory import PAGE_SIZE, list_images
 
 PUSHED = datetime(2026, 1, 1, tzinfo=UTC)

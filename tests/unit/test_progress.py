@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ecr_replicate.progress import region_rows
+from ecr_replicate_cli.region_rows import region_rows
 
 HISTORY = json.loads((Path(__file__).parent.parent / "events" / "history_region_down.json").read_text())
 

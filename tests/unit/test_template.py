@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from ecr_replicate.model import RegionItem
 
 ROOT = Path(__file__).resolve().parents[2]

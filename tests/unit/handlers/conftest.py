@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ecr_replicate.config import ENV_NAMES
-from ecr_replicate.local.registry import LocalRegistry
+from ecr_replicate_local.registry import LocalRegistry
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ACCOUNT = "123456789012"

@@ -4,10 +4,10 @@ import json
 from typing import Any
 
 import pytest
+
 from ecr_replicate.errors import RegistryUnavailableError, TagImmutableError
 from ecr_replicate.handlers import copy_image
-from ecr_replicate.local.sample_images import push_image
-
+from ecr_replicate_local.sample_images import push_image
 from tests.unit.handlers.conftest import ACCOUNT, DIGEST, FakeCopier, FakeCopyResult
 
 

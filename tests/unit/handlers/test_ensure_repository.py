@@ -5,9 +5,9 @@ from typing import Any
 
 import boto3
 import pytest
-from ecr_replicate.handlers import ensure_repository
 from moto import mock_aws
 
+from ecr_replicate.handlers import ensure_repository
 from tests.unit.handlers.conftest import DIGEST
 
 LIFECYCLE = json.dumps(

@@ -3,11 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from ecr_replicate.errors import InvalidInputError, InvalidReferenceError
 from ecr_replicate.handlers import plan
-from ecr_replicate.local.sample_images import push_index
 from ecr_replicate.workflow import UNTAGGED_PUSH_REASON
-
+from ecr_replicate_local.sample_images import push_index
 from tests.unit.handlers.conftest import ACCOUNT, DIGEST, FakeDescribe, FakeDescription, load_event
 
 

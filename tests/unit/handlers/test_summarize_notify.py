@@ -5,10 +5,10 @@ from typing import Any
 
 import boto3
 import pytest
-from ecr_replicate.handlers import notify, summarize
-from ecr_replicate.workflow import EVENT_DETAIL_TYPE, EVENT_SOURCE, UNTAGGED_PUSH_REASON
 from moto import mock_aws
 
+from ecr_replicate.handlers import notify, summarize
+from ecr_replicate.workflow import EVENT_DETAIL_TYPE, EVENT_SOURCE, UNTAGGED_PUSH_REASON
 from tests.unit.handlers.conftest import DIGEST
 
 

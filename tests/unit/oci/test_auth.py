@@ -6,6 +6,8 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from ecr_replicate.oci.auth import (
     Authenticator,
     EcrCredentials,
@@ -13,7 +15,6 @@ from ecr_replicate.oci.auth import (
     basic_header,
     parse_challenge,
 )
-from moto import mock_aws
 
 ECR_HOST = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 

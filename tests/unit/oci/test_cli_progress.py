@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import io
 
-from ecr_replicate.cli.main import COMMANDS, main
-from ecr_replicate.cli.progress import ProgressLine, summary
 from ecr_replicate.oci.copy import CopyProgress, CopyResult
 from ecr_replicate.units import human_bytes
+from ecr_replicate_cli.copy_progress import ProgressLine, summary
+from ecr_replicate_cli.main import COMMANDS, main
 
 
 def test_progress_line_counts_and_clears() -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from ecr_replicate.oci.http11 import Connection, ProtocolError, Response
 
 

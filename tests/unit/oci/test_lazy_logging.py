@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from ecr_replicate.oci.lazy_logging import get_logger
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from ecr_replicate.errors import BlobIntegrityError, UnsupportedManifestError
 from ecr_replicate.oci import manifests as m
 

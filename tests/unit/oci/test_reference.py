@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ecr_replicate.errors import InvalidReferenceError
 from ecr_replicate.oci.reference import (
     Reference,

@@ -5,6 +5,7 @@ import json
 import random
 
 import pytest
+
 from ecr_replicate.errors import (
     AuthenticationError,
     BlobIntegrityError,

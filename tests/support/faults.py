@@ -3,7 +3,7 @@
 Each copy goes to a new repository of the target (so every copy is cold and moves every blob),
 through one :class:`FaultProxy` in front of the source (5xx, 429, resets mid-body, slow answers
 on reads) and one in front of the target (5xx, 429, slow answers on every write and check).
-After each copy the target repository is audited (:mod:`tests.reliability.audit`).
+After each copy the target repository is audited (:mod:`tests.support.audit`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ecr_replicate.local.fault_proxy import FaultProxy
-from ecr_replicate.local.registry import LocalRegistry
 from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.transport import RetryPolicy
-
-from tests.reliability.audit import Audit, audit_registry, audit_repository
+from ecr_replicate_local.registry import LocalRegistry
+from tests.support.audit import Audit, audit_registry, audit_repository
+from tests.support.fault_proxy import FaultProxy
 
 # The target's answers to writes carry no body, so a reset mid-body can only hit source reads.
 SOURCE_KINDS = ("500", "503", "429", "reset", "slow")

@@ -26,10 +26,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from ecr_replicate.cli import deployment
 from ecr_replicate.errors import InvalidInputError, ReplicationError
 from ecr_replicate.filters import filter_reason
 from ecr_replicate.inventory import SourceImage
+from ecr_replicate_cli import deployment
 
 POLL_SECONDS = 1.0
 COUNT_ATTEMPTS = 5  # reads of the final Map Run counts before giving up on them

@@ -1,4 +1,4 @@
-"""``ecr-replicate codebuild-copy``: the CodeBuild copy step, the same library call as the Lambda.
+"""The CodeBuild copy step (``python3 -m ecr_replicate.codebuild_step``), the same library call as the Lambda.
 
 Reads the Map iteration's state (RegionItem + ``ensured``) as JSON from ``REPLICATION_ITEM``,
 copies, and prints the RegionResult JSON on one stdout line; the buildspec exports it as
@@ -69,5 +69,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m ecr_replicate.cli.codebuild_copy`
+if __name__ == "__main__":  # pragma: no cover - `python -m ecr_replicate.codebuild_step`
     sys.exit(main(sys.argv[1:]))

@@ -1,7 +1,7 @@
 """``ecr-replicate status EXECUTION [--follow] [--stack NAME]``: the per-region view of one run.
 
 The table comes from the execution history (Map iteration events attributed to their region by
-:func:`ecr_replicate.progress.region_rows`), so it reads the same for a local execution
+:func:`ecr_replicate_cli.region_rows.region_rows`), so it reads the same for a local execution
 (``AWS_ENDPOINT_URL`` pointing at ``ecr-replicate local up``) and a real one on AWS. On a
 terminal it is a live ``rich`` table; otherwise plain lines, one per region state change.
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ecr_replicate.errors import InvalidInputError, ReplicationError
-from ecr_replicate.progress import COPYING, DONE, ENSURING, FAILED, SUPERSEDED, RegionRow, region_rows
 from ecr_replicate.units import human_bytes
+from ecr_replicate_cli.region_rows import COPYING, DONE, ENSURING, FAILED, SUPERSEDED, RegionRow, region_rows
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 _STATE_MACHINE_ARN = ":states:"

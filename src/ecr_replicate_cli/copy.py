@@ -35,7 +35,7 @@ def _ecr_client(region: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ecr_replicate.cli.progress import ProgressLine, summary  # noqa: PLC0415
+    from ecr_replicate_cli.copy_progress import ProgressLine, summary  # noqa: PLC0415
 
     progress: ProgressLine | None = None
     try:

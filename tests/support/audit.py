@@ -2,7 +2,7 @@
 
 Independent of the copier (plain ``http.client`` and the registry's storage layout), so a copy
 is judged by a reader it did not write. For each repository of a
-:class:`~ecr_replicate.local.registry.LocalRegistry`:
+:class:`~ecr_replicate_local.registry.LocalRegistry`:
 
 * every manifest revision the registry stores (``_manifests/revisions``, tagged or not) is read
   by digest over HTTP; its bytes must hash to that digest; every blob it references must answer
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecr_replicate.local.registry import LocalRegistry
+from ecr_replicate_local.registry import LocalRegistry
 
 ACCEPT = ", ".join(
     (

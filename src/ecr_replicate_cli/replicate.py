@@ -15,9 +15,9 @@ import sys
 import time
 from typing import Any
 
-from ecr_replicate.cli import deployment, status
 from ecr_replicate.errors import InvalidInputError, ReplicationError
 from ecr_replicate.oci.reference import validate_digest, validate_repository, validate_tag
+from ecr_replicate_cli import deployment, status
 
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9-]+")
 

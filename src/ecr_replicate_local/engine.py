@@ -9,7 +9,7 @@ terminal) can reach it through ``AWS_ENDPOINT_URL``, while the hooks below run h
   ``REGISTRY_ENDPOINTS``; an exception becomes ``{"errorType": <class name>, "errorMessage"}``
   with ``x-amz-function-error`` so ``ErrorEquals`` on our class names matches as on AWS.
 * ``codebuild:startBuild.sync`` -> the CodeBuild step's entry point in a subprocess
-  (:mod:`ecr_replicate.local.codebuild`).
+  (:mod:`ecr_replicate_local.codebuild`).
 * ``Retry`` intervals scaled by ``retry_time_scale``; the interpreter's logger quieted.
 * Faults injected into AWS control planes on request (:meth:`LocalAws.inject_aws_error`).
 
@@ -64,8 +64,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.utils import json_path
 
 from ecr_replicate.errors import ConfigurationError
-from ecr_replicate.local.codebuild import CodeBuildRunner, codebuild_task_class
-from ecr_replicate.local.template import (
+from ecr_replicate_cli import deployment
+from ecr_replicate_local.codebuild import CodeBuildRunner, codebuild_task_class
+from ecr_replicate_local.template import (
     FunctionSpec,
     LocalResource,
     StateMachineSpec,
@@ -76,7 +77,7 @@ from ecr_replicate.local.template import (
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEMPLATE = REPO_ROOT / "template.yaml"
 LOOPBACK = "127.0.0.1"
 MOTO_ACCOUNT = "123456789012"  # moto's default account: the interpreter's own clients use it
@@ -282,7 +283,7 @@ class LocalAws:
         """The environment a client process needs to talk to this local AWS.
 
         Besides boto3's variables, what the operator commands (``replicate``, ``backfill``,
-        ``verify``) read instead of a stack's outputs: see ``ecr_replicate.cli.deployment``.
+        ``verify``) read instead of a stack's outputs: see ``ecr_replicate_cli.deployment``.
         """
         env = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
@@ -291,9 +292,28 @@ class LocalAws:
             **DUMMY_CREDENTIALS,
         }
         if self.state_machine_arn:
-            from ecr_replicate.cli.deployment import local_environment  # noqa: PLC0415
+            env.update(self._deployment_environment())
+        return env
 
-            env.update(local_environment(self))
+    def _deployment_environment(self) -> dict[str, str]:
+        """What the operator commands read instead of a stack's outputs (``ecr_replicate_cli.deployment``)."""
+        targets = self.parameters.get("TargetRegions") or ",".join(
+            region for region in self.regions if region != self.source_region
+        )
+        env = {
+            deployment.ENV_REPLICATE_ARN: self.state_machine_arn,
+            "TARGET_REGIONS": targets,
+            "REGISTRY_ENDPOINTS": json.dumps(self.regions, separators=(",", ":"), sort_keys=True),
+        }
+        backfill = self.state_machine_arns.get("BackfillStateMachine")
+        if backfill:
+            env[deployment.ENV_BACKFILL_ARN] = backfill
+        bucket = self.buckets.get("BackfillItemsBucket")
+        if bucket:
+            env[deployment.ENV_BACKFILL_BUCKET] = bucket
+        for name, var in deployment.PARAMETER_ENV.items():
+            if name != "TargetRegions" and self.parameters.get(name):
+                env[var] = self.parameters[name]
         return env
 
     def client(self, service: str, region: str | None = None) -> Any:

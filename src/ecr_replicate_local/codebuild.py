@@ -40,11 +40,11 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 from moto.stepfunctions.parser.asl.eval.event import event_detail
 
 from ecr_replicate.errors import ConfigurationError
-from ecr_replicate.local.registry import stop_process
+from ecr_replicate_local.registry import stop_process
 
 logger = logging.getLogger(__name__)
 
-COPY_MODULE = "ecr_replicate.cli.codebuild_copy"
+COPY_MODULE = "ecr_replicate.codebuild_step"
 """The CodeBuild step's entry point (``buildspec.yml`` runs ``python -m`` this module)."""
 
 _MAX_CAPTURE = 256 * 1024

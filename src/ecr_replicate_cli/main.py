@@ -15,13 +15,13 @@ from collections.abc import Sequence
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
-    "copy": ("ecr_replicate.cli.copy", "copy one image between registries, digest-exact"),
-    "local": ("ecr_replicate.cli.local", "run the whole workflow on this machine (demo | up)"),
-    "status": ("ecr_replicate.cli.status", "per-region progress of one execution (--follow)"),
-    "rerun": ("ecr_replicate.cli.rerun", "re-run some regions of an execution (--region R | --failed)"),
-    "replicate": ("ecr_replicate.cli.replicate", "replicate one image by hand (--region R, --dry-run)"),
-    "backfill": ("ecr_replicate.cli.backfill", "replicate images that existed before deployment (--dry-run)"),
-    "verify": ("ecr_replicate.cli.verify", "drift report: each source tag's digest in every target"),
+    "copy": ("ecr_replicate_cli.copy", "copy one image between registries, digest-exact"),
+    "local": ("ecr_replicate_local.command", "run the whole workflow on this machine (demo | up)"),
+    "status": ("ecr_replicate_cli.status", "per-region progress of one execution (--follow)"),
+    "rerun": ("ecr_replicate_cli.rerun", "re-run some regions of an execution (--region R | --failed)"),
+    "replicate": ("ecr_replicate_cli.replicate", "replicate one image by hand (--region R, --dry-run)"),
+    "backfill": ("ecr_replicate_cli.backfill", "replicate images that existed before deployment (--dry-run)"),
+    "verify": ("ecr_replicate_cli.verify", "drift report: each source tag's digest in every target"),
 }
 
 

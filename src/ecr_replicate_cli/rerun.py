@@ -15,9 +15,9 @@ import re
 import sys
 from typing import Any
 
-from ecr_replicate.cli import status
 from ecr_replicate.errors import InvalidInputError, ReplicationError
 from ecr_replicate.model import parse_request
+from ecr_replicate_cli import status
 
 MAX_NAME = 80
 MAX_ATTEMPTS = 100
@@ -106,7 +106,7 @@ def rerun(
 
 def dry_run(sfn: Any, execution_arn: str, regions: list[str], failed: bool) -> int:
     """What the rerun would copy to each chosen region (``ecr_replicate.dryrun``); starts nothing."""
-    from ecr_replicate.cli import deployment, replicate  # noqa: PLC0415
+    from ecr_replicate_cli import deployment, replicate  # noqa: PLC0415
 
     view = status.snapshot(sfn, execution_arn)
     chosen = select_regions(view, regions, failed)

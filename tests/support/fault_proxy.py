@@ -81,7 +81,7 @@ class FaultProxy:
         seed: int | None = None,
         auth: str | None = None,
         user: str = "user",
-        password: str = "secret",  # noqa: S107 - a local test registry's password
+        password: str = "secret",
     ) -> None:
         for kind in (*faults, *kinds):
             if kind not in FAULT_KINDS and kind != "pass":
@@ -99,7 +99,7 @@ class FaultProxy:
         self.password = password
         self.stats = ProxyStats()
         self._sequence: collections.deque[str] = collections.deque(faults)
-        self._rng = random.Random(seed)  # noqa: S311 - fault schedule, not a secret
+        self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._tokens: set[str] = set()
         self._server: http.server.ThreadingHTTPServer | None = None

@@ -1,7 +1,7 @@
 """Local "regions": one ``docker-registry`` per AWS region name, on free 127.0.0.1 ports.
 
 The source region's registry posts its notifications to the webhook bridge
-(:mod:`ecr_replicate.local.webhook`), which turns pushes into ECR events. Every registry has its
+(:mod:`ecr_replicate_local.webhook`), which turns pushes into ECR events. Every registry has its
 own storage directory (``<data>/<region>``) under a temporary or a given directory; processes are
 stopped by PID. A region can be stopped and restarted on the same port (the fault demo).
 """
@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from ecr_replicate.errors import ConfigurationError, InvalidInputError
-from ecr_replicate.local.registry import LocalRegistry, NotificationEndpoint
+from ecr_replicate_local.registry import LocalRegistry, NotificationEndpoint
 
 logger = logging.getLogger(__name__)
 

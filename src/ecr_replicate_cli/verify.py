@@ -11,8 +11,8 @@ import json
 import sys
 from typing import TextIO
 
-from ecr_replicate.cli import deployment
 from ecr_replicate.errors import ReplicationError
+from ecr_replicate_cli import deployment
 
 
 def verify(args: argparse.Namespace, out: TextIO) -> int:

@@ -13,7 +13,6 @@ Two sources, one :class:`Deployment`:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ ENV_REPLICATE_ARN = "ECR_REPLICATE_STATE_MACHINE_ARN"
 ENV_BACKFILL_ARN = "ECR_REPLICATE_BACKFILL_STATE_MACHINE_ARN"
 ENV_BACKFILL_BUCKET = "ECR_REPLICATE_BACKFILL_BUCKET"
 #: template parameter -> the environment variable Settings reads
-_PARAMETER_ENV = {
+PARAMETER_ENV = {
     "TargetRegions": "TARGET_REGIONS",
     "RepositoryInclude": "REPOSITORY_INCLUDE",
     "RepositoryExclude": "REPOSITORY_EXCLUDE",
@@ -127,7 +126,7 @@ def from_stack(cfn: Any, stack: str) -> Deployment:
         )
     region, account = _arn_parts(replicate)
     env = {"AWS_REGION": region, "ACCOUNT_ID": account}
-    env.update({var: parameters[name] for name, var in _PARAMETER_ENV.items() if name in parameters})
+    env.update({var: parameters[name] for name, var in PARAMETER_ENV.items() if name in parameters})
     try:
         settings = Settings.from_env(env)
     except ConfigurationError as exc:
@@ -154,24 +153,3 @@ def resolve(
         return from_stack(cfn_factory(region), stack)
     return from_environment()
 
-
-def local_environment(aws: Any) -> dict[str, str]:
-    """What a :class:`ecr_replicate.local.engine.LocalAws` adds to its client environment."""
-    targets = aws.parameters.get("TargetRegions") or ",".join(
-        region for region in aws.regions if region != aws.source_region
-    )
-    env = {
-        ENV_REPLICATE_ARN: aws.state_machine_arn,
-        "TARGET_REGIONS": targets,
-        "REGISTRY_ENDPOINTS": json.dumps(aws.regions, separators=(",", ":"), sort_keys=True),
-    }
-    backfill = aws.state_machine_arns.get("BackfillStateMachine")
-    if backfill:
-        env[ENV_BACKFILL_ARN] = backfill
-    bucket = aws.buckets.get("BackfillItemsBucket")
-    if bucket:
-        env[ENV_BACKFILL_BUCKET] = bucket
-    for name, var in _PARAMETER_ENV.items():
-        if name != "TargetRegions" and aws.parameters.get(name):
-            env[var] = aws.parameters[name]
-    return env

@@ -3,11 +3,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from ecr_replicate import workflow
-from ecr_replicate.cli import codebuild_copy
-from ecr_replicate.errors import RegistryUnavailableError, TagImmutableError
-from ecr_replicate.local.sample_images import push_image
 
+from ecr_replicate import codebuild_step, workflow
+from ecr_replicate.errors import RegistryUnavailableError, TagImmutableError
+from ecr_replicate_local.sample_images import push_image
 from tests.unit.handlers.conftest import FakeCopier
 from tests.unit.handlers.test_copy_image import item
 
@@ -21,7 +20,7 @@ def copier(monkeypatch):
 
 def test_prints_the_region_result(lambda_env, copier, capsys):
     lambda_env.setenv("REPLICATION_ITEM", json.dumps(item()))
-    assert codebuild_copy.main([]) == 0
+    assert codebuild_step.main([]) == 0
     out = json.loads(capsys.readouterr().out.strip())
     assert out["region"] == "eu-west-1" and out["status"] == "SUCCEEDED"
     assert copier.calls[0]["guard_source_tag"] is True
@@ -30,11 +29,11 @@ def test_prints_the_region_result(lambda_env, copier, capsys):
 def test_permanent_error_is_a_failed_result_and_retryable_fails_the_build(lambda_env, copier, capsys):
     lambda_env.setenv("REPLICATION_ITEM", json.dumps(item()))
     copier.error = TagImmutableError("tag v1 is immutable")
-    assert codebuild_copy.main([]) == 0
+    assert codebuild_step.main([]) == 0
     out = json.loads(capsys.readouterr().out.strip())
     assert (out["status"], out["error"]) == ("FAILED", "TagImmutableError")
     copier.error = RegistryUnavailableError("down")
-    assert codebuild_copy.main([]) == 1
+    assert codebuild_step.main([]) == 1
     assert capsys.readouterr().out == ""
 
 
@@ -44,7 +43,7 @@ def test_bad_item_fails_the_build(lambda_env, copier, value):
         lambda_env.delenv("REPLICATION_ITEM", raising=False)
     else:
         lambda_env.setenv("REPLICATION_ITEM", value)
-    assert codebuild_copy.main([]) == 2
+    assert codebuild_step.main([]) == 2
     assert copier.calls == []
 
 
@@ -60,6 +59,6 @@ def test_codebuild_copy_against_real_registries(lambda_env, registries, capsys):
         runtime="codebuild",
     )
     lambda_env.setenv("REPLICATION_ITEM", json.dumps(data))
-    assert codebuild_copy.main([]) == 0
+    assert codebuild_step.main([]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "SUCCEEDED" and out["digest"] == pushed.digest
