@@ -2,7 +2,7 @@
 
 * regions: one ``docker-registry`` per region on 127.0.0.1 (:mod:`ecr_replicate_local.regions`);
 * AWS: moto's Step Functions interpreter running ``statemachine/replicate.asl.json`` with the
-  handlers named in ``template.yaml`` (:class:`ecr_replicate_local.engine.LocalAws`);
+  handlers named in ``template.yaml`` (:class:`ecr_replicate_local.local_aws.LocalAws`);
 * trigger: the source registry's notification webhook turned into an ``ECR Image Action`` event
   (:mod:`ecr_replicate_local.webhook`) that starts the execution, as EventBridge does on AWS.
 

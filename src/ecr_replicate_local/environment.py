@@ -56,7 +56,7 @@ class LocalEnvironment:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> LocalEnvironment:
-        from ecr_replicate_local.engine import LocalAws  # noqa: PLC0415 - moto is heavy
+        from ecr_replicate_local.local_aws import LocalAws  # noqa: PLC0415 - moto is heavy
         from ecr_replicate_local.webhook import WebhookBridge  # noqa: PLC0415
 
         try:
@@ -125,9 +125,13 @@ class LocalEnvironment:
             record_push(aws.client("ecr"), regions.source.host, event)
         except Exception as exc:  # replication goes on; only listings would miss the image
             print(f"warning: could not record the push in local ECR: {exc}", file=sys.stderr)
-        arn = aws.start_execution(event, name=execution_name(event))
+        try:
+            arns = aws.deliver_event(event, name=execution_name(event))
+        except Exception as exc:  # EventBridge retries, then drops the event: say so
+            print(f"warning: EventBridge could not start the workflow: {exc}", file=sys.stderr)
+            return
         with self._changed:
-            self.executions.append(StartedExecution(event, arn))
+            self.executions.extend(StartedExecution(event, arn) for arn in arns)
             self._changed.notify_all()
 
     def wait_for_execution(self, repository: str, digest: str, timeout: float = 30.0) -> StartedExecution:
@@ -150,7 +154,7 @@ class LocalEnvironment:
     def notification_for(
         self, execution_arn: str, timeout: float = NOTIFICATION_WAIT
     ) -> dict[str, Any] | None:
-        """The notification message of ``execution_arn`` (SNS -> the engine's queue), if any."""
+        """The notification message of ``execution_arn`` (SNS -> the local queue), if any."""
         deadline = time.monotonic() + timeout
         while True:
             for message in self.aws.notifications():

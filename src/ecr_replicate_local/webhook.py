@@ -3,8 +3,8 @@
 The source registry (CNCF distribution) posts ``{"events": [...]}`` envelopes to
 ``notifications.endpoints``. For every manifest push in them this bridge builds the event ECR
 would send to EventBridge (``source: aws.ecr``, ``detail-type: ECR Image Action``) and hands it
-to a callback: locally, ``LocalAws.start_execution`` — the same input the state machine gets
-from EventBridge on AWS.
+to a callback: locally, ``LocalAws.deliver_event``, which starts the rule's target (the state
+machine) as EventBridge does on AWS, with the same input.
 
 The HTTP server listens on 127.0.0.1 only, answers 200 as soon as the body is parsed, and does
 the work on one worker thread. Distribution redelivers an envelope it could not confirm; events

@@ -20,7 +20,7 @@ import pytest
 
 from ecr_replicate_cli.main import main
 from ecr_replicate_local.ecr_mirror import record_push
-from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.local_aws import LocalAws
 from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.sample_images import PushedImage, push_image
 from ecr_replicate_local.webhook import WebhookBridge

@@ -13,7 +13,7 @@ import pytest
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.transport import RetryPolicy
-from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.local_aws import LocalAws
 from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.registry import LocalRegistry
 from ecr_replicate_local.sample_images import push_index

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ecr_replicate_cli.region_rows import RegionRow, region_rows
-from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.local_aws import LocalAws
 from ecr_replicate_local.regions import LocalRegions
 
 EVENTS = Path(__file__).parent.parent / "events"

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.local_aws import LocalAws
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 SOURCE = "us-east-1"
