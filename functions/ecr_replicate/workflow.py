@@ -70,12 +70,6 @@ def real_copier() -> Copier:
     return copy_image
 
 
-def ecr_credentials(client_factory: Callable[[str], Any]) -> Any:
-    from ecr_replicate.oci.auth import EcrCredentials  # noqa: PLC0415
-
-    return EcrCredentials(client_factory)
-
-
 def image_reference(registry: str, repository: str, tag: str | None, digest: str | None) -> str:
     if tag is not None:
         return f"{registry}/{repository}:{tag}"

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
+from ecr_replicate.credentials import EcrCredentials, ecr_region
 from ecr_replicate.errors import InvalidInputError, ReplicationError
-from ecr_replicate.oci.auth import EcrCredentials
 from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.reference import parse_reference
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         if source.tag is None and source.digest is None:
             raise InvalidInputError("SRC needs a tag or a digest")
         credentials = None
-        if EcrCredentials.region_of(source.host) or EcrCredentials.region_of(target.host):
+        if ecr_region(source.host) or ecr_region(target.host):
             credentials = EcrCredentials(_ecr_client)
         if not args.quiet and not args.json and sys.stderr.isatty():
             progress = ProgressLine(sys.stderr)

@@ -19,9 +19,10 @@ from typing import Any, cast
 
 import pytest
 
+from ecr_replicate.credentials import EcrCredentials
 from ecr_replicate.errors import AuthenticationError
 from ecr_replicate.handlers import copy_image as copy_handler
-from ecr_replicate.oci.auth import EcrCredentials, StaticCredentials
+from ecr_replicate.oci.auth import StaticCredentials
 from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.transport import RetryPolicy
 from ecr_replicate_local import sample_images as si
