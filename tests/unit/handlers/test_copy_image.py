@@ -94,6 +94,7 @@ def test_copy_against_real_registries(lambda_env, context, monkeypatch, registri
     pushed = push_image(source.host, "team/copied", "v2", seed=5)
     monkeypatch.setattr(copy_image.credentials, "provider", None)
     lambda_env.setenv("REGISTRY_ENDPOINTS", f'{{"us-east-1": "{source.host}", "eu-west-1": "{target.host}"}}')
+    lambda_env.setenv("REGISTRY_PLAIN_HTTP", "true")  # bare docker-registry processes
     data = item(
         repository="team/copied",
         tag="v2",

@@ -164,6 +164,7 @@ def test_plan_against_a_real_registry(lambda_env, context, monkeypatch, registri
         "REGISTRY_ENDPOINTS",
         f'{{"us-east-1": "{source.host}", "eu-west-1": "{target.host}", "ap-southeast-1": "{target.host}"}}',
     )
+    lambda_env.setenv("REGISTRY_PLAIN_HTTP", "true")  # bare docker-registry processes
     monkeypatch.setattr(plan.credentials, "provider", None)
     with mock_aws():  # the endpoints are ECR registries: their tokens come from GetAuthorizationToken
         out = run({"repository": "team/planned", "tag": "v1"}, context)
