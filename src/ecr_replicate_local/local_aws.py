@@ -188,6 +188,7 @@ class LocalAws:
             "AWS_REGION": self.source_region,
             "AWS_DEFAULT_REGION": self.source_region,
             "REGISTRY_ENDPOINTS": json.dumps(self.regions, sort_keys=True),
+            "REGISTRY_PLAIN_HTTP": "true",  # the bare local registries, until the https ECR front
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch to read EMF lines
             "POWERTOOLS_LOG_LEVEL": "WARNING",  # logs go to stderr here: warnings and errors only
@@ -269,6 +270,7 @@ class LocalAws:
             deployment.ENV_REPLICATE_ARN: self.state_machine_arn,
             "TARGET_REGIONS": targets,
             "REGISTRY_ENDPOINTS": json.dumps(self.regions, separators=(",", ":"), sort_keys=True),
+            "REGISTRY_PLAIN_HTTP": "true",  # the bare local registries, until the https ECR front
         }
         if self.registry_ca_file is not None:
             env["REGISTRY_CA_FILE"] = str(self.registry_ca_file)
