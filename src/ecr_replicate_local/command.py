@@ -77,7 +77,7 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         )
         return 2
     with interrupts_as_keyboard_interrupt(), LocalEnvironment(
-        source, targets, data_dir=args.data, runtime=args.runtime
+        source, targets, data_dir=args.data, runtime=args.runtime, template=args.template
     ) as env:
         assert env.regions is not None
         print_regions(env.regions, source, "source", out)
@@ -114,7 +114,7 @@ def print_regions(regions: LocalRegions, source: str, source_role: str, out: Tex
 def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     source, targets = parse_regions(args.regions)
     with interrupts_as_keyboard_interrupt(), LocalEnvironment(
-        source, targets, data_dir=args.data, runtime=args.runtime
+        source, targets, data_dir=args.data, runtime=args.runtime, template=args.template
     ) as env:
         assert env.regions is not None
         print_regions(env.regions, source, "source: push here", out)
@@ -161,6 +161,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, metavar="DIR", help="registry storage (default: a temp dir)")
     parser.add_argument(
         "--runtime", choices=("lambda", "codebuild"), default="lambda", help="where each copy runs"
+    )
+    parser.add_argument(
+        "--template",
+        type=Path,
+        metavar="FILE",
+        help="the SAM template to run (default: the repository's template.yaml)",
     )
 
 

@@ -42,11 +42,13 @@ class LocalEnvironment:
         *,
         data_dir: Path | None = None,
         runtime: str = "lambda",
+        template: Path | None = None,
     ) -> None:
         self.source_region = source_region
         self.target_regions = target_regions
         self.data_dir = data_dir
         self.runtime = runtime
+        self.template = template
         self.regions: LocalRegions | None = None
         self.aws: Any = None
         self.bridge: Any = None
@@ -72,6 +74,7 @@ class LocalEnvironment:
                 regions=self.regions.endpoints(),
                 source_region=self.source_region,
                 parameters={"TargetRegions": ",".join(self.target_regions), "CopyRuntime": self.runtime},
+                **({"template": self.template} if self.template is not None else {}),
             )
             self.bridge.account = self.aws.account
             self.aws.start()

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate_local import stack_spec
 from ecr_replicate_local.iam.identities import Identities
-from ecr_replicate_local.iam.roles import RoleSpec, template_roles
+from ecr_replicate_local.iam.roles import RoleSpec, template_managed_policies, template_roles
 from ecr_replicate_local.stack_spec import CodeBuildSpec, FunctionSpec, RuleTarget, StateMachineSpec
 from ecr_replicate_local.template import LocalResource, Template
 
@@ -69,6 +69,8 @@ class LocalStack:
         """Create everything (``client(service)``: an operator's client of the local AWS)."""
         tpl = self.template
         self._register(tpl)
+        for policy in template_managed_policies(tpl).values():
+            identities.create_managed_policy(policy)
         self.roles = template_roles(tpl)
         for role in self.roles.values():
             identities.create_role(role)
@@ -111,6 +113,12 @@ class LocalStack:
             tpl.resources[lid] = LocalResource(
                 ref=name, attributes={"Arn": f"arn:aws:iam::{self.account}:role/{name}"}
             )
+        for lid in tpl.resources_of_type("AWS::IAM::ManagedPolicy", deployed=True):
+            name = tpl.physical_name(lid, "ManagedPolicyName")[:128]
+            path = str(
+                tpl.resolve(((tpl.deployed["Resources"][lid].get("Properties") or {}).get("Path")) or "/")
+            )
+            tpl.resources[lid] = LocalResource(ref=f"arn:aws:iam::{self.account}:policy{path}{name}")
         for lid in tpl.resources_of_type("AWS::S3::Bucket"):
             name = tpl.physical_name(lid, "BucketName").lower()  # S3 names are lower case
             tpl.resources[lid] = LocalResource(ref=name, attributes={"Arn": f"arn:aws:s3:::{name}"})

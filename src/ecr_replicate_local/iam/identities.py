@@ -28,7 +28,7 @@ from typing import Any
 
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate_local.iam.policy import Policy
-from ecr_replicate_local.iam.roles import RoleSpec, trusts_service
+from ecr_replicate_local.iam.roles import ManagedPolicySpec, RoleSpec, trusts_service
 
 OPERATOR_USER = "local-operator"
 _ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -109,6 +109,16 @@ class Identities:
 
     # --- issuing ------------------------------------------------------------------------------
 
+    def create_managed_policy(self, policy: ManagedPolicySpec) -> None:
+        """Create a template's customer managed policy in IAM (roles attach it by ARN)."""
+        self._iam.create_policy(
+            description=f"local twin of the stack's {policy.logical_id}",
+            path=policy.path,
+            policy_document=json.dumps(_versioned(policy.document)),
+            policy_name=policy.name,
+            tags=[],
+        )
+
     def create_role(self, role: RoleSpec) -> None:
         """Create a template role in IAM (trust policy, inline and managed policies)."""
         iam = self._iam
@@ -125,7 +135,7 @@ class Identities:
         for name, document in role.inline.items():
             # SAM writes its generated policies without a Version (IAM then reads them as
             # 2008-10-17); moto's IAM insists on one. Same statements, same decisions here.
-            iam.put_role_policy(role.name, name, json.dumps({"Version": "2012-10-17", **document}))
+            iam.put_role_policy(role.name, name, json.dumps(_versioned(document)))
         for arn in role.managed:
             iam.attach_role_policy(arn, role.name)
 
@@ -205,6 +215,10 @@ class Identities:
             version = next(v for v in managed.versions if v.is_default)
             documents[arn] = version.document
         return [_parsed(name, _text(document)) for name, document in sorted(documents.items())]
+
+
+def _versioned(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", **document}
 
 
 def _text(document: str | Mapping[str, Any]) -> str:

@@ -3,8 +3,10 @@
 ``samtranslator`` turns each function's and state machine's ``Policies:`` into an
 ``AWS::IAM::Role`` with inline policies (policy templates such as ``LambdaInvokePolicy``
 expanded) and managed policy ARNs (``AWSLambdaBasicExecutionRole``...); roles the template
-declares itself (the CodeBuild role, EventBridge's) are read as written. Managed policies' documents
-come from moto's copy of AWS's managed policies.
+declares itself (the CodeBuild role, EventBridge's) are read as written. Policies may also come
+from the template's ``AWS::IAM::ManagedPolicy`` resources (attached by ARN or by their ``Roles``)
+and ``AWS::IAM::Policy`` resources (inline, by their ``Roles``). AWS managed policies' documents
+come from moto's copy of them.
 
 A role is usable by a service only if its trust policy lets that service assume it
 (:func:`trusts_service`), as CloudFormation and the service check on AWS.
@@ -34,11 +36,18 @@ class RoleSpec:
     path: str
     trust: Mapping[str, Any]
     inline: Mapping[str, Mapping[str, Any]]  # policy name -> document
-    managed: tuple[str, ...]  # managed policy ARNs
+    managed: tuple[str, ...]  # managed policy ARNs (AWS's or the template's)
 
-    def documents(self) -> dict[str, Mapping[str, Any]]:
-        """Every policy document of the role: inline by name, managed by ARN."""
-        return {**self.inline, **{arn: managed_policy_document(arn) for arn in self.managed}}
+
+@dataclass(frozen=True)
+class ManagedPolicySpec:
+    """An ``AWS::IAM::ManagedPolicy`` of the template, resolved."""
+
+    logical_id: str
+    name: str
+    arn: str
+    path: str
+    document: Mapping[str, Any]
 
 
 @cache
@@ -61,24 +70,64 @@ def managed_policy_document(arn: str) -> Mapping[str, Any]:
     return document
 
 
+def template_managed_policies(tpl: Template) -> dict[str, ManagedPolicySpec]:
+    """Every enabled ``AWS::IAM::ManagedPolicy`` of the deployed template, by ARN."""
+    found: dict[str, ManagedPolicySpec] = {}
+    for lid, res in tpl.resources_of_type("AWS::IAM::ManagedPolicy", deployed=True).items():
+        props = tpl.resolve(res.get("Properties") or {})
+        arn = tpl.local_resource(lid).ref
+        found[arn] = ManagedPolicySpec(
+            logical_id=lid,
+            name=arn.rsplit("/", 1)[-1],
+            arn=arn,
+            path=str(props.get("Path") or "/"),
+            document=props.get("PolicyDocument") or {},
+        )
+    return found
+
+
+def _attached_by_resource(tpl: Template, role_name: str) -> tuple[list[str], dict[str, Mapping[str, Any]]]:
+    """Managed policy ARNs and inline documents that policy resources attach to ``role_name``
+    through their ``Roles`` property."""
+    managed: list[str] = []
+    inline: dict[str, Mapping[str, Any]] = {}
+    for lid, res in tpl.resources_of_type(
+        "AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", deployed=True
+    ).items():
+        props = tpl.resolve(res.get("Properties") or {})
+        if role_name not in [str(r) for r in props.get("Roles") or []]:
+            continue
+        if res.get("Type") == "AWS::IAM::ManagedPolicy":
+            managed.append(tpl.local_resource(lid).ref)
+        else:
+            inline[str(props.get("PolicyName") or lid)] = props.get("PolicyDocument") or {}
+    return managed, inline
+
+
 def template_roles(tpl: Template) -> dict[str, RoleSpec]:
     """Every enabled ``AWS::IAM::Role`` of the deployed template, intrinsics resolved.
 
     Resolve after the stack registered its resources (policies name function and topic ARNs).
     """
     roles: dict[str, RoleSpec] = {}
+    own = template_managed_policies(tpl)
     for lid, res in tpl.resources_of_type("AWS::IAM::Role", deployed=True).items():
         props = tpl.resolve(res.get("Properties") or {})
+        resource = tpl.local_resource(lid)
         inline: dict[str, Mapping[str, Any]] = {}
         for entry in props.get("Policies") or []:
             name = str(entry.get("PolicyName") or "")
             if not name or name in inline:
                 raise ConfigurationError(f"role {lid}: inline policy names must be present and unique")
             inline[name] = entry.get("PolicyDocument") or {}
-        managed = tuple(str(arn) for arn in props.get("ManagedPolicyArns") or [])
+        attached, attached_inline = _attached_by_resource(tpl, resource.ref)
+        inline.update(attached_inline)
+        managed = tuple(
+            dict.fromkeys([*(str(arn) for arn in props.get("ManagedPolicyArns") or []), *attached])
+        )
         for arn in managed:
-            managed_policy_document(arn)  # unknown managed policy: refuse now, not at the first call
-        resource = tpl.local_resource(lid)
+            if arn not in own:
+                managed_policy_document(arn)  # unknown managed policy: refuse now, not at the first call
         roles[lid] = RoleSpec(
             logical_id=lid,
             name=resource.ref,
