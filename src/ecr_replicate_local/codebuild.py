@@ -58,6 +58,18 @@ COPY_MODULE = "ecr_replicate.codebuild_step"
 _MAX_CAPTURE = 256 * 1024
 
 
+@dataclass(frozen=True)
+class PhaseFailure:
+    """Why a build failed in one of its phases, as CodeBuild reports it (``phases[].contexts``)."""
+
+    phase: str  # "PROVISIONING", "INSTALL", "BUILD"...
+    status_code: str  # "ACCESS_DENIED", "COMMAND_EXECUTION_ERROR"...
+    message: str
+
+
+_PHASES = ("SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD")
+
+
 @dataclass
 class LocalBuild:
     """One running or finished local build."""
@@ -72,6 +84,7 @@ class LocalBuild:
     ended: float | None = None
     stdout: bytes = b""
     stderr: bytes = b""
+    failure: PhaseFailure | None = None  # set when it failed before its commands ran
 
     @property
     def status(self) -> str:
@@ -96,7 +109,7 @@ class CodeBuildRunner:
         account: str,
         argv: list[str] | None = None,
         credentials: Callable[[str, str], Mapping[str, str]] | None = None,
-        preflight: Callable[[str, Mapping[str, str]], str | None] | None = None,
+        preflight: Callable[[str, Mapping[str, str]], PhaseFailure | None] | None = None,
     ) -> None:
         self.projects = projects  # name -> project environment variables
         self.credentials = credentials  # (project, build id) -> the service role's session variables
@@ -146,7 +159,8 @@ class CodeBuildRunner:
             process=process,
         )
         if process is None:
-            build.stderr = (failure or "").encode()
+            build.failure = failure
+            build.stderr = f"{failure.status_code}: {failure.message}".encode() if failure else b""
             build.ended = time.time()
             logger.info("local build %s failed before its commands: %s", build_id, failure)
         self.builds[build_id] = build
@@ -199,9 +213,31 @@ class CodeBuildRunner:
         }
         if build.ended is not None:
             desc["EndTime"] = build.ended
+            desc["Phases"] = self.phases(build)
             if status == "SUCCEEDED":
                 desc["ExportedEnvironmentVariables"] = self.exported(build)
         return desc
+
+    @staticmethod
+    def phases(build: LocalBuild) -> list[dict[str, Any]]:
+        """The ended build's phases: the failed one carries CodeBuild's status code and message."""
+        failure = build.failure
+        if failure is None and build.status == "FAILED":
+            code = build.process.returncode if build.process is not None else -1
+            failure = PhaseFailure(
+                "BUILD",
+                "COMMAND_EXECUTION_ERROR",
+                f"Error while executing command: the CodeBuild step. Reason: exit status {code}",
+            )
+        phases: list[dict[str, Any]] = []
+        for phase in _PHASES:
+            if failure is not None and phase == failure.phase:
+                contexts = [{"StatusCode": failure.status_code, "Message": failure.message}]
+                phases.append({"PhaseType": phase, "PhaseStatus": "FAILED", "Contexts": contexts})
+                break
+            phases.append({"PhaseType": phase, "PhaseStatus": "SUCCEEDED"})
+        phases.append({"PhaseType": "COMPLETED"})
+        return phases
 
     def stop_all(self) -> None:
         """Terminate every build still running (by PID)."""

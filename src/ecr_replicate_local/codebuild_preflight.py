@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from ecr_replicate_local.codebuild import PhaseFailure
 from ecr_replicate_local.stack_spec import CodeBuildSpec
 
 Authorize = Callable[[str, str], str | None]
@@ -34,8 +35,8 @@ def build_preflight(
     region: str,
     account: str,
     role_arn: str,
-) -> str | None:
-    """Why the build fails before its commands (the text its log shows), or None."""
+) -> PhaseFailure | None:
+    """Why the build fails before its commands (as its phases report it), or None."""
     build_id = environment.get("CODEBUILD_BUILD_ID", "")
     build_arn = f"arn:aws:codebuild:{region}:{account}:build/{build_id}"
     if spec.log_group:
@@ -44,18 +45,21 @@ def build_preflight(
         for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
             denied = authorize(action, resource)
             if denied:
-                return (
-                    f"ACCESS_DENIED: Service role {role_arn} does not allow AWS CodeBuild to create Amazon "
-                    f"CloudWatch Logs log streams for build {build_arn}. Error message: {denied}"
+                return PhaseFailure(
+                    "PROVISIONING",
+                    "ACCESS_DENIED",
+                    f"Service role {role_arn} does not allow AWS CodeBuild to create Amazon CloudWatch "
+                    f"Logs log streams for build {build_arn}. Error message: {denied}",
                 )
     for variable in _GET_FUNCTION.findall(spec.buildspec):
         name = environment.get(variable, "")
         arn = name if name.startswith("arn:") else f"arn:aws:lambda:{region}:{account}:function:{name}"
         denied = authorize("lambda:GetFunction", arn)
         if denied:
-            return (
-                "COMMAND_EXECUTION_ERROR: Error while executing command: aws lambda get-function. "
-                "An error occurred (AccessDeniedException) when calling the GetFunction operation: "
-                f"{denied}"
+            return PhaseFailure(
+                "INSTALL",
+                "COMMAND_EXECUTION_ERROR",
+                "Error while executing command: aws lambda get-function. Reason: exit status 254 "
+                f"(An error occurred (AccessDeniedException) when calling the GetFunction operation: {denied})",
             )
     return None

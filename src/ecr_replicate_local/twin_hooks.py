@@ -15,7 +15,7 @@ from moto.core.exceptions import ServiceException
 
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate_local import moto_patches
-from ecr_replicate_local.codebuild import CodeBuildRunner, codebuild_task_class
+from ecr_replicate_local.codebuild import CodeBuildRunner, PhaseFailure, codebuild_task_class
 from ecr_replicate_local.codebuild_preflight import build_preflight
 from ecr_replicate_local.lambda_runtime import LambdaRefusal
 
@@ -133,7 +133,7 @@ def codebuild_runner(aws: LocalAws) -> CodeBuildRunner:
         role_arn = stack.role_arn(projects[project].role)
         return aws.session(role_arn, CODEBUILD, session_name(build_id)).environment()
 
-    def preflight(project: str, environment: Any) -> str | None:
+    def preflight(project: str, environment: Any) -> PhaseFailure | None:
         spec = projects[project]
         role_arn = stack.role_arn(spec.role)
         session = session_name(str(environment.get("CODEBUILD_BUILD_ID", "")))

@@ -25,6 +25,9 @@ POLICY_TEMPLATES = {
     "S3ReadPolicy": {"s3:getobject", "s3:listbucket", "s3:getbucketlocation", "s3:getobjectversion"},
 }
 _URIS = ("CodeUri", "DefinitionUri")
+#: what a policy left without statements keeps (IAM refuses an empty Statement list): it matches
+#: no action, so it denies nothing
+NOTHING_LEFT = {"Sid": "NothingLeft", "Effect": "Deny", "NotAction": "*", "Resource": "*"}
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -66,7 +69,9 @@ def without_action(action: str, resource: str | None = None) -> Edit:
             if isinstance(document, dict):
                 removed += _edit_statements(document, wanted)
         if not removed:
-            raise AssertionError(f"the template grants {action} nowhere{f' in {resource}' if resource else ''}")
+            raise AssertionError(
+                f"the template grants {action} nowhere{f' in {resource}' if resource else ''}"
+            )
 
     return edit
 
@@ -92,7 +97,7 @@ def _edit_statements(document: dict[str, Any], wanted: str) -> int:
     removed = 0
     for index, statement in enumerate(list(statements or [])):
         removed += _edit_statement(statements, index, statement, wanted)
-    document["Statement"] = [s for s in statements if s is not None]
+    document["Statement"] = [s for s in statements if s is not None] or [NOTHING_LEFT]
     return removed
 
 
@@ -107,7 +112,9 @@ def _edit_statement(container: list[Any], index: int, statement: Any, wanted: st
                 kept = _without(branches[branch]["Action"], wanted)
                 if kept is not None:
                     removed += 1
-                    branches[branch] = {"Ref": "AWS::NoValue"} if not kept else {**branches[branch], "Action": kept}
+                    branches[branch] = (
+                        {"Ref": "AWS::NoValue"} if not kept else {**branches[branch], "Action": kept}
+                    )
         return removed
     if statement.get("Effect") != "Allow" or "Action" not in statement:
         return 0

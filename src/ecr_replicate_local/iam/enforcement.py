@@ -16,7 +16,8 @@ runs the action; S3 through :meth:`Enforcer.check_s3`):
 
 A refusal is answered in the service's own error shape (:mod:`ecr_replicate_local.iam.denials`).
 Every decision that denied is kept (:attr:`Enforcer.denials`) for tests and for the demo to explain
-a failed run.
+a failed run, and every (principal, action) that was allowed is counted (:attr:`Enforcer.granted`):
+the mutation check compares what the running code used with what it takes away.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,7 @@ class Enforcer:
     def __init__(self, identities: Identities) -> None:
         self.identities = identities
         self.denials: deque[Decision] = deque(maxlen=_KEPT_DENIALS)
+        self.granted: Counter[tuple[str, str]] = Counter()  # (role or user name, action) -> calls
         self._lock = threading.Lock()
 
     # --- moto's request path ------------------------------------------------------------------
@@ -132,9 +134,12 @@ class Enforcer:
         """Evaluate ``caller``'s policies for one action on one resource in ``region``."""
         request = Request(caller.principal, action, resource, condition_context(caller, region))
         decision = evaluate(self.identities.policies(caller), request)
-        if not decision.allowed:
-            with self._lock:
+        with self._lock:
+            if decision.allowed:
+                self.granted[(caller.name, action.lower())] += 1
+            else:
                 self.denials.append(decision)
+        if not decision.allowed:
             logger.info("denied: %s", decision.message())
         return decision
 

@@ -1,0 +1,140 @@
+"""The mutation check of the strict twin: every permission the running code uses is needed, and
+the local run shows it. For each IAM action the workflow uses, a copy of template.yaml without that
+action runs one small push through the local AWS (EventBridge -> Step Functions -> the functions
+and builds as their roles) and must fail with an AccessDenied that names the action.
+
+``test_the_mutations_cover_every_action_used`` keeps the list honest: a run with the template as
+it is records every (role, action) IAM allowed; the set of actions must equal the mutated ones
+(minus the few listed in UNMUTATED, each with its reason), so a new call in the code needs a new
+mutation here, and a permission nobody uses shows up as one no run needs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecr_replicate_local.local_aws import LocalAws
+from ecr_replicate_local.regions import LocalRegions
+from ecr_replicate_local.sample_images import PushedImage, push_image
+from tests.support.template_variants import without_action, write_variant
+from tests.support.workflow_runs import push_event
+
+pytestmark = [pytest.mark.xdist_group("reliability-permissions"), pytest.mark.timeout(600)]
+
+SOURCE = "us-east-1"
+TARGET = "eu-west-1"
+REPOSITORY = "team/perm"
+
+#: action -> the runtime whose run needs it (the copy runs in Lambda unless CodeBuild is named)
+MUTATIONS: dict[str, str] = {
+    "states:StartExecution": "lambda",  # EventBridge's rule target role
+    "lambda:InvokeFunction": "lambda",  # the state machine's role (SAM's LambdaInvokePolicy)
+    "ecr:GetAuthorizationToken": "lambda",  # plan, copy: registry tokens
+    "ecr:DescribeRepositories": "lambda",  # ensure repository
+    "ecr:CreateRepository": "lambda",
+    "sns:Publish": "lambda",  # notify
+    "events:PutEvents": "lambda",
+    "codebuild:StartBuild": "codebuild",  # the state machine's role
+    "logs:CreateLogStream": "codebuild",  # the build's role: CodeBuild writes the build log
+    "logs:PutLogEvents": "codebuild",
+    "lambda:GetFunction": "codebuild",  # the buildspec fetches the copy function's package
+}
+#: actions the running code uses that no mutation here takes away, and why
+UNMUTATED = {
+    # Without it Step Functions never sees the build end and the task waits for its timeout
+    # (aws-cdk#10081); the replicate machine's CodeBuild task has none, so a run would hang.
+    "codebuild:batchgetbuilds": "covered by tests/statemachine/test_local_aws.py",
+}
+
+
+@pytest.fixture(scope="module")
+def regions() -> Iterator[LocalRegions]:
+    with LocalRegions(SOURCE, [TARGET]) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def image(regions: LocalRegions) -> PushedImage:
+    return push_image(regions.source.host, REPOSITORY, "v1", layer_count=1, layer_size=2048, seed=97)
+
+
+def run_variant(
+    regions: LocalRegions, image: PushedImage, template: Path, runtime: str
+) -> tuple[LocalAws, dict[str, Any] | str]:
+    """One push through a stack of ``template``: the execution's description, or the error of a
+    refused start (EventBridge could not start the workflow)."""
+    aws = LocalAws(
+        regions=regions.endpoints(),
+        source_region=SOURCE,
+        template=template,
+        parameters={"TargetRegions": TARGET, "CopyRuntime": runtime},
+        retry_time_scale=0,
+    )
+    aws.start()
+    try:
+        event = push_event(REPOSITORY, "v1", image.digest)
+        try:
+            started = aws.deliver_event(copy.deepcopy(event), name=uuid.uuid4().hex)
+        except Exception as exc:  # noqa: BLE001 - the refusal is the result
+            return aws, str(exc)
+        assert len(started) == 1
+        return aws, aws.wait(started[0], timeout=120)
+    except BaseException:
+        aws.stop()
+        raise
+
+
+def failure_text(aws: LocalAws, outcome: dict[str, Any] | str) -> str:
+    """Everything a user sees of a failed run: the refusal, or the execution's errors and causes."""
+    if isinstance(outcome, str):
+        return outcome
+    texts = [str(outcome.get("error", "")), str(outcome.get("cause", ""))]
+    for event in aws.history(outcome["executionArn"]):
+        for key, value in event.items():
+            if key.endswith("EventDetails") and isinstance(value, dict):
+                texts.append(json.dumps(value))
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("action", sorted(MUTATIONS))
+def test_without_the_action_the_run_fails_naming_it(
+    action: str, regions: LocalRegions, image: PushedImage, tmp_path: Path
+) -> None:
+    template = write_variant(tmp_path, without_action(action))
+    aws, outcome = run_variant(regions, image, template, MUTATIONS[action])
+    try:
+        if not isinstance(outcome, str):
+            assert outcome["status"] == "FAILED", f"the run succeeded without {action}"
+        text = failure_text(aws, outcome)
+        denied = [d.message() for d in aws.denials()]
+    finally:
+        aws.stop()
+    names = (action, action.replace("sns:", "SNS:"))  # SNS spells its actions SNS:Publish
+    assert any(f"not authorized to perform: {n} " in m for m in denied for n in names), denied
+    # what the user reads names the action (in AWS's AccessDenied sentence where the code keeps it)
+    assert any(n in text for n in names), f"the failure does not name {action}:\n{text[:3000]}"
+
+
+@pytest.mark.parametrize("runtime", ["lambda", "codebuild"])
+def test_the_mutations_cover_every_action_used(
+    runtime: str, regions: LocalRegions, image: PushedImage, tmp_path: Path
+) -> None:
+    aws, outcome = run_variant(regions, image, write_variant(tmp_path), runtime)
+    try:
+        assert not isinstance(outcome, str) and outcome["status"] == "SUCCEEDED", outcome
+        operator = aws.identities.operator().principal.rsplit("/", 1)[-1]
+        used = {action for (who, action) in aws.enforcer.granted if who != operator}
+    finally:
+        aws.stop()
+    expected = {a.lower() for a, needs in MUTATIONS.items() if needs in ("lambda", runtime)}
+    assert used - set(UNMUTATED) == expected, {
+        "used but never taken away": sorted(used - set(UNMUTATED) - expected),
+        "taken away but not used": sorted(expected - used),
+    }
