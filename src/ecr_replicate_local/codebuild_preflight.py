@@ -59,7 +59,7 @@ def build_preflight(
             return PhaseFailure(
                 "INSTALL",
                 "COMMAND_EXECUTION_ERROR",
-                "Error while executing command: aws lambda get-function. Reason: exit status 254 "
-                f"(An error occurred (AccessDeniedException) when calling the GetFunction operation: {denied})",
+                "Error while executing command: aws lambda get-function. Reason: exit status 254 (An "
+                f"error occurred (AccessDeniedException) when calling the GetFunction operation: {denied})",
             )
     return None

@@ -58,7 +58,7 @@ class LocalEnvironment:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> LocalEnvironment:
-        from ecr_replicate_local.local_aws import LocalAws  # noqa: PLC0415 - moto is heavy
+        from ecr_replicate_local.local_aws import DEFAULT_TEMPLATE, LocalAws  # noqa: PLC0415 - moto is heavy
         from ecr_replicate_local.webhook import WebhookBridge  # noqa: PLC0415
 
         try:
@@ -74,7 +74,7 @@ class LocalEnvironment:
                 regions=self.regions.endpoints(),
                 source_region=self.source_region,
                 parameters={"TargetRegions": ",".join(self.target_regions), "CopyRuntime": self.runtime},
-                **({"template": self.template} if self.template is not None else {}),
+                template=self.template or DEFAULT_TEMPLATE,
             )
             self.bridge.account = self.aws.account
             self.aws.start()

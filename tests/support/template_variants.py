@@ -94,6 +94,8 @@ def _edit_statements(document: dict[str, Any], wanted: str) -> int:
     statements = document.get("Statement")
     if isinstance(statements, dict):
         statements = document["Statement"] = [statements]
+    if not isinstance(statements, list):
+        return 0
     removed = 0
     for index, statement in enumerate(list(statements or [])):
         removed += _edit_statement(statements, index, statement, wanted)
