@@ -1,7 +1,12 @@
 """A whole local deployment: regions (registries), the local AWS (moto + the real ASL and handlers)
-and the webhook bridge that turns pushes into ECR events. Started in order, stopped in reverse,
-by PID, on exit or a signal. Used by ``ecr-replicate local demo|up``, the e2e tests and the
-workflow benchmark."""
+and a webhook bridge per region. Started in order, stopped in reverse, by PID, on exit or a
+signal. Used by ``ecr-replicate local demo|up``, the e2e tests and the workflow benchmark.
+
+The local ECR (moto) reflects what the registries hold, as ECR does on AWS: at start each
+region's registry is read into its ECR (:func:`~ecr_replicate_local.ecr_mirror.seed_from_registry`),
+then every push and deletion the registries report is recorded there; the source region's pushes
+also become ``ECR Image Action`` events delivered to EventBridge's rules (which start the workflow).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.signals import signals_ignored
 
 NOTIFICATION_WAIT = 10.0
+READY_WAIT = 60.0
+MOTO_ACCOUNT = "123456789012"
 
 
 @dataclass
@@ -51,24 +58,33 @@ class LocalEnvironment:
         self.template = template
         self.regions: LocalRegions | None = None
         self.aws: Any = None
-        self.bridge: Any = None
+        self.bridges: dict[str, Any] = {}  # region -> its registry's webhook bridge
         self.executions: list[StartedExecution] = []
+        self.seeded: dict[str, int] = {}  # region -> tags found in its registry at start
         self._changed = threading.Condition()
+        self._ready = threading.Event()
+
+    @property
+    def bridge(self) -> Any:
+        """The source region's bridge (its pushes start the workflow)."""
+        return self.bridges.get(self.source_region)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> LocalEnvironment:
+        from ecr_replicate_local.ecr_mirror import seed_from_registry  # noqa: PLC0415
         from ecr_replicate_local.local_aws import DEFAULT_TEMPLATE, LocalAws  # noqa: PLC0415 - moto is heavy
         from ecr_replicate_local.webhook import WebhookBridge  # noqa: PLC0415
 
         try:
-            self.bridge = WebhookBridge(self._on_event, account="123456789012", region=self.source_region)
-            self.bridge.start()
+            for region in (self.source_region, *self.target_regions):
+                bridge = WebhookBridge(self._on_event, account=MOTO_ACCOUNT, region=region)
+                self.bridges[region] = bridge.start()
             self.regions = LocalRegions(
                 self.source_region,
                 self.target_regions,
                 data_dir=self.data_dir,
-                notification_url=self.bridge.url,
+                notification_urls={region: bridge.url for region, bridge in self.bridges.items()},
             ).start()
             self.aws = LocalAws(
                 regions=self.regions.endpoints(),
@@ -76,8 +92,12 @@ class LocalEnvironment:
                 parameters={"TargetRegions": ",".join(self.target_regions), "CopyRuntime": self.runtime},
                 template=self.template or DEFAULT_TEMPLATE,
             )
-            self.bridge.account = self.aws.account
             self.aws.start()
+            for region in self.regions.regions:
+                self.seeded[region] = seed_from_registry(
+                    self.aws.client("ecr", region), self.regions.registry(region).host
+                )
+            self._ready.set()
         except BaseException:
             self.stop()
             raise
@@ -92,11 +112,12 @@ class LocalEnvironment:
             self._stop()
 
     def _stop(self) -> None:
-        bridge, self.bridge = self.bridge, None
+        bridges, self.bridges = list(self.bridges.values()), {}
         aws, self.aws = self.aws, None
         regions, self.regions = self.regions, None
+        self._ready.set()  # wake events waiting for a start that will not come
         for step in (
-            bridge.stop if bridge is not None else None,
+            *(bridge.stop for bridge in bridges),
             aws.stop if aws is not None else None,
             regions.cleanup if regions is not None else None,
         ):
@@ -116,18 +137,27 @@ class LocalEnvironment:
     # --- executions -----------------------------------------------------------------------------
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        from ecr_replicate_local.ecr_mirror import record_push  # noqa: PLC0415
+        """A registry's push or deletion: record it in its region's ECR; a source push also goes
+        to EventBridge (its rules start the workflow)."""
+        from ecr_replicate_local.ecr_mirror import record_delete, record_push  # noqa: PLC0415
         from ecr_replicate_local.webhook import execution_name  # noqa: PLC0415
 
+        self._ready.wait(READY_WAIT)
         aws, regions = self.aws, self.regions
         if aws is None or regions is None:
             return
-        # ECR's control plane knows every pushed image; locally moto plays it, so record the push
-        # there too (backfill and verify list the source through the ECR API).
+        region = str(event["region"])
+        deleted = event["detail"]["action-type"] == "DELETE"
         try:
-            record_push(aws.client("ecr"), regions.source.host, event)
+            ecr = aws.client("ecr", region)
+            if deleted:
+                record_delete(ecr, event)
+            else:
+                record_push(ecr, regions.registry(region).host, event)
         except Exception as exc:  # replication goes on; only listings would miss the image
-            print(f"warning: could not record the push in local ECR: {exc}", file=sys.stderr)
+            print(f"warning: could not record the {region} push in the local ECR: {exc}", file=sys.stderr)
+        if region != self.source_region:
+            return
         try:
             arns = aws.deliver_event(event, name=execution_name(event))
         except Exception as exc:  # EventBridge retries, then drops the event: say so
