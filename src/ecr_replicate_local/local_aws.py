@@ -40,6 +40,7 @@ from ecr_replicate_local.faults import Fault, Faults
 from ecr_replicate_local.iam.enforcement import Enforcer
 from ecr_replicate_local.iam.identities import Credentials, Identities
 from ecr_replicate_local.iam.policy import Decision
+from ecr_replicate_local.iam.tokens import RegistryTokens
 from ecr_replicate_local.lambda_runtime import LambdaRuntime
 from ecr_replicate_local.moto_server import MotoServer
 from ecr_replicate_local.stack import LocalStack
@@ -89,6 +90,7 @@ class LocalAws:
         self.server = MotoServer()
         self.identities = Identities(account)
         self.enforcer = Enforcer(self.identities)
+        self.tokens = RegistryTokens()  # what the local ecr:GetAuthorizationToken issues
         self.faults = Faults()
         self.lambdas = LambdaRuntime()
         self.stack: LocalStack | None = None
@@ -239,6 +241,11 @@ class LocalAws:
         caller = self.identities.caller(credentials.access_key_id)
         assert caller is not None
         return self.enforcer.authorize(caller, action, resource, self.source_region)
+
+    def registry_url(self, region: str) -> str:
+        """The registry endpoint of ``region`` as ``GetAuthorizationToken`` names it (proxyEndpoint)."""
+        host = self.regions.get(region)
+        return f"https://{host}" if host else f"https://{self.account}.dkr.ecr.{region}.amazonaws.com"
 
     def denials(self) -> list[Decision]:
         """Every request the local AWS denied so far (oldest first; the last 200)."""

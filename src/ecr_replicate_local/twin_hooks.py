@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import sys
@@ -87,13 +88,33 @@ def install_hooks(aws: LocalAws) -> Callable[[], None]:
             return codebuild_cls()
         return original_factory(service_name)
 
+    def authorization_token(response: Any) -> tuple[int, dict[str, str], str] | None:
+        """ecr:GetAuthorizationToken (IAM already allowed it): a token of the caller, for the
+        region the request was signed for, bounded by the caller's session."""
+        if response.service_name != "ecr" or response._get_action() != "GetAuthorizationToken":
+            return None
+        found = aws.enforcer.caller_of(response)
+        if found is None:  # the enforcer refused it already; never reached
+            return None
+        caller, region = found
+        not_after = caller.expiration.replace(tzinfo=datetime.UTC).timestamp() if caller.expiration else None
+        token, expires_at = aws.tokens.issue(caller.principal, region, not_after=not_after)
+        data = {
+            "authorizationToken": token,
+            "expiresAt": expires_at,
+            "proxyEndpoint": aws.registry_url(region),
+        }
+        return 200, {"content-type": "application/x-amz-json-1.1"}, json.dumps({"authorizationData": [data]})
+
     def role_credentials(role_arn: str | None) -> dict[str, str | None]:
         if not role_arn:
             raise ConfigurationError("a state machine task has no role to call AWS with")
         return aws.session(role_arn, STATES, "StepFunctions").client_kwargs()
 
     patches = [
-        *moto_patches.request_path_patches([aws.enforcer.check, aws.faults.take], aws.enforcer.check_s3),
+        *moto_patches.request_path_patches(
+            [aws.enforcer.check, aws.faults.take, authorization_token], aws.enforcer.check_s3
+        ),
         *moto_patches.interpreter_client_patches(lambda: aws.endpoint_url, role_credentials),
         *moto_patches.lambda_error_name_patches(),
         *moto_patches.timing_patches(aws.retry_time_scale, 0.01),

@@ -4,6 +4,7 @@ service's own error shape."""
 
 from __future__ import annotations
 
+import base64
 import datetime
 from collections.abc import Iterator
 from typing import Any
@@ -165,3 +166,19 @@ def test_the_roles_come_from_the_sam_transform(aws):
     } <= names
     attached = iam.list_attached_role_policies(RoleName="ecr-replicate-PlanFunctionRole")["AttachedPolicies"]
     assert "AWSLambdaBasicExecutionRole" in {p["PolicyName"] for p in attached}
+
+
+def test_registry_tokens_belong_to_the_role_that_asked(aws):
+    plan = as_role(aws, "PlanFunctionRole")
+    data = client(aws, "ecr", plan, "eu-west-1").get_authorization_token()["authorizationData"][0]
+    assert data["proxyEndpoint"] == f"https://{REGIONS['eu-west-1']}"
+    user, _, token = base64.b64decode(data["authorizationToken"]).decode().partition(":")
+    assert user == "AWS"
+    assert aws.tokens.for_region("eu-west-1").principal_for(token) == plan.principal
+    assert aws.tokens.for_region("us-east-1").principal_for(token) is None  # tokens are per region
+    remaining = data["expiresAt"].timestamp() - datetime.datetime.now(datetime.UTC).timestamp()
+    assert 11 * 3600 < remaining <= 12 * 3600
+    summarize = as_role(aws, "SummarizeFunctionRole")  # no ecr:GetAuthorizationToken
+    answer = refused(client(aws, "ecr", summarize).get_authorization_token)
+    assert answer["Error"]["Code"] == "AccessDeniedException"
+    assert "ecr:GetAuthorizationToken on resource: *" in answer["Error"]["Message"]

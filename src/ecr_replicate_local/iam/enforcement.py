@@ -128,6 +128,12 @@ class Enforcer:
             return _s3_error(Refusal.DENIED, decision.message().replace(resource, f'"{resource}"', 1))
         return None
 
+    def caller_of(self, response: Any) -> tuple[Caller, str] | None:
+        """(caller, the region the request was signed for) of an authenticated request."""
+        signed = Signed.parse(str(response.headers.get("Authorization") or ""))
+        caller = self.identities.caller(signed.access_key_id) if signed is not None else None
+        return None if caller is None or signed is None else (caller, signed.region)
+
     # --- the two steps ----------------------------------------------------------------------------
 
     def authorize(self, caller: Caller, action: str, resource: str, region: str) -> Decision:
