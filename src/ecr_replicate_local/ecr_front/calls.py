@@ -39,6 +39,17 @@ from ecr_replicate_local.ecr_front.upstream import (
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # ECR's imageManifest: at most 4,194,304 characters
 UPLOAD_SESSIONS_KEPT = 10_000
 TAG_LOCKS = 64
+#: docker-registry hides a manifest from a client that does not accept its media type
+ANY_MANIFEST = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        "*/*",
+    ]
+)
 
 
 def _content_length(environ: Mapping[str, Any]) -> int | None:
@@ -143,7 +154,7 @@ class Calls:
             hashlib.sha256(f"{route.repository}:{route.reference}".encode()).digest()[0] % TAG_LOCKS
         ]
         with lock:
-            status, _, _ = self.upstream.read("HEAD", path, {"Accept": "*/*"})
+            status, _, _ = self.upstream.read("HEAD", path, {"Accept": ANY_MANIFEST})
             if status == 200:
                 return answers.tag_immutable(route.reference, route.repository)
             response = self.upstream.request("PUT", path, headers, bytes(data))

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
-import urllib3  # type: ignore[import-untyped,unused-ignore]  # 1.26 ships no types
+import urllib3
 
 from ecr_replicate_local.ecr_front.answers import API_VERSION_HEADER, Answer, Headers
 

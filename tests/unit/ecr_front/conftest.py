@@ -46,7 +46,7 @@ class Rig:
         """The status docker-registry itself answers (behind the front, plain http)."""
         return int(self.http.request("GET", f"{self.registry.url}{path}", retries=False).status)
 
-    def request(self, method: str, path: str, *, token: str | None | bool = True, **kw: Any) -> Any:
+    def request(self, method: str, path: str, *, token: str | bool | None = True, **kw: Any) -> Any:
         """``token=True``: the rig's token; a string: that token; None/False: no credential."""
         headers = dict(kw.pop("headers", {}) or {})
         if token is True:

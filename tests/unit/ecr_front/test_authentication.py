@@ -84,6 +84,8 @@ def test_tls_1_2_is_the_floor(rig: Rig) -> None:
     context = rig.ca.client_context()
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     host, port = rig.front.host.split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        with context.wrap_socket(sock, server_hostname=host) as tls:
-            assert tls.version() == "TLSv1.2"
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as sock,
+        context.wrap_socket(sock, server_hostname=host) as tls,
+    ):
+        assert tls.version() == "TLSv1.2"

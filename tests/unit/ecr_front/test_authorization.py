@@ -88,7 +88,8 @@ def test_a_repository_missing_from_the_control_plane_is_name_unknown(rig: Rig, a
     if action != "ecr:BatchCheckLayerAvailability":
         assert json.loads(response.data)["errors"][0] == {
             "code": "NAME_UNKNOWN",
-            "message": f"The repository with name 'no/such-repo' does not exist in the registry with id '{ACCOUNT}'",
+            "message": "The repository with name 'no/such-repo' does not exist "
+            f"in the registry with id '{ACCOUNT}'",
         }
     # docker-registry would have created it on push; the front never let the request through
     assert rig.registry_status("/v2/no/such-repo/tags/list") == 404
