@@ -33,6 +33,7 @@ MiB = 1 << 20
 REPO = "bench/blob"
 TOKEN = "bench-token"
 ROLE = "arn:aws:iam::123456789012:role/bench"
+OCTETS = "application/octet-stream"
 
 
 class _AllowAll:
@@ -88,8 +89,19 @@ class Side:
         if location.startswith("/"):
             location = self.base + location
         cpu, wall = _cpu(), time.perf_counter()
-        curl = [shutil.which("curl") or "curl", "-sS", "--fail", *self.curl_args, "-D", "-", "-o", "/dev/null"]
-        upload = ["-X", "PATCH", "-T", str(blob), "-H", "Content-Type: application/octet-stream", "-H", "Expect:"]
+        curl = [shutil.which("curl") or "curl", "-sS", "--fail", *self.curl_args, "-D", "-"]
+        upload = [
+            "-X",
+            "PATCH",
+            "-T",
+            str(blob),
+            "-H",
+            f"Content-Type: {OCTETS}",
+            "-H",
+            "Expect:",
+            "-o",
+            "/dev/null",
+        ]
         out = subprocess.run([*curl, *upload, location], check=True, capture_output=True, text=True)
         elapsed, used = time.perf_counter() - wall, _cpu() - cpu
         next_location = next(

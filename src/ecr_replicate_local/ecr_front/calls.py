@@ -114,7 +114,7 @@ class Calls:
         """manifest GET/HEAD/DELETE, blob HEAD, referrers: as docker-registry answers them."""
         section = {"manifest": "manifests", "blob": "blobs", "referrers": "referrers"}[route.kind.value]
         response = self.upstream.request(method, self._path(route, section), forward_headers(environ))
-        return answer_from(response, location=self._location)
+        return answer_from(response, location=self._location, whole=method == "HEAD")
 
     def blob_url(self, route: Route) -> Answer:
         """blob GET: 307 to a presigned URL of the layer host, if the blob is there."""
