@@ -19,7 +19,7 @@ from ecr_replicate_local.ecr_front.answers import API_VERSION_HEADER, Answer, He
 
 logger = logging.getLogger(__name__)
 
-CHUNK = 4 << 20  # large reads: fewer Python-level calls per GiB (measured: GET 1.8x faster than 1 MiB)
+CHUNK = 4 << 20  # large pieces: fewer Python-level calls per GiB (1 MiB pieces measured slower on GETs)
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 300.0
 
