@@ -1,11 +1,16 @@
-"""A whole local deployment: regions (registries), the local AWS (moto + the real ASL and handlers)
-and a webhook bridge per region. Started in order, stopped in reverse, by PID, on exit or a
-signal. Used by ``ecr-replicate local demo|up``, the e2e tests and the workflow benchmark.
+"""A whole local deployment: regions (registries), an ECR front per region, the local AWS (moto +
+the real ASL, handlers and IAM) and a webhook bridge per region. Started in order, stopped in
+reverse, by PID, on exit or a signal. Used by ``ecr-replicate local demo|up``, the statemachine,
+e2e, operator and reliability suites, and the workflow benchmark.
 
-The local ECR (moto) reflects what the registries hold, as ECR does on AWS: at start each
-region's registry is read into its ECR (:func:`~ecr_replicate_local.ecr_mirror.seed_from_registry`),
-then every push and deletion the registries report is recorded there; the source region's pushes
-also become ``ECR Image Action`` events delivered to EventBridge's rules (which start the workflow).
+Every registry call our code makes goes through a front (``REGISTRY_ENDPOINTS`` names them,
+``REGISTRY_CA_FILE`` is the run's CA). The bare registries are what people push to (the source's
+address is printed for them) and what the twin reads for its bookkeeping: the local ECR (moto)
+reflects what the registries hold, as ECR does on AWS -- at start each region's registry is read
+into its ECR (:func:`~ecr_replicate_local.ecr_mirror.seed_from_registry`), then every push and
+deletion the registries report is recorded there; the source region's pushes also become
+``ECR Image Action`` events delivered to EventBridge's rules (which start the workflow), unless
+``deliver_events`` is off (suites that start executions themselves).
 """
 
 from __future__ import annotations
@@ -13,11 +18,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from ecr_replicate.errors import ReplicationError
 from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.signals import signals_ignored
 
@@ -40,7 +45,7 @@ class StartedExecution:
 
 
 class LocalEnvironment:
-    """Regions + local AWS + webhook bridge, started in order and stopped in reverse."""
+    """Regions + fronts + local AWS + webhook bridges, started in order and stopped in reverse."""
 
     def __init__(
         self,
@@ -50,13 +55,27 @@ class LocalEnvironment:
         data_dir: Path | None = None,
         runtime: str = "lambda",
         template: Path | None = None,
+        parameters: Mapping[str, str] | None = None,
+        deliver_events: bool = True,
+        retry_time_scale: float = 0.01,
+        throttle: Any = None,
+        prewarm: bool = True,
     ) -> None:
         self.source_region = source_region
         self.target_regions = target_regions
         self.data_dir = data_dir
-        self.runtime = runtime
         self.template = template
+        self.parameters = {
+            "TargetRegions": ",".join(target_regions),
+            "CopyRuntime": runtime,
+            **(parameters or {}),
+        }
+        self.deliver_events = deliver_events
+        self.retry_time_scale = retry_time_scale
+        self.throttle = throttle  # an ecr_front.Throttle for the fronts, e.g. Throttle.ecr_defaults()
+        self.prewarm = prewarm
         self.regions: LocalRegions | None = None
+        self.fronts: Any = None
         self.aws: Any = None
         self.bridges: dict[str, Any] = {}  # region -> its registry's webhook bridge
         self.executions: list[StartedExecution] = []
@@ -73,7 +92,9 @@ class LocalEnvironment:
 
     def start(self) -> LocalEnvironment:
         from ecr_replicate_local.ecr_mirror import seed_from_registry  # noqa: PLC0415
+        from ecr_replicate_local.front_services import EcrCatalog, IamAuthorizer  # noqa: PLC0415
         from ecr_replicate_local.local_aws import DEFAULT_TEMPLATE, LocalAws  # noqa: PLC0415 - moto is heavy
+        from ecr_replicate_local.registry_fronts import RegionFronts  # noqa: PLC0415
         from ecr_replicate_local.webhook import WebhookBridge  # noqa: PLC0415
 
         try:
@@ -89,9 +110,21 @@ class LocalEnvironment:
             self.aws = LocalAws(
                 regions=self.regions.endpoints(),
                 source_region=self.source_region,
-                parameters={"TargetRegions": ",".join(self.target_regions), "CopyRuntime": self.runtime},
+                parameters=self.parameters,
                 template=self.template or DEFAULT_TEMPLATE,
+                retry_time_scale=self.retry_time_scale,
+                prewarm=self.prewarm,
             )
+            self.fronts = RegionFronts(
+                self.regions,
+                account=MOTO_ACCOUNT,
+                authorizer=IamAuthorizer(self.aws.identities, self.aws.enforcer),
+                tokens=self.aws.tokens,
+                repositories=EcrCatalog(MOTO_ACCOUNT),
+                tls_dir=self.regions.root / "tls",
+                throttle=self.throttle,
+            ).start()
+            self.aws.use_registries(self.fronts.endpoints(), self.fronts.ca_file)
             self.aws.start()
             for region in self.regions.regions:
                 self.seeded[region] = seed_from_registry(
@@ -104,21 +137,21 @@ class LocalEnvironment:
         return self
 
     def stop(self) -> None:
-        """Stop the bridge, the local AWS and every registry (by PID). Safe to call twice.
-
-        A second Ctrl-C during the stop is ignored: it would leave registries running.
-        """
+        """Stop the bridges, the local AWS, the fronts and every registry (by PID). Safe to call
+        twice. A second Ctrl-C during the stop is ignored: it would leave registries running."""
         with signals_ignored():
             self._stop()
 
     def _stop(self) -> None:
         bridges, self.bridges = list(self.bridges.values()), {}
         aws, self.aws = self.aws, None
+        fronts, self.fronts = self.fronts, None
         regions, self.regions = self.regions, None
         self._ready.set()  # wake events waiting for a start that will not come
         for step in (
             *(bridge.stop for bridge in bridges),
             aws.stop if aws is not None else None,
+            fronts.stop if fronts is not None else None,
             regions.cleanup if regions is not None else None,
         ):
             if step is None:
@@ -134,7 +167,36 @@ class LocalEnvironment:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # --- executions -----------------------------------------------------------------------------
+    # --- registries -------------------------------------------------------------------------------
+
+    def push_host(self, region: str | None = None) -> str:
+        """The bare registry of ``region`` (default: the source): where people push."""
+        assert self.regions is not None
+        return self.regions.registry(region or self.source_region).host
+
+    def front_host(self, region: str) -> str:
+        """The ECR front of ``region``: the registry host our code uses (``REGISTRY_ENDPOINTS``)."""
+        return str(self.fronts.host(region))
+
+    def operator_registry_access(self) -> tuple[Any, Any]:
+        """(credentials, config function) for the operator to call the fronts: ECR tokens from
+        the operator's ``GetAuthorizationToken``, the run's CA."""
+        from ecr_replicate.credentials import EcrCredentials  # noqa: PLC0415
+        from ecr_replicate.oci.registry_config import RegistryConfig  # noqa: PLC0415
+
+        credentials = EcrCredentials(
+            lambda region: self.aws.client("ecr", region), endpoints=self.fronts.endpoints()
+        )
+        config = RegistryConfig(ca_file=str(self.fronts.ca_file))
+        return credentials, config
+
+    def denials(self) -> list[str]:
+        """What IAM refused so far, on the control planes and the fronts (which ask the same
+        evaluator), one AccessDenied sentence each, oldest first, without repeats."""
+        refused = [decision.message() for decision in self.aws.denials()] if self.aws else []
+        return list(dict.fromkeys(refused))
+
+    # --- events and executions ----------------------------------------------------------------
 
     def _on_event(self, event: dict[str, Any]) -> None:
         """A registry's push or deletion: record it in its region's ECR; a source push also goes
@@ -147,16 +209,15 @@ class LocalEnvironment:
         if aws is None or regions is None:
             return
         region = str(event["region"])
-        deleted = event["detail"]["action-type"] == "DELETE"
         try:
             ecr = aws.client("ecr", region)
-            if deleted:
+            if event["detail"]["action-type"] == "DELETE":
                 record_delete(ecr, event)
             else:
                 record_push(ecr, regions.registry(region).host, event)
         except Exception as exc:  # replication goes on; only listings would miss the image
             print(f"warning: could not record the {region} push in the local ECR: {exc}", file=sys.stderr)
-        if region != self.source_region:
+        if region != self.source_region or not self.deliver_events:
             return
         try:
             arns = aws.deliver_event(event, name=execution_name(event))
@@ -166,6 +227,22 @@ class LocalEnvironment:
         with self._changed:
             self.executions.extend(StartedExecution(event, arn) for arn in arns)
             self._changed.notify_all()
+
+    def wait_recorded(
+        self, repository: str, digest: str, region: str | None = None, timeout: float = 30.0
+    ) -> None:
+        """Wait until ``repository@digest`` is in the local ECR of ``region`` (default: the source):
+        a push to a bare registry reaches the control plane through its notification."""
+        ecr = self.aws.client("ecr", region or self.source_region)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])
+                return
+            except ecr.exceptions.ClientError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{repository}@{digest} not recorded within {timeout:.0f}s") from None
+                time.sleep(0.02)
 
     def wait_for_execution(self, repository: str, digest: str, timeout: float = 30.0) -> StartedExecution:
         """The execution the push of ``repository@digest`` started (once its event has arrived)."""
@@ -196,37 +273,3 @@ class LocalEnvironment:
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.1)
-
-    def digest_check(self, repository: str, tag: str, out: TextIO) -> bool:
-        """HEAD the tag in every region; True when every target's digest equals the source's."""
-        from ecr_replicate.oci.inspect import head_digest  # noqa: PLC0415
-        from ecr_replicate.oci.registry_config import RegistryConfig  # noqa: PLC0415
-        from ecr_replicate.oci.transport import RetryPolicy  # noqa: PLC0415
-
-        assert self.regions is not None
-        digests: dict[str, str] = {}
-        for region in self.regions.regions:
-            host = self.regions.registry(region).host
-            try:
-                found = head_digest(
-                    f"{host}/{repository}:{tag}",
-                    config=RegistryConfig(plain_http=True),  # the bare local registries
-                    retry=RetryPolicy(attempts=1),
-                )
-                digests[region] = found or "missing"
-            except ReplicationError as exc:
-                digests[region] = f"unreachable ({type(exc).__name__})"
-        source = digests[self.source_region]
-        all_match = source.startswith("sha256:")
-        print(f"Digest check of {repository}:{tag}:", file=out)
-        for region, digest in digests.items():
-            if region == self.source_region:
-                verdict = "source"
-            elif digest == source and source.startswith("sha256:"):
-                verdict = "match"
-            else:
-                verdict = "MISMATCH"
-                all_match = False
-            print(f"  {region:<16} {digest:<73} {verdict}", file=out)
-        print(f"  {'all regions match the source' if all_match else 'NOT all regions match'}", file=out)
-        return all_match

@@ -73,7 +73,10 @@ class LocalAws:
         parameters: Mapping[str, str] | None = None,
         retry_time_scale: float = 0.01,
         registry_ca_file: Path | None = None,
+        prewarm: bool = True,
     ) -> None:
+        """``prewarm``: start one execution environment per function at once (their cold starts
+        overlap the rest of the start-up) rather than at each function's first invocation."""
         if source_region not in regions:
             raise ConfigurationError(f"source region {source_region} has no registry in regions")
         if account != MOTO_ACCOUNT:
@@ -87,6 +90,7 @@ class LocalAws:
         self.parameters = dict(parameters or {})
         self.retry_time_scale = retry_time_scale
         self.registry_ca_file = registry_ca_file
+        self.prewarm = prewarm
         self.server = MotoServer()
         self.identities = Identities(account)
         self.enforcer = Enforcer(self.identities)
@@ -123,7 +127,8 @@ class LocalAws:
             self.server.start()
             self._uninstall = install_hooks(self)
             self._create_stack()
-            self.lambdas.prewarm()
+            if self.prewarm:
+                self.lambdas.prewarm()
         except BaseException:
             self.stop()
             raise
@@ -147,6 +152,16 @@ class LocalAws:
     @property
     def endpoint_url(self) -> str:
         return self.server.endpoint_url
+
+    def use_registries(self, endpoints: Mapping[str, str], ca_file: Path) -> None:
+        """Before :meth:`start`: the regions' registries are these https hosts (the ECR fronts),
+        trusted through ``ca_file`` (``REGISTRY_ENDPOINTS``, ``REGISTRY_CA_FILE``)."""
+        if self._started:
+            raise ConfigurationError("the registries of a running local AWS cannot change")
+        if set(endpoints) != set(self.regions):
+            raise ConfigurationError(f"registries for {sorted(endpoints)}, regions {sorted(self.regions)}")
+        self.regions = dict(endpoints)
+        self.registry_ca_file = ca_file
 
     # --- the stack ------------------------------------------------------------------------------
 
@@ -190,14 +205,19 @@ class LocalAws:
             "AWS_REGION": self.source_region,
             "AWS_DEFAULT_REGION": self.source_region,
             "REGISTRY_ENDPOINTS": json.dumps(self.regions, sort_keys=True),
-            "REGISTRY_PLAIN_HTTP": "true",  # the bare local registries, until the https ECR front
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch to read EMF lines
             "POWERTOOLS_LOG_LEVEL": "WARNING",  # logs go to stderr here: warnings and errors only
         }
-        if self.registry_ca_file is not None:
-            env["REGISTRY_CA_FILE"] = str(self.registry_ca_file)
+        env.update(self._registry_transport())
         return env
+
+    def _registry_transport(self) -> dict[str, str]:
+        """How our processes reach the registries: the fronts' CA, or plain http to bare
+        registries (a local AWS started without fronts, e.g. for the twin's own tests)."""
+        if self.registry_ca_file is not None:
+            return {"REGISTRY_CA_FILE": str(self.registry_ca_file)}
+        return {"REGISTRY_PLAIN_HTTP": "true"}
 
     @property
     def functions(self) -> dict[str, FunctionSpec]:
@@ -277,10 +297,8 @@ class LocalAws:
             deployment.ENV_REPLICATE_ARN: self.state_machine_arn,
             "TARGET_REGIONS": targets,
             "REGISTRY_ENDPOINTS": json.dumps(self.regions, separators=(",", ":"), sort_keys=True),
-            "REGISTRY_PLAIN_HTTP": "true",  # the bare local registries, until the https ECR front
+            **self._registry_transport(),
         }
-        if self.registry_ca_file is not None:
-            env["REGISTRY_CA_FILE"] = str(self.registry_ca_file)
         backfill = self.state_machine_arns.get("BackfillStateMachine")
         if backfill:
             env[deployment.ENV_BACKFILL_ARN] = backfill

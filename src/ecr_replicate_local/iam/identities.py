@@ -203,6 +203,19 @@ class Identities:
             return None
         return Caller(user.arn, self.account, "User", user.name, key.secret_access_key, None, None)
 
+    def caller_for_principal(self, principal: str) -> Caller | None:
+        """The caller a principal ARN names (an assumed-role session or a user), without its
+        secrets: what a registry token stands for."""
+        parts = principal.split(":", 5)
+        if len(parts) != 6 or parts[4] != self.account:
+            return None
+        kind, _, rest = parts[5].partition("/")
+        if parts[2] == "sts" and kind == "assumed-role" and "/" in rest:
+            return Caller(principal, self.account, "AssumedRole", rest.split("/", 1)[0], "", None, None)
+        if parts[2] == "iam" and kind == "user" and rest:
+            return Caller(principal, self.account, "User", rest.rsplit("/", 1)[-1], "", None, None)
+        return None
+
     def policies(self, caller: Caller) -> list[Policy]:
         """The caller's identity-based policies as IAM holds them now."""
         iam = self._iam
