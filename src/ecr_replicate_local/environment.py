@@ -229,20 +229,31 @@ class LocalEnvironment:
             self._changed.notify_all()
 
     def wait_recorded(
-        self, repository: str, digest: str, region: str | None = None, timeout: float = 30.0
+        self,
+        repository: str,
+        digest: str,
+        region: str | None = None,
+        *,
+        present: bool = True,
+        timeout: float = 30.0,
     ) -> None:
-        """Wait until ``repository@digest`` is in the local ECR of ``region`` (default: the source):
-        a push to a bare registry reaches the control plane through its notification."""
+        """Wait until ``repository@digest`` is in (or, ``present=False``, gone from) the local ECR
+        of ``region`` (default: the source): a push to a bare registry, or a deletion, reaches the
+        control plane through the registry's notification."""
         ecr = self.aws.client("ecr", region or self.source_region)
         deadline = time.monotonic() + timeout
         while True:
             try:
                 ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])
-                return
+                found = True
             except ecr.exceptions.ClientError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{repository}@{digest} not recorded within {timeout:.0f}s") from None
-                time.sleep(0.02)
+                found = False
+            if found == present:
+                return
+            if time.monotonic() > deadline:
+                state = "recorded" if present else "forgotten"
+                raise TimeoutError(f"{repository}@{digest} not {state} within {timeout:.0f}s")
+            time.sleep(0.02)
 
     def wait_for_execution(self, repository: str, digest: str, timeout: float = 30.0) -> StartedExecution:
         """The execution the push of ``repository@digest`` started (once its event has arrived)."""
