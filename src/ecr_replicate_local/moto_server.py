@@ -76,7 +76,11 @@ class MotoServer:
 
 def forget_cached_clients() -> None:
     """Forget what ``ecr_replicate`` modules cached in this process (``lru_cache``d boto3
-    clients, parsed settings): clients made for an earlier endpoint must not be reused."""
+    clients, parsed settings) and boto3's default session (it keeps the credentials it first
+    read): clients made for an earlier endpoint or identity must not be reused."""
+    boto3 = sys.modules.get("boto3")
+    if boto3 is not None:
+        setattr(boto3, "DEFAULT_SESSION", None)  # noqa: B010 - boto3's stubs do not declare it
     for name, module in list(sys.modules.items()):
         if module is None or not name.startswith("ecr_replicate."):
             continue
