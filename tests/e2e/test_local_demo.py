@@ -73,8 +73,6 @@ def test_demo_fails_naming_a_permission_the_template_lacks(action: str, tmp_path
     result = run_cli("local", "demo", "--template", str(template), "--regions", "us-east-1,eu-west-1")
     assert result.returncode == 1, result.stdout + result.stderr
     refused = result.stdout.split("Refused by IAM", 1)[1]
-    assert re.search(
-        rf"not authorized to perform: {action} on resource: arn:aws:ecr:eu-west-1:\d{{12}}:repository/demo/app",
-        refused,
-    ), result.stdout
+    resource = r"arn:aws:ecr:eu-west-1:\d{12}:repository/demo/app"
+    assert re.search(rf"not authorized to perform: {action} on resource: {resource}", refused), result.stdout
     assert re.search(rf"eu-west-1: FAILED: \w+: .*{action}", result.stdout), result.stdout
