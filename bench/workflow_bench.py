@@ -2,9 +2,11 @@
 """Workflow benchmark: push -> every target region replicated, vs the raw copy of the same image.
 
 The workflow is the real local one, wired as ``ecr-replicate local demo`` wires it
-(``ecr_replicate_local.environment.LocalEnvironment``): one ``docker-registry`` per region, the source's
-webhook -> ``ECR Image Action`` event -> moto's Step Functions interpreter running
-``statemachine/replicate.asl.json`` with the handlers from ``template.yaml``.
+(``ecr_replicate_local.environment.LocalEnvironment``): one ``docker-registry`` per region behind
+its https ECR front (tokens, IAM per call, the layer host's redirect), the source's webhook ->
+``ECR Image Action`` event -> EventBridge's rule target -> moto's Step Functions interpreter running
+``statemachine/replicate.asl.json`` with the handlers from ``template.yaml``, each in its own
+worker process as its role. The raw anchor copies between the bare registries.
 
 Clock: starts when the manifest PUT of the push (its last step) returns; stops when a HEAD on
 every target region's tag answers the source digest (polled). The anchor, measured in the same
@@ -383,37 +385,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
 
-    saved_jobs = os.environ.get("COPY_JOBS")
-    if args.jobs is not None:
-        os.environ["COPY_JOBS"] = str(args.jobs)  # read by the copy step's Settings.from_env()
+    overrides = {} if args.jobs is None else {"COPY_JOBS": str(args.jobs)}  # the copy step's Settings
     registry_pids: list[int] = []
     per_case: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    try:
-        with (
-            interrupts_as_keyboard_interrupt(),
-            LocalEnvironment(source, targets, runtime=args.runtime) as env,
-        ):
-            assert env.regions is not None
-            print(
-                f"local environment up ({time.perf_counter() - t0:.1f}s): "
-                f"{', '.join(f'{r}={h}' for r, h in env.regions.endpoints().items())}",
-                flush=True,
-            )
-            for case in cases:
-                warmup, wf, raw = run_case(env, case, images[case.name], args, jobs)
-                rows.append(case_row(case, images[case.name], wf, raw))
-                per_case[case.name] = {
-                    "warmup": asdict(warmup),
-                    "workflow": [asdict(r) for r in wf],
-                    "raw": [asdict(r) for r in raw],
-                }
-                registry_pids = [p for p in env.regions.pids().values() if p is not None]
-    finally:
-        if saved_jobs is None:
-            os.environ.pop("COPY_JOBS", None)
-        else:
-            os.environ["COPY_JOBS"] = saved_jobs
+    with (
+        interrupts_as_keyboard_interrupt(),
+        LocalEnvironment(source, targets, runtime=args.runtime, function_overrides=overrides) as env,
+    ):
+        assert env.regions is not None
+        fronts = ", ".join(f"{r}={env.front_host(r)}->{h}" for r, h in env.regions.endpoints().items())
+        print(f"local environment up ({time.perf_counter() - t0:.1f}s): {fronts}", flush=True)
+        for case in cases:
+            warmup, wf, raw = run_case(env, case, images[case.name], args, jobs)
+            rows.append(case_row(case, images[case.name], wf, raw))
+            per_case[case.name] = {
+                "warmup": asdict(warmup),
+                "workflow": [asdict(r) for r in wf],
+                "raw": [asdict(r) for r in raw],
+            }
+            registry_pids = [p for p in env.regions.pids().values() if p is not None]
     leftover = pids_alive(registry_pids)  # every registry this run started must be gone now
 
     print()

@@ -60,6 +60,7 @@ class LocalEnvironment:
         retry_time_scale: float = 0.01,
         throttle: Any = None,
         prewarm: bool = True,
+        function_overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.source_region = source_region
         self.target_regions = target_regions
@@ -74,6 +75,7 @@ class LocalEnvironment:
         self.retry_time_scale = retry_time_scale
         self.throttle = throttle  # an ecr_front.Throttle for the fronts, e.g. Throttle.ecr_defaults()
         self.prewarm = prewarm
+        self.function_overrides = dict(function_overrides or {})
         self.regions: LocalRegions | None = None
         self.fronts: Any = None
         self.aws: Any = None
@@ -114,6 +116,7 @@ class LocalEnvironment:
                 template=self.template or DEFAULT_TEMPLATE,
                 retry_time_scale=self.retry_time_scale,
                 prewarm=self.prewarm,
+                function_overrides=self.function_overrides,
             )
             self.fronts = RegionFronts(
                 self.regions,

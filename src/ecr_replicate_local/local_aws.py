@@ -74,9 +74,12 @@ class LocalAws:
         retry_time_scale: float = 0.01,
         registry_ca_file: Path | None = None,
         prewarm: bool = True,
+        function_overrides: Mapping[str, str] | None = None,
     ) -> None:
         """``prewarm``: start one execution environment per function at once (their cold starts
-        overlap the rest of the start-up) rather than at each function's first invocation."""
+        overlap the rest of the start-up) rather than at each function's first invocation.
+        ``function_overrides``: variables added to every function's and build's environment (a
+        local knob such as ``COPY_JOBS`` for a benchmark; the template's own values otherwise)."""
         if source_region not in regions:
             raise ConfigurationError(f"source region {source_region} has no registry in regions")
         if account != MOTO_ACCOUNT:
@@ -91,6 +94,7 @@ class LocalAws:
         self.retry_time_scale = retry_time_scale
         self.registry_ca_file = registry_ca_file
         self.prewarm = prewarm
+        self.function_overrides = dict(function_overrides or {})
         self.server = MotoServer()
         self.identities = Identities(account)
         self.enforcer = Enforcer(self.identities)
@@ -210,6 +214,7 @@ class LocalAws:
             "POWERTOOLS_LOG_LEVEL": "WARNING",  # logs go to stderr here: warnings and errors only
         }
         env.update(self._registry_transport())
+        env.update(self.function_overrides)
         return env
 
     def _registry_transport(self) -> dict[str, str]:

@@ -160,11 +160,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, message: str) -> None:
         data = message.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # a registry stopped while we answered
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("webhook %s", format % args)
