@@ -251,7 +251,8 @@ def _median(values: list[float]) -> float | None:
 def case_row(
     case: Case, image: Image, wf: list[WorkflowRun], raw: list[RawRun], fronts: list[RawRun]
 ) -> dict[str, Any]:
-    all_ok = bool(wf) and bool(raw) and bool(fronts) and all(r.ok for r in [*wf, *raw, *fronts])
+    oks = [r.ok for r in wf] + [r.ok for r in raw] + [r.ok for r in fronts]
+    all_ok = bool(wf) and bool(raw) and bool(fronts) and all(oks)
     wf_s = _median([r.seconds for r in wf]) if all_ok else None
     raw_s = _median([r.seconds for r in raw]) if all_ok else None
     fronts_s = _median([r.seconds for r in fronts]) if all_ok else None
