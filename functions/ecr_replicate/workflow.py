@@ -173,11 +173,38 @@ def plan(
 # --- Copy one region -------------------------------------------------------------------------------
 
 
+def verified_item(item: RegionItem, settings: Settings) -> RegionItem:
+    """The Map item, checked against this deployment before anything acts on it.
+
+    Whoever can invoke a step (or start the build with its own ``REPLICATION_ITEM``) chooses the
+    item: its region must be one of this deployment's targets, its source region this
+    deployment's, and both registries the ones ``Settings.registry_host`` computes for them (the
+    deployment's account). Names were validated when the item was parsed.
+    """
+    if item.region not in settings.target_regions:
+        raise InvalidInputError(
+            f"region {item.region} is not a target region of this deployment "
+            f"(targets: {', '.join(settings.target_regions)})"
+        )
+    if item.source_region != settings.source_region:
+        raise InvalidInputError(
+            f"sourceRegion {item.source_region} is not this deployment's region {settings.source_region}"
+        )
+    for name, given, region in (
+        ("sourceRegistry", item.source_registry, item.source_region),
+        ("targetRegistry", item.target_registry, item.region),
+    ):
+        expected = settings.registry_host(region)
+        if given != expected:
+            raise InvalidInputError(f"{name} {given[:80]!r} is not the registry of {region} ({expected})")
+    return item
+
+
 def copy_region(
     copy_input: CopyInput, settings: Settings, *, copier: Copier, credentials: Any = None
 ) -> RegionResult:
     """Copy the item's image to its region with the newer-push-wins guard when it has a tag."""
-    item = copy_input.item
+    item = verified_item(copy_input.item, settings)
     source = image_reference(item.source_registry, item.repository, item.tag, item.digest)
     target = image_reference(item.target_registry, item.repository, item.tag, item.digest)
     result = copier(

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from ecr_replicate import config
+from ecr_replicate import config, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory, ensure_repository, read_repository_settings
 from ecr_replicate.handlers._common import SERVICE, begin, reports_contract_errors
 from ecr_replicate.model import parse_copy_input
@@ -23,7 +23,7 @@ kms_clients: ClientFactory = client_factory("kms")
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = config.current()
-    item = parse_copy_input(event).item
+    item = workflow.verified_item(parse_copy_input(event).item, settings)
     begin(logger, event, context, region=item.region, repository=item.repository)
     source = None
     if settings.mirror_repository_settings:

@@ -50,6 +50,7 @@ def test_bad_item_fails_the_build(lambda_env, copier, value):
 def test_codebuild_copy_against_real_registries(lambda_env, registries, capsys):
     source, target = registries
     pushed = push_image(source.host, "team/built", "v3", seed=9)
+    lambda_env.setenv("REGISTRY_ENDPOINTS", json.dumps({"us-east-1": source.host, "eu-west-1": target.host}))
     data = item(
         repository="team/built",
         tag="v3",
@@ -62,3 +63,13 @@ def test_codebuild_copy_against_real_registries(lambda_env, registries, capsys):
     assert codebuild_step.main([]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "SUCCEEDED" and out["digest"] == pushed.digest
+
+
+def test_an_overridden_item_for_another_host_copies_nothing(lambda_env, copier, capsys):
+    """Whoever starts the build with their own REPLICATION_ITEM gets a typed refusal, no copy."""
+    lambda_env.setenv("REPLICATION_ITEM", json.dumps(item(targetRegistry="registry.attacker.example")))
+    assert codebuild_step.main([]) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert (out["region"], out["status"], out["error"]) == ("eu-west-1", "FAILED", "InvalidInputError")
+    assert "targetRegistry" in out["cause"]
+    assert copier.calls == []
