@@ -39,6 +39,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -609,7 +610,11 @@ class LocalAws:
                 if isinstance(exc, TypeError) and "JSON" in str(exc)
                 else (type(exc).__name__)
             )
-            return json.dumps({"errorType": error_type, "errorMessage": str(exc)}).encode()
+            # What Lambda's Python runtime answers: the message, the class name and the stack of
+            # the handler's frames (traceback.format_list), which Step Functions puts in Cause.
+            stack = traceback.format_list(traceback.extract_tb(exc.__traceback__))
+            error = {"errorMessage": str(exc), "errorType": error_type, "stackTrace": stack}
+            return json.dumps({**error, "requestId": context.aws_request_id}).encode()
 
     @contextlib.contextmanager
     def _function_env(self, spec: FunctionSpec) -> Iterator[None]:
