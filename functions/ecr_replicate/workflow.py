@@ -39,7 +39,6 @@ logger = logging.getLogger(__name__)
 UNTAGGED_PUSH_REASON = "untagged push: replicated with its index/tag"
 EVENT_SOURCE = "ecr-replicate"
 EVENT_DETAIL_TYPE = "Replication Completed"
-_MAX_CAUSE = 600
 
 
 class ImageDescriptionLike(Protocol):
@@ -232,23 +231,6 @@ def copy_region(
 # --- Summarize ---------------------------------------------------------------------------------------
 
 
-def readable_cause(cause: str | None) -> str | None:
-    """The message inside a Step Functions error cause (Lambda's JSON, a CodeBuild build...)."""
-    if not cause:
-        return cause
-    try:
-        data = json.loads(cause)
-    except ValueError:
-        return cause[:_MAX_CAUSE]
-    if isinstance(data, dict):
-        if "errorMessage" in data:
-            return str(data["errorMessage"])[:_MAX_CAUSE]
-        build = data.get("Build", data)
-        if isinstance(build, dict) and "BuildStatus" in build:
-            return f"CodeBuild build {build.get('Id', '?')} ended {build['BuildStatus']}"[:_MAX_CAUSE]
-    return cause[:_MAX_CAUSE]
-
-
 def region_line(result: RegionResult) -> str:
     if result.status == "FAILED":
         line = f"- {result.region}: FAILED: {result.error or 'error'}: {result.cause or 'no cause given'}"
@@ -286,9 +268,7 @@ def summarize(state: Mapping[str, Any]) -> Summary:
         raise InvalidInputError("invalid workflow state: regions must be a list")
     results: dict[str, RegionResult] = {}
     for raw in raw_results:
-        result = parse(RegionResult, raw, "region result")
-        if result.status == "FAILED":
-            result = result.model_copy(update={"cause": readable_cause(result.cause)})
+        result = parse(RegionResult, raw, "region result")  # failures: bounded records (failures.py)
         results[result.region] = result
     for item in planned.items:
         if item.region not in results:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
 import logging
 import secrets
 from collections.abc import Callable, Iterator
@@ -190,6 +191,8 @@ def test_ecr_token_flow_through_the_copy_handler_never_logs_the_token(
             EcrCredentials(lambda region: fakes[region]), {src.host: "us-east-1", dst.host: "eu-west-1"}
         )
         monkeypatch.setattr(copy_handler.credentials, "provider", provider)
+        # the copy step recomputes both registries from the region: the proxies are the regions'
+        monkeypatch.setenv("REGISTRY_ENDPOINTS", json.dumps({"us-east-1": src.host, "eu-west-1": dst.host}))
         item = {
             "region": "eu-west-1",
             "repository": "team/app",

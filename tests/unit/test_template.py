@@ -147,7 +147,7 @@ def test_functions_use_the_package_handlers_and_log_groups_have_retention(templa
     assert globals_["Runtime"] == "python3.12" and globals_["Architectures"] == ["arm64"]
     assert globals_["Tracing"] == "Active" and globals_["CodeUri"] == "functions/"
     functions = resources(template, "AWS::Serverless::Function")
-    assert len(functions) == 5
+    assert len(functions) == 6
     for name, function in functions.items():
         module, _, attribute = function["Properties"]["Handler"].rpartition(".")
         assert callable(getattr(importlib.import_module(module), attribute)), name
@@ -181,9 +181,15 @@ def test_every_task_retries_and_region_failures_are_caught(asl: dict[str, Any]) 
                 assert "States.ALL" not in retrier["ErrorEquals"], f"{name} retries everything"
                 assert retrier["MaxAttempts"] <= 5
     for name in ("Ensure repository", "Copy image (Lambda)", "Copy image (CodeBuild)"):
-        assert states[name]["Catch"][0]["Next"] == "Record failure"
-    record = states["Record failure"]["Parameters"]
-    assert record["status"] == "FAILED" and record["error.$"] == "$.failure.Error"
+        assert states[name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.failure", "Next": "Record failure"}
+        ]
+    record = states["Record failure"]
+    assert record["Parameters"] == {"FunctionName": "${RecordFailureFunctionArn}", "Payload.$": "$"}
+    assert record["Catch"][0]["Next"] == "Record failure without details"
+    fallback = states["Record failure without details"]["Parameters"]
+    assert fallback["status"] == "FAILED"
+    assert {key for key in fallback if key.endswith(".$")} == {"region.$", "digest.$"}  # nothing unbounded
     expected = {"Type": "Fail", "Error": "ReplicationFailed", "CausePath": "$.text"}
     assert states["Replication failed"] == expected
 
@@ -199,3 +205,14 @@ def test_map_items_show_the_region_first_and_carry_the_whole_item(asl: dict[str,
     codebuild = _states(asl)["Copy image (CodeBuild)"]
     assert codebuild["Resource"] == "arn:aws:states:::codebuild:startBuild.sync"
     assert "StringToJson" in codebuild["ResultSelector"]["result.$"]
+
+
+def test_only_a_failed_build_is_rebuilt_and_a_build_out_of_time_is_not(
+    template: dict[str, Any], asl: dict[str, Any]
+) -> None:
+    """The CodeBuild step fails its build only for retryable errors (codebuild_step: exit 1);
+    the Task gives up before the project's own timeout, as States.Timeout, which no Retry lists."""
+    task = _states(asl)["Copy image (CodeBuild)"]
+    assert [retrier["ErrorEquals"] for retrier in task["Retry"]] == [["States.TaskFailed"]]
+    project = resources(template, "AWS::CodeBuild::Project")["CopyBuildProject"]["Properties"]
+    assert 0 < task["TimeoutSeconds"] < project["TimeoutInMinutes"] * 60

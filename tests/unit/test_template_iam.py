@@ -90,6 +90,7 @@ def expected(mirroring: bool) -> dict[str, dict[str, list[str]]]:
         "EnsureRepositoryFunction": ensure,
         "CopyImageFunction": COPY,
         "SummarizeFunction": NO_POLICY,
+        "RecordFailureFunction": NO_POLICY,
         "NotifyFunction": {"PublishSummary": ["sns:Publish"], "PutCompletionEvent": ["events:PutEvents"]},
         "CopyBuildRole": {
             **COPY,
@@ -116,7 +117,7 @@ def expected(mirroring: bool) -> dict[str, dict[str, list[str]]]:
 
 
 LAMBDA_TASKS = ("PlanFunction", "EnsureRepositoryFunction", "CopyImageFunction", "SummarizeFunction",
-                "NotifyFunction")  # fmt: skip
+                "NotifyFunction", "RecordFailureFunction")  # fmt: skip
 
 
 def resolved(parameters: dict[str, str]) -> Template:
