@@ -216,3 +216,63 @@ def test_only_a_failed_build_is_rebuilt_and_a_build_out_of_time_is_not(
     assert [retrier["ErrorEquals"] for retrier in task["Retry"]] == [["States.TaskFailed"]]
     project = resources(template, "AWS::CodeBuild::Project")["CopyBuildProject"]["Properties"]
     assert 0 < task["TimeoutSeconds"] < project["TimeoutInMinutes"] * 60
+
+
+# --- alarms and the notification topic (issue 11 items 4 and 5) ---------------------------------
+
+ALARMED = {
+    # (namespace, metric) -> (dimension, the resource it names)
+    ("AWS/States", "ExecutionsFailed"): ("StateMachineArn", "ReplicateStateMachine"),
+    ("AWS/Lambda", "Errors"): ("FunctionName", "CopyImageFunction"),
+    ("AWS/CodeBuild", "FailedBuilds"): ("ProjectName", "CopyBuildProject"),
+}
+
+
+def test_failed_runs_copy_errors_and_failed_builds_raise_an_alarm_on_the_topic(
+    template: dict[str, Any],
+) -> None:
+    alarms = resources(template, "AWS::CloudWatch::Alarm").values()
+    seen = {}
+    for alarm in alarms:
+        props = alarm["Properties"]
+        key = (props["Namespace"], props["MetricName"])
+        if key not in ALARMED:
+            continue
+        dimension, target = ALARMED[key]
+        assert props["Dimensions"] == [{"Name": dimension, "Value": {"Ref": target}}], key
+        assert props["Statistic"] == "Sum" and props["Threshold"] == 0, key
+        assert props["ComparisonOperator"] == "GreaterThanThreshold", key
+        assert props["TreatMissingData"] == "notBreaching", key
+        assert props["AlarmActions"] == [{"Ref": "NotificationTopic"}], key
+        seen[key] = target
+    assert set(seen) == set(ALARMED)
+
+
+def test_the_topic_uses_a_key_cloudwatch_may_use_and_its_policy_lets_alarms_publish(
+    template: dict[str, Any],
+) -> None:
+    """CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed key
+    (alias/aws/sns: its policy cannot be changed); a customer managed key must let the
+    cloudwatch.amazonaws.com principal generate data keys and decrypt (SNS developer guide,
+    "Enable compatibility between event sources from AWS services and encrypted topics")."""
+    topic = template["Resources"]["NotificationTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": ["NotificationKey", "Arn"]}
+    key = template["Resources"]["NotificationKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    alarms = statements["CloudWatchAlarmsPublish"]
+    assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert sorted(alarms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    owner = statements["AccountAdministersTheKey"]
+    assert owner["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    policies = [
+        res["Properties"]
+        for res in resources(template, "AWS::SNS::TopicPolicy").values()
+        if res["Properties"]["Topics"] == [{"Ref": "NotificationTopic"}]
+    ]
+    assert len(policies) == 1
+    publish = {s["Sid"]: s for s in policies[0]["PolicyDocument"]["Statement"]}["CloudWatchAlarmsPublish"]
+    assert (
+        publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and publish["Action"] == "sns:Publish"
+    )
+    assert publish["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}

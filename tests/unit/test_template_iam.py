@@ -91,7 +91,11 @@ def expected(mirroring: bool) -> dict[str, dict[str, list[str]]]:
         "CopyImageFunction": COPY,
         "SummarizeFunction": NO_POLICY,
         "RecordFailureFunction": NO_POLICY,
-        "NotifyFunction": {"PublishSummary": ["sns:Publish"], "PutCompletionEvent": ["events:PutEvents"]},
+        "NotifyFunction": {
+            "PublishSummary": ["sns:Publish"],
+            "EncryptSummary": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "PutCompletionEvent": ["events:PutEvents"],
+        },
         "CopyBuildRole": {
             **COPY,
             "FetchCopierPackage": ["lambda:GetFunction"],
