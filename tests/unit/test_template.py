@@ -276,3 +276,45 @@ def test_the_topic_uses_a_key_cloudwatch_may_use_and_its_policy_lets_alarms_publ
         publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and publish["Action"] == "sns:Publish"
     )
     assert publish["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+
+
+def test_every_trigger_rule_has_an_encrypted_dead_letter_queue_with_an_alarm_and_an_output(
+    template: dict[str, Any],
+) -> None:
+    """An event EventBridge could not deliver after its RetryPolicy goes to a queue (not lost),
+    which alarms and which `ecr-replicate dead-letters --replay` finds through the stack outputs."""
+    res = template["Resources"]
+    rules = resources(template, "AWS::Events::Rule")
+    assert set(rules) == {"EcrPushRule", "CloudTrailPutImageRule"}
+    alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
+    policies = [p for p in resources(template, "AWS::SQS::QueuePolicy").values()]
+    for name, rule in rules.items():
+        (target,) = rule["Properties"]["Targets"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+        queue_name = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        queue = res[queue_name]
+        assert queue["Type"] == "AWS::SQS::Queue" and queue.get("Condition") == rule.get("Condition")
+        props = queue["Properties"]
+        assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, queue_name
+        assert props["MessageRetentionPeriod"] == 14 * 24 * 3600  # the longest SQS keeps a message
+        (policy,) = [p for p in policies if p["Properties"]["Queues"] == [{"Ref": queue_name}]]
+        assert policy.get("Condition") == rule.get("Condition")
+        statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+        send = statements["EventBridgeDeadLetters"]
+        assert (
+            send["Principal"] == {"Service": "events.amazonaws.com"} and send["Action"] == "sqs:SendMessage"
+        )
+        assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [name, "Arn"]}}}
+        alarm = next(
+            a
+            for a in alarms
+            if a["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_name, "QueueName"]}}]
+        )
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+        assert alarm["AlarmActions"] == [{"Ref": "NotificationTopic"}]
+        assert "dead-letters --replay" in str(alarm["AlarmDescription"])
+        outputs = [o for key, o in template["Outputs"].items() if key.endswith("DeadLetterQueueUrl")]
+        assert any(
+            o["Value"] == {"Ref": queue_name} and o.get("Condition") == rule.get("Condition") for o in outputs
+        )
