@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import yaml
 
@@ -318,3 +319,44 @@ def test_every_trigger_rule_has_an_encrypted_dead_letter_queue_with_an_alarm_and
         assert any(
             o["Value"] == {"Ref": queue_name} and o.get("Condition") == rule.get("Condition") for o in outputs
         )
+
+
+@pytest.mark.skipif(SAM is None and not os.environ.get("CI"), reason="aws-sam-cli is not installed")
+def test_sam_package_writes_a_template_cloudformation_can_take_as_is(tmp_path: Path) -> None:
+    """`sam package` (artifacts to S3, here moto's) then a raw CloudFormation upload of its
+    output: the packaged template has no local path left, no YAML anchor or alias, and lints."""
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - only this test needs a server
+
+    assert SAM is not None
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
+        env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "SAM_CLI_TELEMETRY": "0"}  # fmt: skip
+        env.pop("AWS_PROFILE", None)
+        s3 = boto3.client(
+            "s3", region_name="us-east-1", endpoint_url=endpoint,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+        s3.create_bucket(Bucket="artifacts")
+        packaged = tmp_path / "packaged.yaml"
+        result = subprocess.run(
+            [SAM, "package", "--template-file", str(TEMPLATE), "--s3-bucket", "artifacts",
+             "--output-template-file", str(packaged), "--region", "us-east-1", "--no-progressbar"],
+            capture_output=True, text=True, check=False, cwd=ROOT, env=env,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = packaged.read_text()
+    events = list(yaml.parse(text))
+    assert not [e for e in events if isinstance(e, yaml.AliasEvent) or getattr(e, "anchor", None)]
+    body = yaml.load(text, Loader=_CfnLoader)
+    for name, res in body["Resources"].items():
+        for key in ("CodeUri", "DefinitionUri"):
+            if key in res.get("Properties", {}):
+                value = res["Properties"][key]
+                assert str(value).startswith("s3://") or "Bucket" in value, f"{name}.{key}: {value}"
+    lint = subprocess.run([str(BIN / "cfn-lint"), str(packaged)], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
