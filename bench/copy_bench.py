@@ -87,7 +87,7 @@ def ours_binary() -> str | None:
 
 
 def ours_argv(binary: str, jobs: int, src: str, dst: str) -> list[str]:
-    return [binary, "copy", "--jobs", str(jobs), src, dst]
+    return [binary, "copy", "--plain-http", "--jobs", str(jobs), src, dst]
 
 
 def skopeo_argv(src: str, dst: str) -> list[str]:

@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.transport import RetryPolicy
 from ecr_replicate_local import sample_images as si
 from ecr_replicate_local.registry import LocalRegistry
 from tests.support.audit import audit_registry, tag_digest
 from tests.support.fault_proxy import FaultProxy
 from tests.support.faults import FaultRun, run_copies
+from tests.support.plain_http import copy_plain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -201,7 +201,7 @@ def integrity_section() -> dict[str, Any]:
             image = si.push_index(source.host, "app", "v1", layer_size=100_000, seed=93)
             with FaultProxy(source.host, faults=[fault] * 50, match=match) as proxy:
                 try:
-                    copy_image(
+                    copy_plain(
                         f"{proxy.host}/app:v1", f"{target.host}/app:v1", digest=image.digest, retry=retry
                     )
                     outcome = "COPIED (!)"

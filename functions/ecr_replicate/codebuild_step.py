@@ -24,6 +24,7 @@ from typing import Any
 
 from ecr_replicate import config, workflow
 from ecr_replicate.config import REGION_RE
+from ecr_replicate.credentials import EcrCredentials
 from ecr_replicate.ecr import client_factory
 from ecr_replicate.errors import InvalidInputError, ReplicationError
 from ecr_replicate.failures import failed_region
@@ -58,11 +59,12 @@ def _region(data: Any) -> str:
 def copy(data: Any) -> RegionResult:
     """Copy the item in ``data``; a ReplicationError propagates."""
     copy_input = parse_copy_input(data)
+    settings = config.current()
     return workflow.copy_region(
         copy_input,
-        config.current(),
+        settings,
         copier=workflow.real_copier(),
-        credentials=workflow.ecr_credentials(client_factory("ecr")),
+        credentials=EcrCredentials(client_factory("ecr"), endpoints=settings.registry_endpoints),
     )
 
 

@@ -3,7 +3,12 @@
 Every handler and the CodeBuild copy step call :func:`current`, which parses the environment the
 first time it sees a given set of values and returns the same frozen :class:`Settings` after that.
 Handlers never branch on "local": local runs differ only by ``REGISTRY_ENDPOINTS`` (a JSON map
-region -> ``host:port``) and boto3's own ``AWS_ENDPOINT_URL``.
+region -> ``host:port``), ``REGISTRY_CA_FILE`` (the PEM file of the local CA, trusted instead of
+the system store) and boto3's own ``AWS_ENDPOINT_URL``.
+
+Registries are reached over https. ``REGISTRY_PLAIN_HTTP=true`` is the local twin's until its
+https front replaces the bare registries: it is refused unless every ``REGISTRY_ENDPOINTS`` host
+is a loopback address, and applies to those hosts only.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Literal, cast
 
 from ecr_replicate.errors import ConfigurationError
+from ecr_replicate.oci.reference import is_loopback_host
+from ecr_replicate.oci.registry_config import RegistryConfig
 
 CopyRuntime = Literal["auto", "lambda", "codebuild"]
 
@@ -44,6 +51,8 @@ ENV_NAMES = (
     "COPY_JOBS",
     "MAX_CONCURRENCY",
     "REGISTRY_ENDPOINTS",
+    "REGISTRY_CA_FILE",
+    "REGISTRY_PLAIN_HTTP",
 )
 
 
@@ -99,6 +108,27 @@ def _endpoints(raw: str) -> dict[str, str]:
     return endpoints
 
 
+def _ca_file(env: Mapping[str, str]) -> str | None:
+    path = env.get("REGISTRY_CA_FILE", "").strip()
+    if not path:
+        return None
+    if not os.path.isfile(path):
+        raise ConfigurationError(f"REGISTRY_CA_FILE {path[:200]!r} is not a file")
+    return path
+
+
+def _plain_http(env: Mapping[str, str], endpoints: Mapping[str, str]) -> bool:
+    if not _bool(env, "REGISTRY_PLAIN_HTTP"):
+        return False
+    remote = [host for host in endpoints.values() if not is_loopback_host(host)]
+    if not endpoints or remote:
+        raise ConfigurationError(
+            "REGISTRY_PLAIN_HTTP is for local registries only: every REGISTRY_ENDPOINTS host must be "
+            f"a loopback address{f' (not {remote[0][:60]})' if remote else ''}"
+        )
+    return True
+
+
 @dataclass(frozen=True)
 class Settings:
     source_region: str
@@ -116,6 +146,8 @@ class Settings:
     copy_jobs: int | None = None
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     registry_endpoints: Mapping[str, str] = field(default_factory=dict)
+    registry_ca_file: str | None = None
+    registry_plain_http: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +172,7 @@ class Settings:
         runtime = env.get("COPY_RUNTIME", "auto").strip().lower() or "auto"
         if runtime not in ("auto", "lambda", "codebuild"):
             raise ConfigurationError(f"COPY_RUNTIME must be auto, lambda or codebuild, got {runtime[:20]!r}")
+        endpoints = _endpoints(env.get("REGISTRY_ENDPOINTS", ""))
         topic = env.get("TOPIC_ARN", "").strip() or None
         if topic is not None and not topic.startswith("arn:"):
             raise ConfigurationError(f"TOPIC_ARN must be an ARN, got {topic[:60]!r}")
@@ -162,7 +195,9 @@ class Settings:
             max_concurrency=cast(
                 int, _int(env, "MAX_CONCURRENCY", DEFAULT_MAX_CONCURRENCY, 1, MAX_INLINE_MAP_CONCURRENCY)
             ),
-            registry_endpoints=_endpoints(env.get("REGISTRY_ENDPOINTS", "")),
+            registry_endpoints=endpoints,
+            registry_ca_file=_ca_file(env),
+            registry_plain_http=_plain_http(env, endpoints),
         )
 
     def registry_host(self, region: str, account: str | None = None) -> str:
@@ -177,6 +212,13 @@ class Settings:
             )
         suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
         return f"{account}.dkr.ecr.{region}.{suffix}"
+
+    def registry_config(self, host: str) -> RegistryConfig:
+        """How to reach the registry ``host``: https with ``REGISTRY_CA_FILE`` (or the system
+        trust store), plain http only for a local endpoint under ``REGISTRY_PLAIN_HTTP``."""
+        if self.registry_plain_http and host in self.registry_endpoints.values():
+            return RegistryConfig(plain_http=True)
+        return RegistryConfig(ca_file=self.registry_ca_file)
 
 
 @functools.lru_cache(maxsize=8)

@@ -8,12 +8,18 @@ sizes of the blobs it lacks plus the manifests it lacks. Only GET/HEAD requests 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 from ecr_replicate.errors import ReplicationError
+from ecr_replicate.oci import api
+from ecr_replicate.oci.blobs import blob_exists
+from ecr_replicate.oci.copy import walk
+from ecr_replicate.oci.reference import parse_reference
+from ecr_replicate.oci.registry_config import RegistryConfig
+from ecr_replicate.oci.transport import RetryPolicy, Transport
 from ecr_replicate.units import human_bytes
 
 Action = Literal["present", "copy", "replace", "unreachable"]
@@ -80,18 +86,21 @@ def plan_image(
     digest: str | None,
     targets: Sequence[tuple[str, str]],
     *,
+    registry_config: Callable[[str], RegistryConfig],
     credentials: Any = None,
 ) -> ImagePlan:
-    """What copying ``repository:tag`` (or ``@digest``) to each ``(region, host)`` would move."""
-    from ecr_replicate.oci import api  # noqa: PLC0415 - lean CLI start
-    from ecr_replicate.oci.blobs import blob_exists  # noqa: PLC0415
-    from ecr_replicate.oci.copy import walk  # noqa: PLC0415
-    from ecr_replicate.oci.reference import parse_reference  # noqa: PLC0415
-    from ecr_replicate.oci.transport import RetryPolicy, Transport  # noqa: PLC0415
+    """What copying ``repository:tag`` (or ``@digest``) to each ``(region, host)`` would move.
 
+    ``registry_config(host)``: how to reach each registry (``Settings.registry_config``).
+    """
     name = f"{source_host}/{repository}" + (f"@{digest}" if digest else f":{tag}")
     source = parse_reference(name)
-    transport = Transport(credentials=credentials, retry=RetryPolicy(attempts=3))
+    hosts = [source_host, *(host for _, host in targets)]
+    transport = Transport(
+        credentials=credentials,
+        registries={host: registry_config(host) for host in hosts},
+        retry=RetryPolicy(attempts=3),
+    )
     try:
         root = api.fetch_manifest(transport, source)
         regions: list[RegionPlan] = []
@@ -134,13 +143,16 @@ def plan_images(
     images: Sequence[tuple[str, str | None, str | None]],
     targets: Sequence[tuple[str, str]],
     *,
+    registry_config: Callable[[str], RegistryConfig],
     credentials: Any = None,
     jobs: int = JOBS,
 ) -> list[ImagePlan]:
     """:func:`plan_image` for many ``(repository, tag, digest)``, a few at a time."""
 
     def one(image: tuple[str, str | None, str | None]) -> ImagePlan:
-        return plan_image(source_host, *image, targets, credentials=credentials)
+        return plan_image(
+            source_host, *image, targets, registry_config=registry_config, credentials=credentials
+        )
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(one, images))

@@ -21,6 +21,9 @@ from typing import Any
 
 from ecr_replicate.ecr import aws_call
 from ecr_replicate.errors import ReplicationError
+from ecr_replicate.oci.inspect import head_digest
+from ecr_replicate.oci.registry_config import RegistryConfig
+from ecr_replicate.oci.transport import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -101,15 +104,15 @@ def list_images(
 HeadFunction = Callable[[str, str, str], str | None]
 
 
-def head_function(credentials: Any = None) -> HeadFunction:
-    """A manifest HEAD through the copier's transport (bounded retries)."""
-    from ecr_replicate.oci.inspect import head_digest  # noqa: PLC0415
-    from ecr_replicate.oci.transport import RetryPolicy  # noqa: PLC0415
-
+def head_function(registry_config: Callable[[str], RegistryConfig], credentials: Any = None) -> HeadFunction:
+    """A manifest HEAD through the copier's transport (bounded retries); ``registry_config(host)``
+    says how to reach each registry (``Settings.registry_config``)."""
     retry = RetryPolicy(attempts=3)
 
     def head(host: str, repository: str, tag: str) -> str | None:
-        return head_digest(f"{host}/{repository}:{tag}", credentials, retry=retry)
+        return head_digest(
+            f"{host}/{repository}:{tag}", credentials, config=registry_config(host), retry=retry
+        )
 
     return head
 

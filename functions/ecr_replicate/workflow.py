@@ -69,12 +69,6 @@ def real_copier() -> Copier:
     return copy_image
 
 
-def ecr_credentials(client_factory: Callable[[str], Any]) -> Any:
-    from ecr_replicate.oci.auth import EcrCredentials  # noqa: PLC0415
-
-    return EcrCredentials(client_factory)
-
-
 def image_reference(registry: str, repository: str, tag: str | None, digest: str | None) -> str:
     if tag is not None:
         return f"{registry}/{repository}:{tag}"
@@ -136,7 +130,9 @@ def plan(
     reference = image_reference(
         source_registry, request.repository, None if request.digest else request.tag, request.digest
     )
-    description = describe(reference, credentials=credentials)
+    description = describe(
+        reference, credentials=credentials, config=settings.registry_config(source_registry)
+    )
     image = ImageInfo(
         digest=description.digest, media_type=description.media_type, size_bytes=description.size_bytes
     )
@@ -212,6 +208,8 @@ def copy_region(
         digest=item.digest,
         guard_source_tag=item.tag is not None,
         jobs=settings.copy_jobs,
+        source_config=settings.registry_config(item.source_registry),
+        target_config=settings.registry_config(item.target_registry),
         credentials=credentials,
     )
     data = result.to_dict()

@@ -60,9 +60,8 @@ def pending(
     """(to replicate, already identical in every region), by one manifest HEAD per image and region."""
     from ecr_replicate import inventory  # noqa: PLC0415
 
-    states = inventory.target_states(
-        images, regions, deploy.registry, inventory.head_function(deploy.credentials())
-    )
+    head = inventory.head_function(deploy.settings.registry_config, deploy.credentials())
+    states = inventory.target_states(images, regions, deploy.registry, head)
     done = [image for image in images if inventory.replicated_everywhere(image, states[image])]
     return [image for image in images if image not in done], done
 
@@ -207,6 +206,7 @@ def backfill(args: argparse.Namespace, out: TextIO) -> int:
             deploy.registry(deploy.source_region),
             [(image.repository, image.tag, image.digest) for image in todo],
             [(region, deploy.registry(region)) for region in regions],
+            registry_config=deploy.settings.registry_config,
             credentials=deploy.credentials(),
         )
         dryrun.render(plans, out)

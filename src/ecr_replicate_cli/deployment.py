@@ -65,11 +65,11 @@ class Deployment:
         return boto3.client(service, region_name=region or self.source_region)  # type: ignore[call-overload]
 
     def credentials(self) -> Any:
-        """Registry credentials: ECR tokens for ECR hosts, anonymous for the others."""
+        """Registry credentials: ECR tokens for ECR hosts and the configured endpoints."""
+        from ecr_replicate.credentials import EcrCredentials  # noqa: PLC0415
         from ecr_replicate.ecr import client_factory  # noqa: PLC0415
-        from ecr_replicate.workflow import ecr_credentials  # noqa: PLC0415
 
-        return ecr_credentials(client_factory("ecr"))
+        return EcrCredentials(client_factory("ecr"), endpoints=self.settings.registry_endpoints)
 
     def regions(self, wanted: list[str] | None) -> tuple[str, ...]:
         """The target regions, restricted to ``wanted`` (each must be a target)."""

@@ -86,6 +86,7 @@ def dry_run(
         tag,
         digest,
         [(region, deploy.registry(region)) for region in regions],
+        registry_config=deploy.settings.registry_config,
         credentials=deploy.credentials(),
     )
     dryrun.render([plan], out)

@@ -22,9 +22,8 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
     deploy = deployment.resolve(args.stack, args.stack_region)
     regions = deploy.regions(regions_arg)
     images = inventory.list_images(deploy.client("ecr"), args.repository, args.tag)
-    states = inventory.target_states(
-        images, regions, deploy.registry, inventory.head_function(deploy.credentials())
-    )
+    head = inventory.head_function(deploy.settings.registry_config, deploy.credentials())
+    states = inventory.target_states(images, regions, deploy.registry, head)
     report = drift.build_report(deploy.source_region, regions, states)
     if args.json:
         json.dump(report.to_json(), out, indent=2)

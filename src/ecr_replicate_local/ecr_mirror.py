@@ -24,13 +24,14 @@ def record_push(ecr: Any, registry_host: str, event: dict[str, Any]) -> None:
     """Record the push an ``ECR Image Action`` event describes (``ecr``: a client of the source region)."""
     from ecr_replicate.oci import api  # noqa: PLC0415
     from ecr_replicate.oci.reference import parse_reference  # noqa: PLC0415
+    from ecr_replicate.oci.registry_config import RegistryConfig  # noqa: PLC0415
     from ecr_replicate.oci.transport import Transport  # noqa: PLC0415
 
     detail = event["detail"]
     repository = str(detail["repository-name"])
     digest = str(detail["image-digest"])
     tag = detail.get("image-tag")
-    transport = Transport()
+    transport = Transport(registries={registry_host: RegistryConfig(plain_http=True)})  # bare registry
     try:
         manifest = api.fetch_manifest(transport, parse_reference(f"{registry_host}/{repository}@{digest}"))
     finally:

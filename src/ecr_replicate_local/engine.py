@@ -306,6 +306,7 @@ class LocalAws:
             deployment.ENV_REPLICATE_ARN: self.state_machine_arn,
             "TARGET_REGIONS": targets,
             "REGISTRY_ENDPOINTS": json.dumps(self.regions, separators=(",", ":"), sort_keys=True),
+            "REGISTRY_PLAIN_HTTP": "true",  # the bare local registries, until the https ECR front
         }
         backfill = self.state_machine_arns.get("BackfillStateMachine")
         if backfill:
@@ -491,6 +492,7 @@ class LocalAws:
             "AWS_DEFAULT_REGION": self.source_region,
             **DUMMY_CREDENTIALS,
             "REGISTRY_ENDPOINTS": json.dumps(self.regions, sort_keys=True),
+            "REGISTRY_PLAIN_HTTP": "true",  # the bare local registries, until the https ECR front
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "POWERTOOLS_METRICS_DISABLED": "true",  # no EMF lines on stdout
             "POWERTOOLS_LOG_LEVEL": "WARNING",  # handlers log to stderr here: warnings and errors only

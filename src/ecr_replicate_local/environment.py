@@ -210,6 +210,7 @@ class LocalEnvironment:
     def digest_check(self, repository: str, tag: str, out: TextIO) -> bool:
         """HEAD the tag in every region; True when every target's digest equals the source's."""
         from ecr_replicate.oci.inspect import head_digest  # noqa: PLC0415
+        from ecr_replicate.oci.registry_config import RegistryConfig  # noqa: PLC0415
         from ecr_replicate.oci.transport import RetryPolicy  # noqa: PLC0415
 
         assert self.regions is not None
@@ -217,7 +218,11 @@ class LocalEnvironment:
         for region in self.regions.regions:
             host = self.regions.registry(region).host
             try:
-                found = head_digest(f"{host}/{repository}:{tag}", retry=RetryPolicy(attempts=1))
+                found = head_digest(
+                    f"{host}/{repository}:{tag}",
+                    config=RegistryConfig(plain_http=True),  # the bare local registries
+                    retry=RetryPolicy(attempts=1),
+                )
                 digests[region] = found or "missing"
             except ReplicationError as exc:
                 digests[region] = f"unreachable ({type(exc).__name__})"

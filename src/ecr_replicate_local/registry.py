@@ -183,7 +183,7 @@ class LocalRegistry:
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 return False
-            conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=1)
+            conn = self._probe_connection()
             try:
                 conn.request("GET", "/v2/")
                 if conn.getresponse().status == 200:
@@ -194,6 +194,10 @@ class LocalRegistry:
                 conn.close()
             time.sleep(0.02)
         return False
+
+    def _probe_connection(self) -> http.client.HTTPConnection:
+        """The connection :meth:`start` asks ``GET /v2/`` on until the registry answers."""
+        return http.client.HTTPConnection(LOOPBACK, self.port, timeout=1)
 
     def _kill(self) -> None:
         if self.process is not None:

@@ -27,12 +27,12 @@ def test_copy_summary_and_exit_zero(
     source_registry: LocalRegistry, target_registry: LocalRegistry, oracle: Oracle
 ) -> None:
     image = si.push_image(source_registry.host, "app", "v1", layer_count=2)
-    done = cli("copy", "--jobs", "2", image.ref, f"{target_registry.host}/app:v1")
+    done = cli("copy", "--plain-http", "--jobs", "2", image.ref, f"{target_registry.host}/app:v1")
     assert done.returncode == 0, done.stderr
     assert image.digest in done.stdout
     assert "blobs copied 3, skipped 0, mounted 0" in done.stdout
     assert oracle(f"{target_registry.host}/app:v1") == image.digest
-    warm = cli("copy", "--json", image.ref, f"{target_registry.host}/app:v1")
+    warm = cli("copy", "--plain-http", "--json", image.ref, f"{target_registry.host}/app:v1")
     assert warm.returncode == 0, warm.stderr
     data = json.loads(warm.stdout)
     assert data["digest"] == image.digest and data["bytesCopied"] == 0 and data["status"] == "COPIED"
@@ -42,7 +42,9 @@ def test_failures_exit_non_zero_with_one_line(
     source_registry: LocalRegistry, target_registry: LocalRegistry
 ) -> None:
     si.push_image(source_registry.host, "app", "v1")
-    missing = cli("copy", f"{source_registry.host}/app:absent", f"{target_registry.host}/app:v1")
+    missing = cli(
+        "copy", "--plain-http", f"{source_registry.host}/app:absent", f"{target_registry.host}/app:v1"
+    )
     assert missing.returncode == 1
     lines = missing.stderr.strip().splitlines()
     assert len(lines) == 1

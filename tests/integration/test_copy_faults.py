@@ -8,11 +8,12 @@ import pytest
 
 from ecr_replicate.errors import AuthenticationError, RegistryUnavailableError
 from ecr_replicate.oci.auth import StaticCredentials
-from ecr_replicate.oci.copy import CopyProgress, copy_image
+from ecr_replicate.oci.copy import CopyProgress
 from ecr_replicate.oci.transport import RetryPolicy
 from ecr_replicate_local import sample_images as si
 from ecr_replicate_local.registry import LocalRegistry
 from tests.support.fault_proxy import FaultProxy
+from tests.support.plain_http import copy_plain
 
 Oracle = Callable[[str], "str | None"]
 ProxyFactory = Callable[..., FaultProxy]
@@ -43,7 +44,7 @@ def test_transient_faults_complete_with_same_digest(
     proxy = fault_proxy_factory(upstream.host, faults=faults, match=match, slow_seconds=0.05)
     src = f"{proxy.host if side == 'source' else source_registry.host}/app:v1"
     dst = f"{proxy.host if side == 'target' else target_registry.host}/app:v1"
-    result = copy_image(src, dst, retry=fast_retry)
+    result = copy_plain(src, dst, retry=fast_retry)
     assert result.digest == image.digest
     assert oracle(f"{target_registry.host}/app:v1") == image.digest
     injected = [f for f in faults if f != "pass"]
@@ -60,7 +61,7 @@ def test_random_fault_rate_still_digest_exact(
 ) -> None:
     image = si.push_index(source_registry.host, "app", "v1", layer_size=30_000)
     proxy = fault_proxy_factory(source_registry.host, rate=0.1, kinds=("503", "429", "reset"), seed=7)
-    result = copy_image(f"{proxy.host}/app:v1", f"{target_registry.host}/app:v1", retry=fast_retry)
+    result = copy_plain(f"{proxy.host}/app:v1", f"{target_registry.host}/app:v1", retry=fast_retry)
     assert result.digest == image.digest == oracle(f"{target_registry.host}/app:v1")
 
 
@@ -71,7 +72,7 @@ def test_retry_after_is_honoured(
     slept: list[float] = []
     policy = RetryPolicy(attempts=4, base_delay=0.001, max_retry_after=60, sleep=slept.append)
     proxy = fault_proxy_factory(source_registry.host, faults=["429"], retry_after="17")
-    copy_image(f"{proxy.host}/app:v1", f"{target_registry.host}/app:v1", retry=policy)
+    copy_plain(f"{proxy.host}/app:v1", f"{target_registry.host}/app:v1", retry=policy)
     assert slept == [17.0]
 
 
@@ -84,7 +85,7 @@ def test_persistent_failure_is_bounded(
     si.push_image(source_registry.host, "app", "v1")
     proxy = fault_proxy_factory(source_registry.host, faults=["503"] * 100)
     with pytest.raises(RegistryUnavailableError) as info:
-        copy_image(f"{proxy.host}/app:v1", f"{target_registry.host}/app:v1", retry=fast_retry)
+        copy_plain(f"{proxy.host}/app:v1", f"{target_registry.host}/app:v1", retry=fast_retry)
     assert info.value.status == 503 and info.value.retryable
     assert proxy.stats.requests == fast_retry.attempts
 
@@ -132,7 +133,7 @@ def test_auth_and_reauth_after_401(
             dst.expire_tokens()
             src.password, dst.password = "pull-rotated", "push-rotated"
 
-    result = copy_image(
+    result = copy_plain(
         f"{src.host}/app:v1", f"{dst.host}/app:v1", credentials=creds, retry=fast_retry, progress=expire_once
     )
     assert rotated
@@ -157,7 +158,7 @@ def test_wrong_credentials_fail_with_authentication_error(
     src = fault_proxy_factory(source_registry.host, auth=mode)
     creds = StaticCredentials({src.host: ("user", password)}) if password else None
     with pytest.raises(AuthenticationError) as info:
-        copy_image(
+        copy_plain(
             f"{src.host}/app:v1", f"{target_registry.host}/app:v1", credentials=creds, retry=fast_retry
         )
     assert info.value.status == 401

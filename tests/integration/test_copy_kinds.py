@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from ecr_replicate.oci.copy import CopyProgress, copy_image
-from ecr_replicate.oci.inspect import describe_image, head_digest
+from ecr_replicate.oci.copy import CopyProgress
 from ecr_replicate_local import sample_images as si
 from ecr_replicate_local.registry import LocalRegistry
+from tests.support.plain_http import copy_plain, describe_plain, head_plain
 
 Oracle = Callable[[str], "str | None"]
 
@@ -46,7 +46,7 @@ def test_copy_each_kind(
 ) -> None:
     image = _push(kind, source_registry.host)
     events: list[CopyProgress] = []
-    result = copy_image(image.ref, f"{target_registry.host}/app:v1", progress=events.append)
+    result = copy_plain(image.ref, f"{target_registry.host}/app:v1", progress=events.append)
     assert result.status == "COPIED"
     assert result.digest == image.digest
     assert result.media_type == image.media_type
@@ -69,7 +69,7 @@ def test_index_dedupes_shared_layer(source_registry: LocalRegistry, target_regis
     shared = si.gzip_bytes(b"shared layer" * 1000)
     image = si.push_index(source_registry.host, "multi", "v1", shared_layer=shared)
     started: list[str] = []
-    result = copy_image(
+    result = copy_plain(
         image.ref,
         f"{target_registry.host}/multi:v1",
         progress=lambda e: started.append(e.digest) if e.event == "blob-started" else None,
@@ -80,7 +80,7 @@ def test_index_dedupes_shared_layer(source_registry: LocalRegistry, target_regis
 
 def test_describe_and_head_digest(source_registry: LocalRegistry) -> None:
     image = si.push_index(source_registry.host, "multi", "v1", fmt="oci")
-    described = describe_image(image.ref)
+    described = describe_plain(image.ref)
     assert described.digest == image.digest
     assert described.platforms == ["linux/amd64", "linux/arm64"]
     assert described.children == [child.digest for child in image.children]
@@ -88,15 +88,15 @@ def test_describe_and_head_digest(source_registry: LocalRegistry) -> None:
         sum(image.all_blobs().values()) + len(image.manifest) + sum(len(c.manifest) for c in image.children)
     )
     assert described.size_bytes == expected
-    assert head_digest(image.ref) == image.digest
-    assert head_digest(f"{source_registry.host}/multi:absent") is None
+    assert head_plain(image.ref) == image.digest
+    assert head_plain(f"{source_registry.host}/multi:absent") is None
 
 
 def test_copy_by_digest_to_untagged_target(
     source_registry: LocalRegistry, target_registry: LocalRegistry, oracle: Oracle
 ) -> None:
     image = si.push_image(source_registry.host, "app", "v1")
-    result = copy_image(image.digest_ref, f"{target_registry.host}/other")
+    result = copy_plain(image.digest_ref, f"{target_registry.host}/other")
     assert result.digest == image.digest and not result.tagged
     assert oracle(f"{target_registry.host}/other@{image.digest}") == image.digest
     assert oracle(f"{target_registry.host}/other:v1") is None

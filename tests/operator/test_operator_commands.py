@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
-from ecr_replicate.oci.copy import copy_image
-from ecr_replicate.oci.inspect import head_digest
 from ecr_replicate_local.sample_images import Pusher, push_image
 from tests.operator.conftest import LATE_TAGS, REPOSITORIES, SOURCE, TARGETS, Deployment
+from tests.support.plain_http import copy_plain, head_plain
 
 
 def _digest(env: Deployment, region: str, name: str) -> str | None:
-    return head_digest(f"{env.host(region)}/{name}")
+    return head_plain(f"{env.host(region)}/{name}")
 
 
 def _executions(env: Deployment) -> list[dict[str, object]]:
@@ -42,7 +41,7 @@ def test_backfill_with_filters_skips_what_is_already_replicated(operator_env: De
     env = operator_env
     already = env.images["team/svc-0:v1"]
     for region in TARGETS:
-        copy_image(already.ref, f"{env.host(region)}/team/svc-0:v1")
+        copy_plain(already.ref, f"{env.host(region)}/team/svc-0:v1")
     code, out = env.cli("backfill", "--repository", "team/svc-[01]", "--tag", "v*")
     assert code == 0, out
     assert "16 image(s) selected" in out and "1 already in" in out and "15 to replicate" in out
@@ -75,7 +74,7 @@ def test_verify_reports_missing_and_different_tags(operator_env: Deployment) -> 
     name = "team/svc-3"
     for region in TARGETS:
         for tag in ("v0", "v1", "v2"):
-            copy_image(env.images[f"{name}:{tag}"].ref, f"{env.host(region)}/{name}:{tag}")
+            copy_plain(env.images[f"{name}:{tag}"].ref, f"{env.host(region)}/{name}:{tag}")
     code, out = env.cli("verify", "--repository", name, "--tag", "v[0-2]")
     assert code == 0, out
     # drift: v0 deleted in eu-west-1 (distribution deletes by digest), v1 pointing elsewhere in ap-southeast-1

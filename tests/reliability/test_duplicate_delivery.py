@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.transport import RetryPolicy
 from ecr_replicate_local.engine import LocalAws
 from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.registry import LocalRegistry
 from ecr_replicate_local.sample_images import push_index
 from tests.support.audit import audit_registry, tag_digest
+from tests.support.plain_http import copy_plain
 from tests.support.workflow_runs import SOURCE, TARGETS, notification, push_event, run
 
 pytestmark = [pytest.mark.xdist_group("reliability-engine"), pytest.mark.timeout(240)]
@@ -82,7 +82,7 @@ def test_concurrent_identical_copies_never_fail(
 
         def copy_once(repository: str = repository, digest: str = image.digest) -> None:
             try:
-                copy_image(
+                copy_plain(
                     f"{source.host}/{repository}:v1",
                     f"{target.host}/{repository}:v1",
                     digest=digest,

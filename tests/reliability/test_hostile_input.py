@@ -29,13 +29,14 @@ from ecr_replicate.errors import (
     UnsupportedManifestError,
 )
 from ecr_replicate.oci import api as oci_api
-from ecr_replicate.oci.copy import copy_image, walk
+from ecr_replicate.oci.copy import walk
 from ecr_replicate.oci.manifests import MAX_BLOBS_PER_MANIFEST, MAX_INDEX_DEPTH, Manifest, parse_manifest
 from ecr_replicate.oci.reference import Reference, parse_reference
 from ecr_replicate.oci.transport import RetryPolicy, Transport
 from ecr_replicate_local.registry import LocalRegistry
 from tests.support.audit import tag_digest
 from tests.support.hostile_registry import HostileRegistry
+from tests.support.plain_http import copy_plain
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -228,9 +229,9 @@ HOSTILE_REFERENCES = [
 def test_hostile_reference_is_refused_before_any_request(reference: str, shell_watch: ShellWatch) -> None:
     # port 1 on loopback refuses connections: a RegistryUnavailableError would mean we connected
     with pytest.raises(InvalidReferenceError):
-        copy_image(reference, "127.0.0.1:1/app:v1", retry=RetryPolicy(1))
+        copy_plain(reference, "127.0.0.1:1/app:v1", retry=RetryPolicy(1))
     with pytest.raises(InvalidReferenceError):
-        copy_image("127.0.0.1:1/app:v1", reference, retry=RetryPolicy(1))
+        copy_plain("127.0.0.1:1/app:v1", reference, retry=RetryPolicy(1))
 
 
 # --- hostile manifests, served over HTTP ---------------------------------------------------------
@@ -321,7 +322,7 @@ def test_hostile_manifest_fails_typed_and_tags_nothing(
     shell_watch: ShellWatch,
 ) -> None:
     with HostileRegistry(served) as hostile, pytest.raises(ReplicationError) as info:
-        copy_image(f"{hostile.host}/app:v1", f"{target_registry.host}/app:v1", retry=fast_retry)
+        copy_plain(f"{hostile.host}/app:v1", f"{target_registry.host}/app:v1", retry=fast_retry)
     assert isinstance(info.value, expected), f"{case}: {type(info.value).__name__}: {info.value}"
     assert says in str(info.value)
     assert tag_digest(target_registry.host, "app", "v1") is None

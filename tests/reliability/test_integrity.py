@@ -9,12 +9,12 @@ from collections.abc import Callable
 import pytest
 
 from ecr_replicate.errors import BlobIntegrityError
-from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.transport import RetryPolicy
 from ecr_replicate_local import sample_images as si
 from ecr_replicate_local.registry import LocalRegistry
 from tests.support.audit import audit_registry, tag_digest
 from tests.support.fault_proxy import FaultProxy
+from tests.support.plain_http import copy_plain
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,7 +49,7 @@ def test_wrong_source_bytes_fail_typed_and_leave_no_tag(
     # every matching read is bad (a corrupt source stays corrupt): retrying cannot hide it
     proxy = fault_proxy_factory(source_registry.host, faults=[fault] * 50, match=match)
     with pytest.raises(BlobIntegrityError) as info:
-        copy_image(
+        copy_plain(
             f"{proxy.host}/app:v1", f"{target_registry.host}/app:v1", digest=image.digest, retry=fast_retry
         )
     assert says in str(info.value)
@@ -70,10 +70,10 @@ def test_a_corrupt_read_once_is_not_retried_into_a_wrong_copy(
     image = si.push_image(source_registry.host, "app", "v1", layer_size=20_000, seed=32)
     proxy = fault_proxy_factory(source_registry.host, faults=["corrupt"], match=r"^GET .*/blobs/sha256:")
     with pytest.raises(BlobIntegrityError):
-        copy_image(
+        copy_plain(
             f"{proxy.host}/app:v1", f"{target_registry.host}/app:v1", digest=image.digest, retry=fast_retry
         )
     assert tag_digest(target_registry.host, "app", "v1") is None
     # the source itself is fine: the next copy (no fault left) is exact
-    result = copy_image(f"{proxy.host}/app:v1", f"{target_registry.host}/app:v1", retry=fast_retry)
+    result = copy_plain(f"{proxy.host}/app:v1", f"{target_registry.host}/app:v1", retry=fast_retry)
     assert result.digest == image.digest == tag_digest(target_registry.host, "app", "v1")

@@ -19,6 +19,7 @@ from ecr_replicate.oci.transport import Response, RetryPolicy, Transport
 from ecr_replicate_local import sample_images as si
 from ecr_replicate_local.registry import LocalRegistry
 from tests.support.audit import audit_registry, tag_digest
+from tests.support.plain_http import PLAIN_HTTP
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -28,8 +29,8 @@ REPO, TAG = "team/app", "v1"
 class GatedTransport(Transport):
     """A transport whose PUT of ``manifests/<tag>`` signals ``arrived`` and waits for ``release``."""
 
-    def __init__(self, tag: str, retry: RetryPolicy) -> None:
-        super().__init__(retry=retry)
+    def __init__(self, tag: str, retry: RetryPolicy, hosts: Iterable[str]) -> None:
+        super().__init__(retry=retry, registries=dict.fromkeys(hosts, PLAIN_HTTP))
         self.tag = tag
         self.arrived = threading.Event()
         self.release = threading.Event()
@@ -69,7 +70,7 @@ class Replication:
     """One digest replicated to every target concurrently (one thread and transport per target)."""
 
     def __init__(self, source: str, targets: list[str], digest: str, retry: RetryPolicy) -> None:
-        self.transports = [GatedTransport(TAG, retry) for _ in targets]
+        self.transports = [GatedTransport(TAG, retry, (source, target)) for target in targets]
         self.results: list[CopyResult | BaseException | None] = [None] * len(targets)
         self.threads = [
             threading.Thread(target=self._copy, args=(i, source, target, digest), daemon=True)

@@ -20,14 +20,15 @@ from typing import Any, cast
 
 import pytest
 
+from ecr_replicate.credentials import EcrCredentials
 from ecr_replicate.errors import AuthenticationError
 from ecr_replicate.handlers import copy_image as copy_handler
-from ecr_replicate.oci.auth import EcrCredentials, StaticCredentials
-from ecr_replicate.oci.copy import copy_image
+from ecr_replicate.oci.auth import StaticCredentials
 from ecr_replicate.oci.transport import RetryPolicy
 from ecr_replicate_local import sample_images as si
 from ecr_replicate_local.registry import LocalRegistry
 from tests.support.fault_proxy import FaultProxy
+from tests.support.plain_http import copy_plain
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -86,7 +87,7 @@ def assert_clean(text: str, forms: list[str]) -> None:
 
 
 def _copy(src: str, dst: str, credentials: Any, retry: RetryPolicy) -> Any:
-    return copy_image(src, dst, credentials=credentials, retry=retry, jobs=2)
+    return copy_plain(src, dst, credentials=credentials, retry=retry, jobs=2)
 
 
 class RecordingProxy(FaultProxy):
@@ -148,21 +149,6 @@ class FakeEcr:
         return {"authorizationData": [{"authorizationToken": encoded, "expiresAt": expires}]}
 
 
-class LoopbackEcr:
-    """EcrCredentials, asked with the ECR host name of the region a loopback proxy stands for."""
-
-    def __init__(self, ecr: EcrCredentials, regions: dict[str, str]) -> None:
-        self.ecr = ecr
-        self.hosts = {host: f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com" for host, region in regions.items()}
-
-    def get(self, host: str) -> tuple[str, str] | None:
-        return self.ecr.get(self.hosts[host]) if host in self.hosts else None
-
-    def invalidate(self, host: str) -> None:
-        if host in self.hosts:
-            self.ecr.invalidate(self.hosts[host])
-
-
 def test_ecr_token_flow_through_the_copy_handler_never_logs_the_token(
     source_registry: LocalRegistry,
     target_registry: LocalRegistry,
@@ -187,9 +173,11 @@ def test_ecr_token_flow_through_the_copy_handler_never_logs_the_token(
         FaultProxy(source_registry.host, auth="basic", user="AWS", password=token) as src,
         FaultProxy(target_registry.host, auth="basic", user="AWS", password=token) as dst,
     ):
-        provider = LoopbackEcr(
-            EcrCredentials(lambda region: fakes[region]), {src.host: "us-east-1", dst.host: "eu-west-1"}
-        )
+        # the proxies stand for the two regions' ECR registries (the local twin's REGISTRY_ENDPOINTS)
+        endpoints = {"us-east-1": src.host, "eu-west-1": dst.host}
+        monkeypatch.setenv("REGISTRY_ENDPOINTS", json.dumps(endpoints))
+        monkeypatch.setenv("REGISTRY_PLAIN_HTTP", "true")
+        provider = EcrCredentials(lambda region: fakes[region], endpoints=endpoints)
         monkeypatch.setattr(copy_handler.credentials, "provider", provider)
         # the copy step recomputes both registries from the region: the proxies are the regions'
         monkeypatch.setenv("REGISTRY_ENDPOINTS", json.dumps({"us-east-1": src.host, "eu-west-1": dst.host}))

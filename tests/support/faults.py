@@ -13,11 +13,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from ecr_replicate.oci.copy import copy_image
 from ecr_replicate.oci.transport import RetryPolicy
 from ecr_replicate_local.registry import LocalRegistry
 from tests.support.audit import Audit, audit_registry, audit_repository
 from tests.support.fault_proxy import FaultProxy
+from tests.support.plain_http import copy_plain
 
 # The target's answers to writes carry no body, so a reset mid-body can only hit source reads.
 SOURCE_KINDS = ("500", "503", "429", "reset", "slow")
@@ -97,7 +97,7 @@ def run_copies(
         for number in range(copies):
             name = f"{repository_prefix}-{number:03d}"
             try:
-                result = copy_image(
+                result = copy_plain(
                     f"{source_proxy.host}/{repository}:{tag}",
                     f"{target_proxy.host}/{name}:{tag}",
                     digest=digest,

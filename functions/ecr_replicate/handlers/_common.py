@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from ecr_replicate import workflow
+from ecr_replicate import config
+from ecr_replicate.credentials import EcrCredentials
 from ecr_replicate.ecr import ClientFactory
 from ecr_replicate.errors import ReplicationError, reported
 
@@ -76,7 +77,8 @@ class EcrTokenCache:
     """The ECR credential provider of this Lambda container, built at first use.
 
     One per handler module, so its tokens are cached across invocations (12 h). ``clients``
-    returns the handler's client factory when called, so a replaced factory is honoured.
+    returns the handler's client factory when called, so a replaced factory is honoured; the
+    registry hosts of ``REGISTRY_ENDPOINTS`` take the token of their region.
     """
 
     def __init__(self, clients: Callable[[], ClientFactory]) -> None:
@@ -85,5 +87,6 @@ class EcrTokenCache:
 
     def __call__(self) -> Any:
         if self.provider is None:
-            self.provider = workflow.ecr_credentials(self._clients())
+            endpoints = config.current().registry_endpoints
+            self.provider = EcrCredentials(self._clients(), endpoints=endpoints)
         return self.provider

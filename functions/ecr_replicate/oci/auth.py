@@ -1,7 +1,7 @@
-"""Registry authentication: anonymous, HTTP Basic, the Bearer token challenge, ECR tokens.
+"""Registry authentication: anonymous, HTTP Basic, the Bearer token challenge.
 
-Credentials come from a :class:`CredentialProvider`; tokens are cached and never logged.
-boto3 is imported lazily, only by the ECR client factory the caller passes in.
+Credentials come from a :class:`CredentialProvider` (``ecr_replicate.credentials`` holds the
+ECR one); tokens are cached and never logged.
 """
 
 from __future__ import annotations
@@ -9,29 +9,20 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
-from collections.abc import Callable
+from typing import Protocol
 
 from ecr_replicate.errors import AuthenticationError, RegistryUnavailableError
 from ecr_replicate.oci.http11 import Connection
 
-# compiled at first use (re caches it): start-up stays lean
-ECR_HOST_PATTERN = (
-    r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?$"
-)
 TOKEN_TIMEOUT = 30.0
 
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
-if TYPE_CHECKING:  # a Protocol is only for the type checker: `typing` stays out of start-up
-    from typing import Any, Protocol
+class CredentialProvider(Protocol):
+    """Answers ``(user, password)`` for a registry host, or None (anonymous)."""
 
-    class CredentialProvider(Protocol):
-        """Answers ``(user, password)`` for a registry host, or None (anonymous)."""
+    def get(self, host: str) -> tuple[str, str] | None: ...
 
-        def get(self, host: str) -> tuple[str, str] | None: ...
-
-        def invalidate(self, host: str) -> None: ...
+    def invalidate(self, host: str) -> None: ...
 
 
 class StaticCredentials:
@@ -45,80 +36,6 @@ class StaticCredentials:
 
     def invalidate(self, host: str) -> None:
         """Static credentials cannot be refreshed."""
-
-
-class _CachedToken:
-    __slots__ = ("expires_at", "password", "user")
-
-    def __init__(self, user: str, password: str, expires_at: float) -> None:
-        self.user = user
-        self.password = password
-        self.expires_at = expires_at
-
-    def __repr__(self) -> str:  # never the password
-        return f"_CachedToken(user={self.user!r}, expires_at={self.expires_at})"
-
-
-class EcrCredentials:
-    """Basic credentials for ``<account>.dkr.ecr.<region>.amazonaws.com(.cn)`` from GetAuthorizationToken.
-
-    ``client_factory(region)`` returns a boto3 ECR client (injected; boto3 is not imported here).
-    Tokens are cached per region until ``expiresAt`` minus ``margin`` seconds.
-    """
-
-    def __init__(
-        self,
-        client_factory: Callable[[str], Any],
-        *,
-        margin: float = 300.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._factory = client_factory
-        self._margin = margin
-        self._clock = clock
-        self._cache: dict[str, _CachedToken] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def region_of(host: str) -> str | None:
-        name = host.split(":", 1)[0]
-        match = re.match(ECR_HOST_PATTERN, name) if ".dkr.ecr" in name else None
-        return match.group("region") if match else None
-
-    def get(self, host: str) -> tuple[str, str] | None:
-        region = self.region_of(host)
-        if region is None:
-            return None
-        with self._lock:
-            cached = self._cache.get(region)
-            if cached is not None and cached.expires_at - self._margin > self._clock():
-                return cached.user, cached.password
-            token = self._fetch(region)
-            self._cache[region] = token
-            return token.user, token.password
-
-    def invalidate(self, host: str) -> None:
-        region = self.region_of(host)
-        if region is not None:
-            with self._lock:
-                self._cache.pop(region, None)
-
-    def _fetch(self, region: str) -> _CachedToken:
-        client = self._factory(region)
-        try:
-            answer = client.get_authorization_token()
-        except Exception as exc:
-            raise AuthenticationError(
-                f"ecr:GetAuthorizationToken failed in {region}: {type(exc).__name__}"
-            ) from None
-        data = answer["authorizationData"][0]
-        import base64  # noqa: PLC0415 - only ECR hosts need it
-
-        decoded = base64.b64decode(data["authorizationToken"]).decode()
-        user, _, password = decoded.partition(":")
-        expires = data.get("expiresAt")
-        expires_at = expires.timestamp() if hasattr(expires, "timestamp") else self._clock() + 12 * 3600
-        return _CachedToken(user=user, password=password, expires_at=float(expires_at))
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:

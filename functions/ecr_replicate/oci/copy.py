@@ -16,6 +16,7 @@ from ecr_replicate.oci.blobs import BlobRoute, copy_blob
 from ecr_replicate.oci.lazy_logging import get_logger
 from ecr_replicate.oci.manifests import MAX_INDEX_DEPTH, MAX_MANIFESTS, Descriptor, Manifest
 from ecr_replicate.oci.reference import Reference, parse_reference, validate_digest
+from ecr_replicate.oci.registry_config import HTTPS, RegistryConfig, per_host
 from ecr_replicate.oci.transport import RetryPolicy, Transport
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
@@ -379,14 +380,19 @@ def copy_image(
     digest: str | None = None,
     guard_source_tag: bool = False,
     jobs: int | None = None,
+    source_config: RegistryConfig = HTTPS,
+    target_config: RegistryConfig = HTTPS,
     credentials: CredentialProvider | None = None,
-    plain_http: bool | None = None,
     referrers: bool = True,
     progress: ProgressCallback | None = None,
     retry: RetryPolicy | None = None,
     transport: Transport | None = None,
 ) -> CopyResult:
-    """Copy one image digest-exactly from ``source`` to ``target`` (see docs/design.md)."""
+    """Copy one image digest-exactly from ``source`` to ``target`` (see docs/design.md).
+
+    ``source_config``/``target_config``: how each registry is reached (https unless asked).
+    A ``transport`` given by the caller brings its own settings and they are not used.
+    """
     started = time.monotonic()
     src = parse_reference(source)
     dst = parse_reference(target)
@@ -401,7 +407,7 @@ def copy_image(
     if transport is None:
         transport = Transport(
             credentials=credentials,
-            plain_http=plain_http,
+            registries=per_host((src.host, source_config), (dst.host, target_config)),
             retry=retry,
             per_host_limit=max(16, 2 * workers + 4),
         )

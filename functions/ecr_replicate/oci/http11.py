@@ -31,10 +31,11 @@ class ProtocolError(ConnectionError):
 class Connection:
     """One TCP (or TLS) connection to ``host`` (``name[:port]``)."""
 
-    def __init__(self, scheme: str, host: str, timeout: float) -> None:
+    def __init__(self, scheme: str, host: str, timeout: float, ca_file: str | None = None) -> None:
         name, port = split_host(host)
         self.scheme = scheme
         self.host = host
+        self.ca_file = ca_file  # https: trusted instead of the system store
         self.address = (name.strip("[]"), port or (443 if scheme == "https" else 80))
         self.timeout = timeout
         self.sock: _socket.socket | None = None  # plain: exactly _socket.socket; https: ssl.SSLSocket
@@ -48,7 +49,7 @@ class Connection:
 
             plain = socket.create_connection((name, port), timeout=self.timeout)
             plain.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
-            tls = ssl.create_default_context().wrap_socket(plain, server_hostname=name)
+            tls = ssl.create_default_context(cafile=self.ca_file).wrap_socket(plain, server_hostname=name)
             self.sock, self.rfile = tls, tls.makefile("rb", buffering=READ_BUFFER)
             return
         sock = connect_tcp(name, port, self.timeout)

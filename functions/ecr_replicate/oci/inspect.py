@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ecr_replicate.oci import api
 from ecr_replicate.oci.copy import walk
 from ecr_replicate.oci.reference import Reference, parse_reference
+from ecr_replicate.oci.registry_config import HTTPS, RegistryConfig
 from ecr_replicate.oci.transport import RetryPolicy, Transport
 
 if TYPE_CHECKING:
@@ -33,21 +34,21 @@ class ImageDescription:
 
 
 def _transport(
-    credentials: CredentialProvider | None, plain_http: bool | None, retry: RetryPolicy | None
+    host: str, credentials: CredentialProvider | None, config: RegistryConfig, retry: RetryPolicy | None
 ) -> Transport:
-    return Transport(credentials=credentials, plain_http=plain_http, retry=retry)
+    return Transport(credentials=credentials, registries={host: config}, retry=retry)
 
 
 def describe_image(
     ref: str | Reference,
     credentials: CredentialProvider | None = None,
     *,
-    plain_http: bool | None = None,
+    config: RegistryConfig = HTTPS,
     retry: RetryPolicy | None = None,
 ) -> ImageDescription:
     """Digest, media type, platforms and total size (every blob once, plus the manifests)."""
     reference = parse_reference(ref)
-    transport = _transport(credentials, plain_http, retry)
+    transport = _transport(reference.host, credentials, config, retry)
     try:
         root = api.fetch_manifest(transport, reference)
         tree = walk(transport, reference, root)
@@ -71,12 +72,12 @@ def head_digest(
     ref: str | Reference,
     credentials: CredentialProvider | None = None,
     *,
-    plain_http: bool | None = None,
+    config: RegistryConfig = HTTPS,
     retry: RetryPolicy | None = None,
 ) -> str | None:
     """The digest ``ref`` (tag or digest) resolves to, or None when it does not exist."""
     reference = parse_reference(ref)
-    transport = _transport(credentials, plain_http, retry)
+    transport = _transport(reference.host, credentials, config, retry)
     try:
         return api.head_manifest(transport, reference, reference.reference)
     finally:

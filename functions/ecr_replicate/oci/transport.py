@@ -28,7 +28,7 @@ from ecr_replicate.oci.auth import Authenticator
 from ecr_replicate.oci.http11 import Connection
 from ecr_replicate.oci.http11 import Response as HTTPResponse
 from ecr_replicate.oci.lazy_logging import get_logger
-from ecr_replicate.oci.reference import is_loopback_host
+from ecr_replicate.oci.registry_config import HTTPS, RegistryConfig
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
 if TYPE_CHECKING:
@@ -179,10 +179,13 @@ def error_from_response(
 class HostPool:
     """Idle keep-alive connections to one ``scheme://host`` plus a limit on requests in flight."""
 
-    def __init__(self, scheme: str, host: str, limit: int, timeout: float) -> None:
+    def __init__(
+        self, scheme: str, host: str, limit: int, timeout: float, ca_file: str | None = None
+    ) -> None:
         self.scheme = scheme
         self.host = host
         self.timeout = timeout
+        self.ca_file = ca_file
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(limit)
@@ -205,7 +208,7 @@ class HostPool:
             return bool(self._idle)
 
     def _connect(self) -> Connection:
-        conn = Connection(self.scheme, self.host, self.timeout)
+        conn = Connection(self.scheme, self.host, self.timeout, self.ca_file)
         conn.connect()
         return conn
 
@@ -274,30 +277,34 @@ class Transport:
         self,
         *,
         credentials: CredentialProvider | None = None,
-        plain_http: bool | None = None,
+        registries: Mapping[str, RegistryConfig] | None = None,
         retry: RetryPolicy | None = None,
         per_host_limit: int = 16,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        """``registries``: host -> RegistryConfig; any other host is reached over https."""
         self.auth = Authenticator(credentials)
-        self.plain_http = plain_http
+        self.registries = {host: config.check(host) for host, config in (registries or {}).items()}
         self.retry = retry or RetryPolicy()
         self.per_host_limit = per_host_limit
         self.timeout = timeout
         self._pools: dict[tuple[str, str], HostPool] = {}
         self._lock = threading.Lock()
 
+    def config(self, host: str) -> RegistryConfig:
+        return self.registries.get(host, HTTPS)
+
     def scheme(self, host: str) -> str:
-        if self.plain_http is None:
-            return "http" if is_loopback_host(host) else "https"
-        return "http" if self.plain_http else "https"
+        return self.config(host).scheme
 
     def pool(self, host: str, scheme: str | None = None) -> HostPool:
         key = (scheme or self.scheme(host), host)
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                pool = self._pools[key] = HostPool(key[0], host, self.per_host_limit, self.timeout)
+                ca_file = self.config(host).ca_file if key[0] == "https" else None
+                pool = HostPool(key[0], host, self.per_host_limit, self.timeout, ca_file)
+                self._pools[key] = pool
             return pool
 
     def close(self) -> None:

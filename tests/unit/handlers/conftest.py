@@ -44,7 +44,7 @@ class FakeDescribe:
     description: FakeDescription = field(default_factory=FakeDescription)
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
-    def __call__(self, ref: str, credentials: Any = None) -> FakeDescription:
+    def __call__(self, ref: str, credentials: Any = None, config: Any = None) -> FakeDescription:
         self.calls.append((ref, credentials))
         return self.description
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from moto import mock_aws
 
 from ecr_replicate import codebuild_step, workflow
 from ecr_replicate.errors import RegistryUnavailableError, TagImmutableError
@@ -90,7 +91,10 @@ def test_codebuild_copy_against_real_registries(lambda_env, registries, capsys):
         runtime="codebuild",
     )
     lambda_env.setenv("REPLICATION_ITEM", json.dumps(data))
-    assert codebuild_step.main([]) == 0
+    lambda_env.setenv("REGISTRY_ENDPOINTS", json.dumps({"us-east-1": source.host, "eu-west-1": target.host}))
+    lambda_env.setenv("REGISTRY_PLAIN_HTTP", "true")  # bare docker-registry processes
+    with mock_aws():  # the endpoints are ECR registries: their tokens come from GetAuthorizationToken
+        assert codebuild_step.main([]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "SUCCEEDED" and out["digest"] == pushed.digest
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 from ecr_replicate.errors import InvalidInputError, InvalidReferenceError
 from ecr_replicate.handlers import plan
@@ -163,8 +164,10 @@ def test_plan_against_a_real_registry(lambda_env, context, monkeypatch, registri
         "REGISTRY_ENDPOINTS",
         f'{{"us-east-1": "{source.host}", "eu-west-1": "{target.host}", "ap-southeast-1": "{target.host}"}}',
     )
+    lambda_env.setenv("REGISTRY_PLAIN_HTTP", "true")  # bare docker-registry processes
     monkeypatch.setattr(plan.credentials, "provider", None)
-    out = run({"repository": "team/planned", "tag": "v1"}, context)
+    with mock_aws():  # the endpoints are ECR registries: their tokens come from GetAuthorizationToken
+        out = run({"repository": "team/planned", "tag": "v1"}, context)
     assert out["image"]["digest"] == pushed.digest
     assert out["image"]["mediaType"] == pushed.media_type
     assert out["image"]["sizeBytes"] >= sum(pushed.all_blobs().values())
