@@ -23,8 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ecr_replicate_local.eventbridge import DELIVERY_ATTEMPTS
 from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.signals import signals_ignored
+
+__all__ = ["DELIVERY_ATTEMPTS", "LocalEnvironment", "StartedExecution"]
 
 NOTIFICATION_WAIT = 10.0
 READY_WAIT = 60.0
@@ -224,9 +227,9 @@ class LocalEnvironment:
             return
         try:
             arns = aws.deliver_event(event, name=execution_name(event))
-        except Exception as exc:  # EventBridge retries, then drops the event: say so
+        except Exception as exc:  # retried, then in the rule's dead-letter queue: say so
             print(f"warning: EventBridge could not start the workflow: {exc}", file=sys.stderr)
-            return
+            raise
         with self._changed:
             self.executions.extend(StartedExecution(event, arn) for arn in arns)
             self._changed.notify_all()

@@ -344,7 +344,7 @@ def _runtime_error(request_id: str, error_type: str, detail: str) -> dict[str, A
 
 
 def _failure(error: Mapping[str, Any]) -> Invocation:
-    body = {"errorType": error.get("errorType", "Unknown"), "errorMessage": error.get("errorMessage", "")}
-    if error.get("stackTrace"):
-        body["stackTrace"] = error["stackTrace"]
+    """A failed invocation's payload: errorMessage, errorType, requestId, stackTrace (as Lambda)."""
+    body = {"errorMessage": error.get("errorMessage", ""), "errorType": error.get("errorType", "Unknown")}
+    body.update({key: error[key] for key in ("requestId", "stackTrace") if key in error})
     return Invocation(json.dumps(body).encode(), "Unhandled")

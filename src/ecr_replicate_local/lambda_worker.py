@@ -81,7 +81,8 @@ class LambdaContext:
 
 
 def _error(error_type: str, message: str, trace: list[str] | None = None) -> dict[str, Any]:
-    return {"errorType": error_type, "errorMessage": message, "stackTrace": trace or []}
+    """What Lambda's Python runtime answers for a failed invocation (requestId added per call)."""
+    return {"errorMessage": message, "errorType": error_type, "stackTrace": trace or []}
 
 
 def _load_handler() -> tuple[Any, dict[str, Any] | None]:
@@ -108,9 +109,10 @@ def _invoke(function: Any, request: dict[str, Any]) -> dict[str, Any]:
     try:
         result = function(event, LambdaContext(request))
     except Exception as exc:
-        trace = traceback.format_exception(exc)
+        # the handler's frames, as Lambda's runtime lists them (Step Functions puts them in Cause)
+        trace = traceback.format_list(traceback.extract_tb(exc.__traceback__))
         print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        return {"error": _error(type(exc).__name__, str(exc), trace[-20:])}
+        return {"error": _error(type(exc).__name__, str(exc), trace)}
     try:
         return {"payload": json.dumps(result)}
     except (TypeError, ValueError) as exc:
@@ -128,6 +130,8 @@ def main(argv: list[str]) -> int:
             return 0
         request = json.loads(frame)
         answer = {"error": init_error} if init_error is not None else _invoke(function, request)
+        if answer.get("error") is not None:
+            answer["error"] = {**answer["error"], "requestId": request["requestId"]}
         sys.stdout.flush()
         sys.stderr.flush()
         write_frame(answers, json.dumps(answer).encode())

@@ -310,6 +310,10 @@ class LocalAws:
         bucket = self.stack.buckets.get("BackfillItemsBucket") if self.stack else None
         if bucket:
             env[deployment.ENV_BACKFILL_BUCKET] = bucket
+        rules = sorted({t.rule for t in self.stack.rule_targets}) if self.stack else []
+        dead_letters = [url for url in map(self.dead_letter_queue, rules) if url]
+        if dead_letters:
+            env[deployment.ENV_DEAD_LETTER_QUEUES] = ",".join(dead_letters)
         for name, var in deployment.PARAMETER_ENV.items():
             if name != "TargetRegions" and self.parameters.get(name):
                 env[var] = self.parameters[name]
@@ -365,20 +369,15 @@ class LocalAws:
 
     def deliver_event(self, event: Mapping[str, Any], name: str | None = None) -> list[str]:
         """Deliver an event to the default bus: every rule whose pattern matches starts its
-        target as the target's role (EventBridge's way); returns the execution ARNs started.
+        target as the target's role, retried, then dead-lettered (:mod:`ecr_replicate_local.eventbridge`);
+        returns the execution ARNs started."""
+        from ecr_replicate_local.eventbridge import deliver  # noqa: PLC0415
 
-        A refused start raises the AWS error (EventBridge would retry, then drop the event)."""
-        assert self.stack is not None
-        started = []
-        for arn, role in self.stack.targets_for(event):
-            if ":stateMachine:" not in arn:
-                continue
-            credentials = self.session(self.stack.role_arn(role), "events.amazonaws.com", "eventbridge")
-            response = self.client("stepfunctions", credentials=credentials).start_execution(
-                stateMachineArn=arn, name=name or uuid.uuid4().hex, input=json.dumps(dict(event))
-            )
-            started.append(str(response["executionArn"]))
-        return started
+        return deliver(self, event, name)
+
+    def dead_letter_queue(self, rule: str) -> str | None:
+        """URL of the local queue the template names as ``rule``'s target DeadLetterConfig."""
+        return self.stack.dead_letter_queue(rule) if self.stack else None
 
     def wait(self, execution_arn: str, timeout: float = 120) -> dict[str, Any]:
         """Wait for the execution to end; returns ``DescribeExecution``'s answer."""

@@ -54,6 +54,7 @@ class LocalStack:
         self.state_machine_arns: dict[str, str] = {}  # logical id -> ARN
         self.state_machine_arn = ""  # the replication workflow
         self.buckets: dict[str, str] = {}  # logical id -> bucket name
+        self.queues: dict[str, str] = {}  # logical id -> queue URL (e.g. the trigger rules' dead letters)
         self.topic_arn = ""
         self.queue_url = ""
 
@@ -78,6 +79,10 @@ class LocalStack:
         self.functions = {spec.name: spec for spec in stack_spec.functions(tpl).values()}
         self.projects = {spec.name: spec for spec in stack_spec.codebuild_projects(tpl).values()}
         self.rule_targets = stack_spec.rule_targets(tpl)
+        for lid in tpl.resources_of_type("AWS::SQS::Queue"):
+            url = client("sqs").create_queue(QueueName=tpl.physical_name(lid, "QueueName"))["QueueUrl"]
+            tpl.resources[lid].ref = url
+            self.queues[lid] = url
         self._create_topics(tpl, client)
         for name in self.buckets.values():
             location = {} if self.region == "us-east-1" else {"LocationConstraint": self.region}
@@ -123,6 +128,11 @@ class LocalStack:
             name = tpl.physical_name(lid, "BucketName").lower()  # S3 names are lower case
             tpl.resources[lid] = LocalResource(ref=name, attributes={"Arn": f"arn:aws:s3:::{name}"})
             self.buckets[lid] = name
+        for lid in tpl.resources_of_type("AWS::SQS::Queue"):
+            name = tpl.physical_name(lid, "QueueName")
+            arn = self.arn("sqs", name)
+            url = f"queue:{name}"  # the URL once created (create() replaces it)
+            tpl.resources[lid] = LocalResource(ref=url, attributes={"Arn": arn, "QueueName": name})
         for lid in tpl.resources_of_type("AWS::Logs::LogGroup"):
             name = tpl.physical_name(lid, "LogGroupName")
             tpl.resources[lid] = LocalResource(
@@ -195,8 +205,8 @@ class LocalStack:
 
     # --- EventBridge --------------------------------------------------------------------------
 
-    def targets_for(self, event: Mapping[str, Any]) -> list[tuple[str, str]]:
-        """(target ARN, role logical id) of every rule whose pattern matches ``event``."""
+    def targets_for(self, event: Mapping[str, Any]) -> list[RuleTarget]:
+        """Every rule target whose rule's pattern matches ``event``, its ARNs resolved."""
         from moto.events.models import EventPattern  # noqa: PLC0415
 
         found = []
@@ -205,5 +215,21 @@ class LocalStack:
             pattern = self.template.resolve(rule.get("EventPattern") or {})
             if not EventPattern.load(json.dumps(pattern)).matches_event(dict(event)):  # type: ignore[arg-type]
                 continue
-            found.append((str(self.template.resolve(target.arn)), target.role))
+            found.append(self.resolved(target))
         return found
+
+    def resolved(self, target: RuleTarget) -> RuleTarget:
+        resolve = self.template.resolve
+        dead_letter = str(resolve(target.dead_letter)) if target.dead_letter is not None else None
+        return RuleTarget(target.rule, target.target_id, str(resolve(target.arn)), target.role, dead_letter)
+
+    def dead_letter_queue(self, rule: str) -> str | None:
+        """URL of the queue ``rule``'s target names as its ``DeadLetterConfig`` (None if none)."""
+        for target in self.rule_targets:
+            if target.rule != rule or target.dead_letter is None:
+                continue
+            arn = str(self.template.resolve(target.dead_letter))
+            for lid, url in self.queues.items():
+                if self.template.local_resource(lid).attributes.get("Arn") == arn:
+                    return url
+        return None

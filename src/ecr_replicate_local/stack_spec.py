@@ -73,12 +73,16 @@ class CodeBuildSpec:
 
 @dataclass
 class RuleTarget:
-    """An EventBridge rule's target that EventBridge calls with a role (e.g. a state machine)."""
+    """An EventBridge rule's target that EventBridge calls with a role (e.g. a state machine).
+
+    ``arn`` and ``dead_letter`` (its ``DeadLetterConfig.Arn``) stay unresolved until the stack's
+    resources are registered; :meth:`LocalStack.targets_for` resolves them."""
 
     rule: str
     target_id: str
-    arn: Any  # unresolved: resolved once the stack's resources are registered
+    arn: Any
     role: str
+    dead_letter: Any = None
 
 
 def env_str(value: Any) -> str:
@@ -200,6 +204,7 @@ def rule_targets(tpl: Template) -> list[RuleTarget]:
                         target_id=str(target.get("Id", "")),
                         arn=target.get("Arn"),
                         role=role_of(tpl, target["RoleArn"], f"rule {lid} target {target.get('Id')}"),
+                        dead_letter=(target.get("DeadLetterConfig") or {}).get("Arn"),
                     )
                 )
     return found

@@ -14,7 +14,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ecr_replicate import config, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.handlers._common import CORRELATION_ID, SERVICE, EcrTokenCache, begin, emit_region_metrics
+from ecr_replicate.handlers._common import (
+    CORRELATION_ID,
+    SERVICE,
+    EcrTokenCache,
+    begin,
+    emit_region_metrics,
+    reports_contract_errors,
+)
 from ecr_replicate.model import parse_copy_input
 
 logger = Logger(service=SERVICE)
@@ -25,6 +32,7 @@ copier_factory = workflow.real_copier
 credentials = EcrTokenCache(lambda: ecr_clients)
 
 
+@reports_contract_errors
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID, clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
