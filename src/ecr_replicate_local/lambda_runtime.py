@@ -1,7 +1,7 @@
 """A small local Lambda service: each function runs in its own worker processes, as on Lambda.
 
 A worker (:mod:`ecr_replicate_local.lambda_worker`) is one execution environment: a
-long-lived child process with the function's resolved ``Environment``, its execution role's
+long-lived child process (forked from a zygote that preloaded the libraries) with the function's resolved ``Environment``, its execution role's
 credentials (a session of that role, assumed as ``lambda.amazonaws.com``), ``AWS_ENDPOINT_URL``
 and the local registry settings. It serves one invocation at a time, over a pipe; when every
 worker of a function is busy, a new one starts (a cold start), up to ``max_workers`` per
@@ -19,6 +19,8 @@ import contextlib
 import json
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -88,17 +90,83 @@ def check_environment(spec: FunctionSpec) -> None:
 
 @dataclass(eq=False)
 class _Worker:
-    process: subprocess.Popen[bytes]
-    requests: int  # our write end
-    answers: int  # our read end
+    """One execution environment: a process forked by the zygote, and the runtime's socket to it."""
+
+    pid: int
+    channel: int  # our end of its socket pair: requests out, answers in
     ready: bool = False
     init_error: dict[str, Any] | None = None
 
+    @property
+    def requests(self) -> int:
+        return self.channel
+
+    @property
+    def answers(self) -> int:
+        return self.channel
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # pragma: no cover - a recycled pid of another user
+            return False
+        return True
+
     def close(self) -> None:
-        for fd in (self.requests, self.answers):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        stop_process(self.process, grace=2.0)
+        """Close its socket (an idle environment then ends by itself) and kill it, by PID."""
+        with contextlib.suppress(OSError):
+            os.close(self.channel)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+class _Zygote:
+    """The process execution environments are forked from (libraries imported once)."""
+
+    def __init__(self, python: str) -> None:
+        self.python = python
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+
+    def _start(self) -> socket.socket:
+        ours, theirs = socket.socketpair()
+        base = {k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ}
+        try:
+            self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                [self.python, "-m", WORKER_MODULE, "--zygote", str(theirs.fileno())],
+                env=base,
+                stdin=subprocess.DEVNULL,
+                stdout=sys.stderr.fileno() if _has_fileno(sys.stderr) else None,
+                pass_fds=(theirs.fileno(),),
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+        self._control = ours
+        return ours
+
+    def fork(self, environment: Mapping[str, str]) -> _Worker:
+        with self._lock:
+            control = self._control
+            if control is None or self._process is None or self._process.poll() is not None:
+                control = self._start()
+            write_frame(control.fileno(), json.dumps({"env": dict(environment)}).encode())
+            message, fds, _, _ = socket.recv_fds(control, 4096, 1)
+        if not fds:
+            raise ConfigurationError("the local Lambda runtime could not start an execution environment")
+        return _Worker(int(json.loads(message)["pid"]), fds[0])
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._control is not None:
+                self._control.close()  # EOF: the zygote ends
+                self._control = None
+            if self._process is not None:
+                stop_process(self._process, grace=2.0)
+                self._process = None
 
 
 @dataclass
@@ -118,6 +186,7 @@ class LambdaRuntime:
         self.max_workers = max_workers
         self.python = python
         self._functions: dict[str, _Function] = {}
+        self._zygote = _Zygote(python)
         self._workers: set[_Worker] = set()  # every live execution environment, idle or busy
         self._lock = threading.Lock()
         self._stopped = False
@@ -226,11 +295,7 @@ class LambdaRuntime:
             if time.time() >= deadline:
                 message = f"RequestId: {request_id} Error: Task timed out after {fn.spec.timeout:.2f} seconds"
                 return {"_dead": True, "error": {"errorType": "Sandbox.Timedout", "errorMessage": message}}
-            code = worker.process.poll()
-            return {
-                "_dead": True,
-                "error": _runtime_error(request_id, "Runtime.ExitError", f"exit status {code}"),
-            }
+            return {"_dead": True, "error": _runtime_error(request_id, "Runtime.ExitError", "Runtime exited")}
         return answer
 
     @staticmethod
@@ -252,7 +317,7 @@ class LambdaRuntime:
                 except (OSError, EOFError, ValueError):
                     return None
                 return None if frame is None else dict(json.loads(frame))
-            if worker.process.poll() is not None:
+            if not worker.alive():
                 return None
 
     # --- the pool -------------------------------------------------------------------------------
@@ -263,7 +328,7 @@ class LambdaRuntime:
                 raise LambdaRefusal("ServiceException", "the local Lambda service is stopping", 500)
             while fn.idle:
                 worker = fn.idle.pop()
-                if worker.process.poll() is None:
+                if worker.alive():
                     fn.running += 1
                     return worker
                 self._workers.discard(worker)
@@ -297,24 +362,10 @@ class LambdaRuntime:
         worker.close()
 
     def _spawn(self, fn: _Function) -> _Worker:
-        req_read, req_write = os.pipe()
-        ans_read, ans_write = os.pipe()
         env = {**fn.environment, **fn.credentials()}
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
-        try:
-            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                [self.python, "-m", WORKER_MODULE, str(req_read), str(ans_write)],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=sys.stderr.fileno() if _has_fileno(sys.stderr) else None,
-                pass_fds=(req_read, ans_write),
-                start_new_session=True,
-            )
-        finally:
-            os.close(req_read)
-            os.close(ans_write)
-        logger.debug("function %s: execution environment pid %s", fn.spec.name, process.pid)
-        worker = _Worker(process, req_write, ans_read)
+        worker = self._zygote.fork(env)
+        logger.debug("function %s: execution environment pid %s", fn.spec.name, worker.pid)
         with self._lock:
             self._workers.add(worker)
         return worker
@@ -329,6 +380,7 @@ class LambdaRuntime:
                 fn.idle.clear()
         for worker in workers:
             worker.close()
+        self._zygote.stop()
 
 
 def _has_fileno(stream: Any) -> bool:

@@ -1,19 +1,24 @@
-"""One local Lambda execution environment: ``python -m ecr_replicate_local.lambda_worker REQ RESP``.
+"""Local Lambda execution environments, forked from a zygote: ``python -m
+ecr_replicate_local.lambda_worker --zygote FD``.
 
-Started by :mod:`ecr_replicate_local.lambda_runtime` with the function's environment (its
-template variables, its role's credentials, ``_HANDLER``, ``LAMBDA_TASK_ROOT``...), it does
-what Lambda's Python runtime does: imports the handler once (the init phase), then serves
+The zygote (started by :mod:`ecr_replicate_local.lambda_runtime`) imports the libraries every
+function uses (boto3, botocore, Powertools, pydantic) once, then forks an execution environment
+for each request on its control socket ``FD``: the child takes the function's environment (its
+template variables, its role's credentials, ``_HANDLER``, ``LAMBDA_TASK_ROOT``...) and does what
+Lambda's Python runtime does: imports the handler (the init phase, in the child), then serves
 invocations one at a time -- each with a real context object (request id, ARN, memory, the
-remaining time) -- until its parent closes the pipe. Requests arrive on file descriptor REQ and
-answers leave on RESP as length-prefixed JSON frames; stdout is the function's log stream and
-goes where stderr goes, so a handler's prints never mix with the parent's output.
+remaining time) -- until the runtime closes its socket. Requests and answers are length-prefixed
+JSON frames; stdout is the function's log stream and goes where stderr goes, so a handler's
+prints never mix with the parent's output. Sharing the preloaded libraries is what makes a cold
+start cheap here; nothing of one environment (variables, credentials, module state of the
+function's code) reaches another.
 
-This module imports nothing of the local twin (no moto): the environment holds only what the
-function would have on AWS.
+This module imports nothing of the local twin (no moto).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -119,9 +124,53 @@ def _invoke(function: Any, request: dict[str, Any]) -> dict[str, Any]:
         return {"error": _error("Runtime.MarshalError", f"Unable to marshal response: {exc}")}
 
 
-def main(argv: list[str]) -> int:
-    requests, answers = int(argv[0]), int(argv[1])
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # the log stream, not the parent's stdout
+PRELOADED = (
+    "boto3",
+    "botocore.session",
+    "botocore.client",
+    "aws_lambda_powertools",
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.tracing",
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.utilities.parser",
+    "pydantic",
+)
+
+
+def zygote(control: int) -> int:
+    """Preload, then fork one execution environment per request frame ``{"env": {...}}`` and
+    answer each with ``{"pid"}`` and the runtime's end of a socket pair; EOF ends the zygote."""
+    import signal  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    for name in PRELOADED:
+        with contextlib.suppress(ImportError):  # a function that needs it imports it itself
+            importlib.import_module(name)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # environments are reaped as they end
+    channel = socket.socket(fileno=control)
+    while True:
+        frame = read_frame(control)
+        if frame is None:
+            return 0
+        env = json.loads(frame)["env"]
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:  # the execution environment
+            channel.close()
+            ours.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.environ.clear()
+            os.environ.update(env)
+            fd = theirs.detach()
+            os._exit(serve(fd, fd))
+        theirs.close()
+        socket.send_fds(channel, [json.dumps({"pid": pid}).encode()], [ours.fileno()])
+        ours.close()
+
+
+def serve(requests: int, answers: int) -> int:
+    """One execution environment: init (import the handler), then invocations until EOF."""
     function, init_error = _load_handler()
     write_frame(answers, json.dumps({"ready": init_error is None, "error": init_error}).encode())
     while True:
@@ -135,6 +184,14 @@ def main(argv: list[str]) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         write_frame(answers, json.dumps(answer).encode())
+
+
+def main(argv: list[str]) -> int:
+    """``--zygote FD`` (see :func:`zygote`), or ``REQ RESP``: one execution environment."""
+    if argv and argv[0] == "--zygote":
+        return zygote(int(argv[1]))
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # the log stream, not the parent's stdout
+    return serve(int(argv[0]), int(argv[1]))
 
 
 if __name__ == "__main__":  # pragma: no cover - runs as a child process
