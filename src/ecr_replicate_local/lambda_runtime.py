@@ -1,9 +1,10 @@
 """A small local Lambda service: each function runs in its own worker processes, as on Lambda.
 
 A worker (:mod:`ecr_replicate_local.lambda_worker`) is one execution environment: a
-long-lived child process (forked from a zygote that preloaded the libraries) with the function's resolved ``Environment``, its execution role's
-credentials (a session of that role, assumed as ``lambda.amazonaws.com``), ``AWS_ENDPOINT_URL``
-and the local registry settings. It serves one invocation at a time, over a pipe; when every
+long-lived process (forked from a zygote that preloaded the libraries) with the function's
+resolved ``Environment``, its execution role's credentials (a session of that role, assumed as
+``lambda.amazonaws.com``), ``AWS_ENDPOINT_URL`` and the local registry settings. It serves one
+invocation at a time, over a socket pair; when every
 worker of a function is busy, a new one starts (a cold start), up to ``max_workers`` per
 function, beyond which Lambda's ``TooManyRequestsException`` answers. An invocation that
 outlives the function's ``Timeout`` kills its worker and fails with ``Sandbox.Timedout``; one
