@@ -53,8 +53,9 @@ class EcrCatalog:
         found = self._backend(region).repositories.get(repository)
         if found is None:
             return None
+        value = getattr(found.image_tag_mutability, "value", found.image_tag_mutability)  # moto's enum
         try:
-            mutability = TagMutability(str(found.image_tag_mutability))
+            mutability = TagMutability(str(value))
         except ValueError:
             mutability = TagMutability.IMMUTABLE  # a value the twin does not know: the strict one
         filters = tuple(
