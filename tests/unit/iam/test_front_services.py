@@ -46,7 +46,8 @@ def test_the_catalog_is_the_control_plane_with_its_tag_mutability(ecr) -> None:
 
 def test_the_authorizer_is_the_evaluator_for_the_token_s_principal(ecr) -> None:
     identities = Identities(ACCOUNT)
-    lambda_trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    service = {"Service": "lambda.amazonaws.com"}
+    lambda_trust = {"Effect": "Allow", "Principal": service, "Action": "sts:AssumeRole"}
     in_us_east_1 = {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}
     read = {"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": "*", "Condition": in_us_east_1}
     identities.create_role(
