@@ -52,6 +52,16 @@ def write_variant(directory: Path, edit: Edit | None = None, source: Path = DEFA
     return path
 
 
+def grants(action: str, source: Path = DEFAULT_TEMPLATE) -> bool:
+    """Whether the template grants ``action`` anywhere (as :func:`without_action` would find it)."""
+    try:
+        data = load_template(source)
+        without_action(action)(data)
+    except AssertionError:
+        return False
+    return True
+
+
 def without_action(action: str, resource: str | None = None) -> Edit:
     """An edit removing ``action`` wherever the template grants it (in ``resource`` only, if
     given); the edit fails when it removed nothing (a mutation that mutates nothing proves nothing)."""
