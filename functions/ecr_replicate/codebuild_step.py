@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from ecr_replicate import config, workflow
-from ecr_replicate.credentials import EcrCredentials
+from ecr_replicate.credentials import for_deployment
 from ecr_replicate.ecr import client_factory
 from ecr_replicate.errors import ConfigurationError, InvalidInputError, ReplicationError
 from ecr_replicate.model import RegionResult, parse_copy_input
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             copy_input,
             settings,
             copier=workflow.real_copier(),
-            credentials=EcrCredentials(client_factory("ecr"), endpoints=settings.registry_endpoints),
+            credentials=for_deployment(settings, client_factory("ecr")),
         )
     except ReplicationError as exc:
         if exc.retryable:

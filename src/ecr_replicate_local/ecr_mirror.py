@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 def record_push(ecr: Any, registry_host: str, event: dict[str, Any]) -> None:
     """Record the push an ``ECR Image Action`` event describes (``ecr``: a client of the source region)."""
-    from ecr_replicate.oci import api  # noqa: PLC0415
+    from ecr_replicate.oci.manifest_calls import fetch_manifest  # noqa: PLC0415
     from ecr_replicate.oci.reference import parse_reference  # noqa: PLC0415
     from ecr_replicate.oci.registry_config import RegistryConfig  # noqa: PLC0415
     from ecr_replicate.oci.transport import Transport  # noqa: PLC0415
@@ -33,7 +33,7 @@ def record_push(ecr: Any, registry_host: str, event: dict[str, Any]) -> None:
     tag = detail.get("image-tag")
     transport = Transport(registries={registry_host: RegistryConfig(plain_http=True)})  # bare registry
     try:
-        manifest = api.fetch_manifest(transport, parse_reference(f"{registry_host}/{repository}@{digest}"))
+        manifest = fetch_manifest(transport, parse_reference(f"{registry_host}/{repository}@{digest}"))
     finally:
         transport.close()
     with aws_call("ecr:CreateRepository (local mirror)"):

@@ -162,7 +162,7 @@ class LocalEnvironment:
 
     def digest_check(self, repository: str, tag: str, out: TextIO) -> bool:
         """HEAD the tag in every region; True when every target's digest equals the source's."""
-        from ecr_replicate.oci.inspect import head_digest  # noqa: PLC0415
+        from ecr_replicate.oci.describe import head_digest  # noqa: PLC0415
         from ecr_replicate.oci.registry_config import RegistryConfig  # noqa: PLC0415
         from ecr_replicate.oci.transport import RetryPolicy  # noqa: PLC0415
 

@@ -177,7 +177,9 @@ def test_ecr_token_flow_through_the_copy_handler_never_logs_the_token(
         endpoints = {"us-east-1": src.host, "eu-west-1": dst.host}
         monkeypatch.setenv("REGISTRY_ENDPOINTS", json.dumps(endpoints))
         monkeypatch.setenv("REGISTRY_PLAIN_HTTP", "true")
-        provider = EcrCredentials(lambda region: fakes[region], endpoints=endpoints)
+        provider = EcrCredentials(
+            lambda region: fakes[region], endpoints=endpoints, plain_http_hosts=endpoints.values()
+        )
         monkeypatch.setattr(copy_handler.credentials, "provider", provider)
         item = {
             "region": "eu-west-1",

@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from ecr_replicate import config
-from ecr_replicate.credentials import EcrCredentials
+from ecr_replicate.credentials import for_deployment
 from ecr_replicate.ecr import ClientFactory
 
 SERVICE = "ecr-replicate"
@@ -60,6 +60,5 @@ class EcrTokenCache:
 
     def __call__(self) -> Any:
         if self.provider is None:
-            endpoints = config.current().registry_endpoints
-            self.provider = EcrCredentials(self._clients(), endpoints=endpoints)
+            self.provider = for_deployment(config.current(), self._clients())
         return self.provider
