@@ -199,3 +199,18 @@ def test_errors_say_what_failed_without_credentials(servers, retry: RetryPolicy)
             retry=retry,
         )
     assert "dXNlcjpzM2NyM3Q" not in str(info.value) and "s3cr3t" not in str(info.value)
+
+
+def test_the_default_policy_reads_a_failing_blob_at_most_six_times(servers) -> None:
+    """The worst case RetryPolicy's docstring states, with the defaults (waits skipped)."""
+    policy = RetryPolicy(sleep=lambda seconds: None)
+    assert policy.attempts == 6
+    source, target = servers(FakeRegistry), servers(FakeRegistry)
+    source.push_image("app", "v1", layers=[b"only layer"])
+    source.script(blob_get, Reply.error(503, "UNAVAILABLE"))
+    with pytest.raises(RegistryUnavailableError):
+        copy_between(source, target, retry=policy, jobs=1)
+    reads: dict[str, int] = {}
+    for seen in source.seen("GET", "/blobs/sha256:"):
+        reads[seen.target] = reads.get(seen.target, 0) + 1
+    assert set(reads.values()) == {6}
