@@ -119,51 +119,33 @@ def _shut(sock: socket.socket) -> None:
 class _WatchMixin:
     """What both connection classes add: their socket is watched from the moment it connects."""
 
-    _watch: SocketWatch | None
-    _watched: _Watched | None
+    sock: Any
 
-    def _init_watch(self, kwargs: dict[str, Any]) -> None:
-        self._watch = kwargs.pop("watch", None)
-        self._watched = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._watch: SocketWatch | None = kwargs.pop("watch", None)
+        self._watched: _Watched | None = None
+        super().__init__(*args, **kwargs)
 
-    def _watch_new(self, sock: socket.socket) -> socket.socket:
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         if self._watch is not None:
             self._watched = self._watch.begin(sock)
         return sock
 
-    def _watch_done(self, sock: Any) -> None:
-        if self._watch is not None and self._watched is not None:
-            self._watch.connected(self._watched, sock)
+    def connect(self) -> None:
+        try:
+            super().connect()  # type: ignore[misc]
+        finally:
+            if self._watch is not None and self._watched is not None:
+                self._watch.connected(self._watched, self.sock)
 
 
 class WatchedHTTPConnection(_WatchMixin, HTTPConnection):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._init_watch(kwargs)
-        super().__init__(*args, **kwargs)
-
-    def _new_conn(self) -> socket.socket:
-        return self._watch_new(super()._new_conn())  # type: ignore[misc]
-
-    def connect(self) -> None:
-        try:
-            super().connect()  # type: ignore[no-untyped-call]
-        finally:
-            self._watch_done(self.sock)
+    pass
 
 
 class WatchedHTTPSConnection(_WatchMixin, HTTPSConnection):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._init_watch(kwargs)
-        super().__init__(*args, **kwargs)
-
-    def _new_conn(self) -> socket.socket:
-        return self._watch_new(super()._new_conn())  # type: ignore[misc]
-
-    def connect(self) -> None:
-        try:
-            super().connect()  # type: ignore[no-untyped-call]
-        finally:
-            self._watch_done(self.sock)
+    pass
 
 
 class _HTTPPool(HTTPConnectionPool):
