@@ -3,9 +3,13 @@
 Reads the Map iteration's state (RegionItem + ``ensured``) as JSON from ``REPLICATION_ITEM``,
 copies, and prints the RegionResult JSON on one stdout line; the buildspec exports it as
 ``REGION_RESULT`` for the state machine. Exit codes:
-  0  result printed: SUCCEEDED, SUPERSEDED, or FAILED for a permanent error (retrying cannot help)
-  1  retryable error (registry down, throttled...): the build fails and Step Functions retries it
-  2  unusable input or configuration: the build fails
+  0  result printed: SUCCEEDED, SUPERSEDED, or FAILED (``ecr_replicate.failures.failed_region``,
+     the same bounded record the state machine keeps for a failed Lambda step) for every error
+     retrying cannot fix: unusable input or configuration, a permanent copy error, a bug
+  1  retryable error (registry down, throttled...): the build fails, and a failed build is what
+     the state machine's Retry on ``States.TaskFailed`` runs again
+So a failed build always means "worth another build"; a build that runs out of time is stopped by
+the Task's TimeoutSeconds first (``States.Timeout``, never retried).
 Logs go to stderr; credentials never appear in them.
 """
 
@@ -16,15 +20,52 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ecr_replicate import config, workflow
+from ecr_replicate.config import REGION_RE
 from ecr_replicate.credentials import for_deployment
 from ecr_replicate.ecr import client_factory
-from ecr_replicate.errors import ConfigurationError, InvalidInputError, ReplicationError
+from ecr_replicate.errors import InvalidInputError, ReplicationError
+from ecr_replicate.failures import failed_region
 from ecr_replicate.model import RegionResult, parse_copy_input
 
 ITEM_VARIABLE = "REPLICATION_ITEM"
+EXIT_RESULT = 0
+EXIT_RETRYABLE = 1
 logger = logging.getLogger(__name__)
+
+
+def _raw_item() -> Any:
+    raw = os.environ.get(ITEM_VARIABLE)
+    if not raw:
+        raise InvalidInputError(f"{ITEM_VARIABLE} is not set")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise InvalidInputError(f"{ITEM_VARIABLE} is not JSON") from None
+
+
+def _field(data: Any, key: str) -> str | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _region(data: Any) -> str:
+    region = _field(data, "region") or ""
+    return region if REGION_RE.fullmatch(region) else "unknown"
+
+
+def copy(data: Any) -> RegionResult:
+    """Copy the item in ``data``; a ReplicationError propagates."""
+    copy_input = parse_copy_input(data)
+    settings = config.current()
+    return workflow.copy_region(
+        copy_input,
+        settings,
+        copier=workflow.real_copier(),
+        credentials=for_deployment(settings, client_factory("ecr")),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,41 +74,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(
             stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s %(message)s"
         )
-    raw = os.environ.get(ITEM_VARIABLE)
+    data: Any = None
     try:
-        if not raw:
-            raise InvalidInputError(f"{ITEM_VARIABLE} is not set")
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise InvalidInputError(f"{ITEM_VARIABLE} is not JSON") from None
-        copy_input = parse_copy_input(data)
-        settings = config.current()
-    except (InvalidInputError, ConfigurationError) as exc:
-        print(f"codebuild-copy: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
-    item = copy_input.item
-    try:
-        result = workflow.copy_region(
-            copy_input,
-            settings,
-            copier=workflow.real_copier(),
-            credentials=for_deployment(settings, client_factory("ecr")),
-        )
-    except ReplicationError as exc:
-        if exc.retryable:
-            print(f"codebuild-copy: {item.region}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return 1
-        result = RegionResult(
-            region=item.region,
-            status="FAILED",
-            digest=item.digest,
-            error=type(exc).__name__,
-            cause=str(exc)[:600],
-        )
-    logger.info("%s: %s", item.region, result.status)
+        data = _raw_item()
+        result = copy(data)
+    except Exception as exc:
+        print(f"codebuild-copy: {_region(data)}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if isinstance(exc, ReplicationError) and exc.retryable:
+            return EXIT_RETRYABLE
+        if not isinstance(exc, ReplicationError):  # a bug: recorded as a Lambda's unhandled error is
+            logger.exception("codebuild-copy: unexpected error")
+        result = failed_region(_region(data), _field(data, "digest"), type(exc).__name__, str(exc))
+    logger.info("%s: %s", result.region, result.status)
     print(json.dumps(result.to_json(), separators=(",", ":")))
-    return 0
+    return EXIT_RESULT
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m ecr_replicate.codebuild_step`

@@ -1,9 +1,13 @@
 """Every error this project raises, under one base class.
 
 The class names are a contract: the state machine's ``Retry``/``Catch`` ``ErrorEquals`` lists
-match them by name (Lambda reports ``errorType`` = the class name). Renaming a class here means
-changing ``statemachine/replicate.asl.json`` too; ``tests/unit/test_errors_contract.py`` checks
-that every name the ASL mentions exists here.
+match them by name, exactly (Lambda reports ``errorType`` = the class name; Step Functions knows
+nothing of subclasses). :data:`ERROR_CLASSES` is every class defined here; an error of a class
+defined elsewhere (an internal subclass such as the copier's ``TransferInterrupted``) leaves a
+handler as its nearest ancestor in :data:`ERROR_CLASSES` (:func:`reported`), so it is retried or
+caught under a name the ASL knows. Renaming a class here means changing
+``statemachine/replicate.asl.json`` too; ``tests/unit/test_errors_contract.py`` checks that every
+retryable class reaches every Lambda Task under a name its ``Retry`` lists.
 
 Each class says whether retrying the same request could succeed (``retryable``). Messages never
 contain credentials: registry error bodies are truncated and scrubbed before they get here.
@@ -143,28 +147,29 @@ class ReplicationFailed(ReplicationError):  # noqa: N818 - the name users read i
 
 
 ERROR_CLASSES: dict[str, type[ReplicationError]] = {
-    cls.__name__: cls
-    for cls in (
-        ReplicationError,
-        InvalidInputError,
-        InvalidReferenceError,
-        ConfigurationError,
-        UnsupportedManifestError,
-        RegistryError,
-        RegistryUnavailableError,
-        RegistryThrottledError,
-        AuthenticationError,
-        RegistryTlsError,
-        RegistryProtocolError,
-        DeadlineExceededError,
-        ImageNotFoundError,
-        RepositoryNotFoundError,
-        TagImmutableError,
-        ManifestRejectedError,
-        BlobIntegrityError,
-        AwsThrottledError,
-        AwsTransientError,
-        AwsPermanentError,
-        ReplicationFailed,
-    )
+    value.__name__: value
+    for value in list(globals().values())
+    if isinstance(value, type) and issubclass(value, ReplicationError) and value.__module__ == __name__
 }
+"""The contract: every class of this module, by the name the state machine sees."""
+
+
+def reported_class(cls: type[ReplicationError]) -> type[ReplicationError]:
+    """The class ``cls`` is reported as: itself if it is in the contract, else its nearest
+    ancestor that is (ReplicationError at the latest)."""
+    for ancestor in cls.__mro__:
+        if ERROR_CLASSES.get(ancestor.__name__) is ancestor:
+            return ancestor  # type: ignore[return-value]
+    return ReplicationError
+
+
+def reported(exc: ReplicationError) -> ReplicationError:
+    """``exc`` as the state machine must see it: unchanged if its class is in the contract, else
+    the same error (message and attributes) as an instance of :func:`reported_class`."""
+    cls = reported_class(type(exc))
+    if cls is type(exc):
+        return exc
+    twin = cls.__new__(cls)
+    twin.args = exc.args
+    twin.__dict__.update(vars(exc))
+    return twin

@@ -12,9 +12,17 @@ internals, never the offending values in full); a name/tag/digest outside the OC
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from ecr_replicate.errors import InvalidInputError
@@ -133,50 +141,42 @@ class ManualRequest(BaseModel):
         return self
 
 
+# --- names, validated where a model is built -------------------------------------------------------
+
+
+def _region_name(value: str) -> str:
+    from ecr_replicate.config import REGION_RE  # noqa: PLC0415 - avoid an import cycle at load
+
+    if not REGION_RE.fullmatch(value):
+        raise InvalidInputError(f"regions: {value[:40]!r} is not an AWS region name (e.g. eu-west-1)")
+    return value
+
+
+RepositoryName = Annotated[str, AfterValidator(validate_repository)]
+TagName = Annotated[str, AfterValidator(validate_tag)]
+Digest = Annotated[str, AfterValidator(validate_digest)]
+RegionName = Annotated[str, AfterValidator(_region_name)]
+
 # --- the normalised request ----------------------------------------------------------------------
 
 Trigger = Literal["ecr-event", "cloudtrail", "manual"]
 
 
 class ReplicationRequest(CamelModel):
-    repository: str
-    tag: str | None = None
-    digest: str | None = None
+    repository: RepositoryName
+    tag: TagName | None = None
+    digest: Digest | None = None
     source_region: str
     account: str | None = None
-    regions: tuple[str, ...] | None = None
+    regions: tuple[RegionName, ...] | None = None
     trigger: Trigger
     event_id: str | None = None
     skip_reason: str | None = None
 
-    @field_validator("repository")
-    @classmethod
-    def _repository(cls, value: str) -> str:
-        return validate_repository(value)
-
-    @field_validator("tag")
-    @classmethod
-    def _tag(cls, value: str | None) -> str | None:
-        return None if value is None else validate_tag(value)
-
-    @field_validator("digest")
-    @classmethod
-    def _digest(cls, value: str | None) -> str | None:
-        return None if value is None else validate_digest(value)
-
     @field_validator("regions")
     @classmethod
     def _regions(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if value is None:
-            return None
-        from ecr_replicate.config import REGION_RE  # noqa: PLC0415 - avoid an import cycle at load
-
-        for region in value:
-            if not REGION_RE.fullmatch(region):
-                raise InvalidInputError(
-                    f"regions: {region[:40]!r} is not an AWS region name (e.g. eu-west-1)"
-                )
-        return tuple(dict.fromkeys(value))
+        return None if value is None else tuple(dict.fromkeys(value))
 
 
 # --- workflow state ------------------------------------------------------------------------------
@@ -191,15 +191,19 @@ class ImageInfo(CamelModel):
 
 
 class RegionItem(CamelModel):
-    """One Map iteration: the region first (what the console shows)."""
+    """One Map iteration: the region first (what the console shows).
 
-    region: str
-    repository: str
-    tag: str | None = None
-    digest: str
+    Names are validated here; whether the regions and hosts are this deployment's is checked by
+    ``workflow.verified_item`` before anything acts on an item.
+    """
+
+    region: RegionName
+    repository: RepositoryName
+    tag: TagName | None = None
+    digest: Digest
     media_type: str
     size_bytes: int
-    source_region: str
+    source_region: RegionName
     source_registry: str
     target_registry: str
     runtime: Runtime

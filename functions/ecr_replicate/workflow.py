@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 UNTAGGED_PUSH_REASON = "untagged push: replicated with its index/tag"
 EVENT_SOURCE = "ecr-replicate"
 EVENT_DETAIL_TYPE = "Replication Completed"
-_MAX_CAUSE = 600
 
 
 class ImageDescriptionLike(Protocol):
@@ -164,6 +163,33 @@ def plan(
 # --- Copy one region -------------------------------------------------------------------------------
 
 
+def verified_item(item: RegionItem, settings: Settings) -> RegionItem:
+    """The Map item, checked against this deployment before anything acts on it.
+
+    Whoever can invoke a step (or start the build with its own ``REPLICATION_ITEM``) chooses the
+    item: its region must be one of this deployment's targets, its source region this
+    deployment's, and both registries the ones ``Settings.registry_host`` computes for them (the
+    deployment's account). Names were validated when the item was parsed.
+    """
+    if item.region not in settings.target_regions:
+        raise InvalidInputError(
+            f"region {item.region} is not a target region of this deployment "
+            f"(targets: {', '.join(settings.target_regions)})"
+        )
+    if item.source_region != settings.source_region:
+        raise InvalidInputError(
+            f"sourceRegion {item.source_region} is not this deployment's region {settings.source_region}"
+        )
+    for name, given, region in (
+        ("sourceRegistry", item.source_registry, item.source_region),
+        ("targetRegistry", item.target_registry, item.region),
+    ):
+        expected = settings.registry_host(region)
+        if given != expected:
+            raise InvalidInputError(f"{name} {given[:80]!r} is not the registry of {region} ({expected})")
+    return item
+
+
 def copy_region(
     copy_input: CopyInput,
     settings: Settings,
@@ -177,7 +203,7 @@ def copy_region(
     ``timeout``: the copy's time budget in seconds (the Lambda handler passes its remaining time
     minus a margin), so a stalled registry ends in DeadlineExceededError, not a killed function.
     """
-    item = copy_input.item
+    item = verified_item(copy_input.item, settings)
     source = image_reference(item.source_registry, item.repository, item.tag, item.digest)
     result = copier(
         source,
@@ -213,23 +239,6 @@ def bounded_warnings(warnings: list[str], count: int = 5, length: int = 300) -> 
 
 
 # --- Summarize ---------------------------------------------------------------------------------------
-
-
-def readable_cause(cause: str | None) -> str | None:
-    """The message inside a Step Functions error cause (Lambda's JSON, a CodeBuild build...)."""
-    if not cause:
-        return cause
-    try:
-        data = json.loads(cause)
-    except ValueError:
-        return cause[:_MAX_CAUSE]
-    if isinstance(data, dict):
-        if "errorMessage" in data:
-            return str(data["errorMessage"])[:_MAX_CAUSE]
-        build = data.get("Build", data)
-        if isinstance(build, dict) and "BuildStatus" in build:
-            return f"CodeBuild build {build.get('Id', '?')} ended {build['BuildStatus']}"[:_MAX_CAUSE]
-    return cause[:_MAX_CAUSE]
 
 
 def region_line(result: RegionResult) -> str:
@@ -269,9 +278,7 @@ def summarize(state: Mapping[str, Any]) -> Summary:
         raise InvalidInputError("invalid workflow state: regions must be a list")
     results: dict[str, RegionResult] = {}
     for raw in raw_results:
-        result = parse(RegionResult, raw, "region result")
-        if result.status == "FAILED":
-            result = result.model_copy(update={"cause": readable_cause(result.cause)})
+        result = parse(RegionResult, raw, "region result")  # failures: bounded records (failures.py)
         results[result.region] = result
     for item in planned.items:
         if item.region not in results:

@@ -1,14 +1,17 @@
-"""Which deployment the operator commands (``replicate``, ``backfill``, ``verify``) act on.
+"""Which deployment the operator commands (``replicate``, ``backfill``, ``verify``,
+``dead-letters``) act on.
 
 Two sources, one :class:`Deployment`:
 
 * ``--stack NAME``: the CloudFormation stack's outputs (``StateMachineArn``,
-  ``BackfillStateMachineArn``, ``BackfillItemsBucketName``) and parameters (``TargetRegions`` and
-  the include/exclude filters); the source region is the stack's region, registries are ECR's.
+  ``BackfillStateMachineArn``, ``BackfillItemsBucketName``, ``*DeadLetterQueueUrl``) and
+  parameters (``TargetRegions`` and the include/exclude filters); the source region is the
+  stack's region, registries are ECR's.
 * otherwise the environment, as ``ecr-replicate local up`` prints it: boto3's
   ``AWS_ENDPOINT_URL``/``AWS_REGION``, :data:`ENV_REPLICATE_ARN`, :data:`ENV_BACKFILL_ARN`,
-  :data:`ENV_BACKFILL_BUCKET`, and the same ``TARGET_REGIONS``/``REGISTRY_ENDPOINTS`` the handlers
-  read (:class:`ecr_replicate.config.Settings`). Nothing here branches on "local".
+  :data:`ENV_BACKFILL_BUCKET`, :data:`ENV_DEAD_LETTER_QUEUES`, and the same
+  ``TARGET_REGIONS``/``REGISTRY_ENDPOINTS`` the handlers read
+  (:class:`ecr_replicate.config.Settings`). Nothing here branches on "local".
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from ecr_replicate.errors import ConfigurationError, InvalidInputError
 ENV_REPLICATE_ARN = "ECR_REPLICATE_STATE_MACHINE_ARN"
 ENV_BACKFILL_ARN = "ECR_REPLICATE_BACKFILL_STATE_MACHINE_ARN"
 ENV_BACKFILL_BUCKET = "ECR_REPLICATE_BACKFILL_BUCKET"
+ENV_DEAD_LETTER_QUEUES = "ECR_REPLICATE_DEAD_LETTER_QUEUES"  # comma-separated queue URLs
+DEAD_LETTER_OUTPUT_SUFFIX = "DeadLetterQueueUrl"
 #: template parameter -> the environment variable Settings reads
 PARAMETER_ENV = {
     "TargetRegions": "TARGET_REGIONS",
@@ -40,6 +45,7 @@ class Deployment:
     replicate_arn: str
     backfill_arn: str | None = None
     items_bucket: str | None = None
+    dead_letter_queues: tuple[str, ...] = ()  # the trigger rules' DLQ URLs
 
     @property
     def source_region(self) -> str:
@@ -102,6 +108,9 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Deployment:
         replicate_arn=replicate,
         backfill_arn=env.get(ENV_BACKFILL_ARN, "").strip() or None,
         items_bucket=env.get(ENV_BACKFILL_BUCKET, "").strip() or None,
+        dead_letter_queues=tuple(
+            u.strip() for u in env.get(ENV_DEAD_LETTER_QUEUES, "").split(",") if u.strip()
+        ),
     )
 
 
@@ -136,6 +145,9 @@ def from_stack(cfn: Any, stack: str) -> Deployment:
         replicate_arn=replicate,
         backfill_arn=outputs.get("BackfillStateMachineArn"),
         items_bucket=outputs.get("BackfillItemsBucketName"),
+        dead_letter_queues=tuple(
+            v for k, v in sorted(outputs.items()) if k.endswith(DEAD_LETTER_OUTPUT_SUFFIX)
+        ),
     )
 
 
@@ -152,4 +164,3 @@ def resolve(
 
         return from_stack(cfn_factory(region), stack)
     return from_environment()
-

@@ -39,6 +39,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -167,6 +168,7 @@ class LocalAws:
         self.state_machine_arn = ""
         self.state_machine_arns: dict[str, str] = {}
         self.buckets: dict[str, str] = {}  # logical id -> bucket name (e.g. the backfill item lists)
+        self.queues: dict[str, str] = {}  # logical id -> queue URL (the trigger rules' dead letters)
         self.topic_arn = ""
         self.functions: dict[str, FunctionSpec] = {}
         self.template: Template | None = None
@@ -312,10 +314,26 @@ class LocalAws:
         bucket = self.buckets.get("BackfillItemsBucket")
         if bucket:
             env[deployment.ENV_BACKFILL_BUCKET] = bucket
+        rules = ("EcrPushRule", "CloudTrailPutImageRule")
+        dead_letters = [url for url in map(self.dead_letter_queue, rules) if url]
+        if dead_letters:
+            env[deployment.ENV_DEAD_LETTER_QUEUES] = ",".join(dead_letters)
         for name, var in deployment.PARAMETER_ENV.items():
             if name != "TargetRegions" and self.parameters.get(name):
                 env[var] = self.parameters[name]
         return env
+
+    def dead_letter_queue(self, rule: str) -> str | None:
+        """URL of the local queue the template names as ``rule``'s target DeadLetterConfig."""
+        if self.template is None or not self.template.data["Resources"].get(rule):
+            return None
+        if not self.template.resource_enabled(rule):
+            return None
+        for target in self.template.data["Resources"][rule].get("Properties", {}).get("Targets", []):
+            arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+            if isinstance(arn, dict) and "Fn::GetAtt" in arn:
+                return self.queues.get(str(arn["Fn::GetAtt"][0]))
+        return None
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A boto3 client of this local AWS (source region by default)."""
@@ -375,6 +393,14 @@ class LocalAws:
             name = tpl.physical_name(lid, "BucketName").lower()  # S3 names are lower case
             tpl.resources[lid] = LocalResource(ref=name, attributes={"Arn": f"arn:aws:s3:::{name}"})
             self.buckets[lid] = name
+
+        sqs = self.client("sqs")
+        for lid in tpl.resources_of_type("AWS::SQS::Queue"):
+            name = tpl.physical_name(lid, "QueueName")
+            url = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = f"arn:aws:sqs:{self.source_region}:{self.account}:{name}"
+            tpl.resources[lid] = LocalResource(ref=url, attributes={"Arn": arn, "QueueName": name})
+            self.queues[lid] = url
 
         self._create_topics(tpl)
         for name in self.buckets.values():
@@ -611,7 +637,11 @@ class LocalAws:
                 if isinstance(exc, TypeError) and "JSON" in str(exc)
                 else (type(exc).__name__)
             )
-            return json.dumps({"errorType": error_type, "errorMessage": str(exc)}).encode()
+            # What Lambda's Python runtime answers: the message, the class name and the stack of
+            # the handler's frames (traceback.format_list), which Step Functions puts in Cause.
+            stack = traceback.format_list(traceback.extract_tb(exc.__traceback__))
+            error = {"errorMessage": str(exc), "errorType": error_type, "stackTrace": stack}
+            return json.dumps({**error, "requestId": context.aws_request_id}).encode()
 
     @contextlib.contextmanager
     def _function_env(self, spec: FunctionSpec) -> Iterator[None]:

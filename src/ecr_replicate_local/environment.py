@@ -5,6 +5,7 @@ workflow benchmark."""
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -17,6 +18,52 @@ from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.signals import signals_ignored
 
 NOTIFICATION_WAIT = 10.0
+DELIVERY_ATTEMPTS = 3  # the EventBridge rule target's RetryPolicy, scaled down
+DELIVERY_BACKOFF = 0.1
+
+
+def deliver(aws: Any, event: dict[str, Any], name: str, rule: str = "EcrPushRule") -> str:
+    """What the rule's target does with an event: start the execution (an execution of that
+    name already started counts as delivered), retrying; after the last attempt the event goes to
+    the rule's dead-letter queue with EventBridge's attributes, and the error is raised."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    for attempt in range(1, DELIVERY_ATTEMPTS + 1):
+        try:
+            return str(aws.start_execution(event, name=name))
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
+            if code == "ExecutionAlreadyExists":
+                return str(aws.state_machine_arn).replace(":stateMachine:", ":execution:") + f":{name}"
+            if attempt == DELIVERY_ATTEMPTS:
+                dead_letter(aws, event, rule, code=code, message=str(exc), attempts=attempt)
+                raise
+            time.sleep(DELIVERY_BACKOFF * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def dead_letter(
+    aws: Any, event: dict[str, Any], rule: str, *, code: str, message: str, attempts: int
+) -> None:
+    """Send ``event`` to ``rule``'s dead-letter queue as EventBridge does: the event as the body,
+    why it was not delivered as message attributes."""
+    queue = aws.dead_letter_queue(rule)
+    rule_arn = f"arn:aws:events:{aws.source_region}:{aws.account}:rule/{rule}"
+    if queue is None:
+        return
+    text = {"DataType": "String"}
+    aws.client("sqs").send_message(
+        QueueUrl=queue,
+        MessageBody=json.dumps(event),
+        MessageAttributes={
+            "ERROR_CODE": {**text, "StringValue": code},
+            "ERROR_MESSAGE": {**text, "StringValue": message[:1000]},
+            "RULE_ARN": {**text, "StringValue": rule_arn},
+            "TARGET_ARN": {**text, "StringValue": str(aws.state_machine_arn)},
+            "RETRY_ATTEMPTS": {"DataType": "Number", "StringValue": str(attempts - 1)},
+            "EXHAUSTED_RETRY_CONDITION": {**text, "StringValue": "MaximumRetryAttempts"},
+        },
+    )
 
 
 @dataclass
@@ -125,7 +172,7 @@ class LocalEnvironment:
             record_push(aws.client("ecr"), regions.source.host, event)
         except Exception as exc:  # replication goes on; only listings would miss the image
             print(f"warning: could not record the push in local ECR: {exc}", file=sys.stderr)
-        arn = aws.start_execution(event, name=execution_name(event))
+        arn = deliver(aws, event, execution_name(event))
         with self._changed:
             self.executions.append(StartedExecution(event, arn))
             self._changed.notify_all()

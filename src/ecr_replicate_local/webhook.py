@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ecr_replicate.errors import ConfigurationError
+from ecr_replicate_cli.dead_letters import execution_name
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ MANIFEST_MEDIA_TYPES = frozenset(
 _EVENT_ID_NAMESPACE = uuid.UUID("5d0c8a52-3b4e-4f0e-9a43-3f3c2f6e9b1d")
 
 EventCallback = Callable[[dict[str, Any]], object]
+__all__ = ["WebhookBridge", "ecr_event_from_notification", "execution_name", "is_manifest_push"]
 
 
 def _ecr_time(timestamp: object) -> str:
@@ -106,11 +108,6 @@ def ecr_event_from_notification(
         "resources": [],
         "detail": detail,
     }
-
-
-def execution_name(event: dict[str, Any]) -> str:
-    """A deterministic Step Functions execution name for an event (<= 80 chars, [A-Za-z0-9-])."""
-    return f"ecr-push-{event['id']}"
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.unit.test_template import TEMPLATE, _CfnLoader, as_list, statements
+from tests.unit.test_template_iam import SOURCE, as_list, principal_statements, resolved
 
 SOURCE_ECR_READS = frozenset(
     {
@@ -46,17 +45,17 @@ UNSCOPABLE = frozenset(
 )
 
 
-@pytest.fixture(scope="module")
-def all_statements() -> list[tuple[str, dict[str, Any]]]:
-    template: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
-    found = statements(template)
+@pytest.fixture(scope="module", params=["false", "true"], ids=["mirroring-off", "mirroring-on"])
+def all_statements(request: pytest.FixtureRequest) -> list[tuple[str, dict[str, Any]]]:
+    """Every statement of every principal, the template resolved for one MirrorRepositorySettings."""
+    by_principal = principal_statements(resolved({"MirrorRepositorySettings": request.param}))
+    found = [(name, statement) for name, group in by_principal.items() for statement in group]
     assert len(found) >= 15
     return found
 
 
 def _in_source_region(resource: Any) -> bool:
-    text = str(resource)
-    return ":ecr:${AWS::Region}:" in text
+    return f":ecr:{SOURCE}:" in str(resource)
 
 
 def test_no_wildcard_inside_any_action(all_statements: list[tuple[str, dict[str, Any]]]) -> None:

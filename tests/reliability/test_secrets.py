@@ -181,6 +181,8 @@ def test_ecr_token_flow_through_the_copy_handler_never_logs_the_token(
             lambda region: fakes[region], endpoints=endpoints, plain_http_hosts=endpoints.values()
         )
         monkeypatch.setattr(copy_handler.credentials, "provider", provider)
+        # the copy step recomputes both registries from the region: the proxies are the regions'
+        monkeypatch.setenv("REGISTRY_ENDPOINTS", json.dumps({"us-east-1": src.host, "eu-west-1": dst.host}))
         item = {
             "region": "eu-west-1",
             "repository": "team/app",

@@ -8,8 +8,9 @@ kept thread-local (``thread_safe_*``) and each invocation's metrics live in thei
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -17,9 +18,35 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from ecr_replicate import config
 from ecr_replicate.credentials import for_deployment
 from ecr_replicate.ecr import ClientFactory
+from ecr_replicate.errors import ReplicationError, reported
 
 SERVICE = "ecr-replicate"
 METRICS_NAMESPACE = "EcrReplicate"
+
+Result = TypeVar("Result")
+
+
+def reports_contract_errors(handler: Callable[[Any, Any], Result]) -> Callable[[Any, Any], Result]:
+    """Wrap a Lambda handler so every ReplicationError leaves it under a contract name.
+
+    Step Functions matches ``ErrorEquals`` to the ``errorType`` (the class name) exactly: an
+    internal subclass (``TransferInterrupted``) is re-raised as its nearest ancestor of
+    ``errors.ERROR_CLASSES`` (``RegistryUnavailableError``), with the same message, so the
+    state machine's Retry sees it. Put it outermost, above the tracer.
+    """
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any) -> Result:
+        try:
+            return handler(event, context)
+        except ReplicationError as exc:
+            contract = reported(exc)
+            if contract is exc:
+                raise
+            raise contract from exc
+
+    wrapper.reports_contract_errors = True  # type: ignore[attr-defined]
+    return wrapper
 
 
 def begin(logger: Logger, event: Any, context: Any, **keys: object) -> None:

@@ -14,7 +14,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ecr_replicate import config, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.handlers._common import SERVICE, EcrTokenCache, begin, emit_region_metrics
+from ecr_replicate.handlers._common import (
+    SERVICE,
+    EcrTokenCache,
+    begin,
+    emit_region_metrics,
+    reports_contract_errors,
+)
 from ecr_replicate.model import parse_copy_input
 
 logger = Logger(service=SERVICE)
@@ -36,6 +42,7 @@ def copy_budget(context: Any) -> float | None:
     return max(float(remaining()) / 1000.0 - DEADLINE_MARGIN, 1.0)
 
 
+@reports_contract_errors
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = config.current()

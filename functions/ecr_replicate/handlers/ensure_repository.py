@@ -7,9 +7,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from ecr_replicate import config
+from ecr_replicate import config, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory, ensure_repository, read_repository_settings
-from ecr_replicate.handlers._common import SERVICE, begin
+from ecr_replicate.handlers._common import SERVICE, begin, reports_contract_errors
 from ecr_replicate.model import parse_copy_input
 
 logger = Logger(service=SERVICE)
@@ -19,10 +19,11 @@ ecr_clients: ClientFactory = client_factory("ecr")
 kms_clients: ClientFactory = client_factory("kms")
 
 
+@reports_contract_errors
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = config.current()
-    item = parse_copy_input(event).item
+    item = workflow.verified_item(parse_copy_input(event).item, settings)
     begin(logger, event, context, region=item.region, repository=item.repository)
     source = None
     if settings.mirror_repository_settings:

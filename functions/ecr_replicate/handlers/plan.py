@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from ecr_replicate import config, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
-from ecr_replicate.handlers._common import SERVICE, EcrTokenCache, begin
+from ecr_replicate.handlers._common import SERVICE, EcrTokenCache, begin, reports_contract_errors
 from ecr_replicate.model import parse_request
 
 logger = Logger(service=SERVICE)
@@ -25,6 +25,7 @@ describe_factory = workflow.real_describe
 credentials = EcrTokenCache(lambda: ecr_clients)
 
 
+@reports_contract_errors
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     begin(logger, event, context)

@@ -8,12 +8,13 @@ from aws_lambda_powertools import Logger, Tracer
 
 from ecr_replicate import workflow
 from ecr_replicate.errors import InvalidInputError
-from ecr_replicate.handlers._common import SERVICE, begin
+from ecr_replicate.handlers._common import SERVICE, begin, reports_contract_errors
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
 
+@reports_contract_errors
 @tracer.capture_lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     begin(logger, event, context)

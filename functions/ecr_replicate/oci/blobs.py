@@ -61,7 +61,7 @@ def blob_exists(transport: Transport, ref: Reference, digest: str) -> bool:
         ok=(200, 404),
         what=f"check blob {_short(digest)} in {ref.host}/{ref.repository}",
     )
-    return response.status == 200
+    return bool(response.status == 200)
 
 
 def upload_location(transport: Transport, target: Reference, location: str | None, what: str) -> str:

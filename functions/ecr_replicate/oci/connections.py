@@ -140,19 +140,19 @@ class _WatchMixin:
                 self._watch.connected(self._watched, self.sock)
 
 
-class WatchedHTTPConnection(_WatchMixin, HTTPConnection):
+class WatchedHTTPConnection(_WatchMixin, HTTPConnection):  # type: ignore[misc] # urllib3 1.x: untyped
     pass
 
 
-class WatchedHTTPSConnection(_WatchMixin, HTTPSConnection):
+class WatchedHTTPSConnection(_WatchMixin, HTTPSConnection):  # type: ignore[misc]
     pass
 
 
-class _HTTPPool(HTTPConnectionPool):
+class _HTTPPool(HTTPConnectionPool):  # type: ignore[misc]
     ConnectionCls = WatchedHTTPConnection
 
 
-class _HTTPSPool(HTTPSConnectionPool):
+class _HTTPSPool(HTTPSConnectionPool):  # type: ignore[misc]
     ConnectionCls = WatchedHTTPSConnection
 
 

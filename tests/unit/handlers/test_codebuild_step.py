@@ -7,6 +7,7 @@ from moto import mock_aws
 
 from ecr_replicate import codebuild_step, workflow
 from ecr_replicate.errors import RegistryUnavailableError, TagImmutableError
+from ecr_replicate.failures import MAX_RECORD_BYTES
 from ecr_replicate_local.sample_images import push_image
 from tests.unit.handlers.conftest import FakeCopier
 from tests.unit.handlers.test_copy_image import item
@@ -38,19 +39,49 @@ def test_permanent_error_is_a_failed_result_and_retryable_fails_the_build(lambda
     assert capsys.readouterr().out == ""
 
 
-@pytest.mark.parametrize("value", [None, "not json", '{"region": "eu-west-1"}'])
-def test_bad_item_fails_the_build(lambda_env, copier, value):
+@pytest.mark.parametrize(
+    "value, region",
+    [
+        (None, "unknown"),
+        ("not json", "unknown"),
+        ('["eu-west-1"]', "unknown"),
+        ('{"region": "eu-west-1"}', "eu-west-1"),
+    ],
+)
+def test_a_bad_item_is_a_failed_result_not_a_failed_build(lambda_env, copier, capsys, value, region):
+    """Only a failed build is rebuilt (Retry on States.TaskFailed): input no rebuild can fix
+    ends the build with a FAILED record instead, which the state machine keeps as is."""
     if value is None:
         lambda_env.delenv("REPLICATION_ITEM", raising=False)
     else:
         lambda_env.setenv("REPLICATION_ITEM", value)
-    assert codebuild_step.main([]) == 2
+    assert codebuild_step.main([]) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert (out["region"], out["status"], out["error"]) == (region, "FAILED", "InvalidInputError")
     assert copier.calls == []
+
+
+def test_an_unexpected_error_is_recorded_not_rebuilt(lambda_env, copier, capsys):
+    lambda_env.setenv("REPLICATION_ITEM", json.dumps(item()))
+    copier.error = KeyError("bytesCopied")
+    assert codebuild_step.main([]) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert (out["status"], out["error"], out["cause"]) == ("FAILED", "KeyError", "'bytesCopied'")
+
+
+def test_a_failed_record_is_bounded(lambda_env, copier, capsys):
+    lambda_env.setenv("REPLICATION_ITEM", json.dumps(item()))
+    copier.error = TagImmutableError("immutable \u00e9\n" * 5000)
+    assert codebuild_step.main([]) == 0
+    line = capsys.readouterr().out.strip()
+    assert len(line.encode()) <= MAX_RECORD_BYTES
+    assert json.loads(line)["cause"].startswith("immutable")
 
 
 def test_codebuild_copy_against_real_registries(lambda_env, registries, capsys):
     source, target = registries
     pushed = push_image(source.host, "team/built", "v3", seed=9)
+    lambda_env.setenv("REGISTRY_ENDPOINTS", json.dumps({"us-east-1": source.host, "eu-west-1": target.host}))
     data = item(
         repository="team/built",
         tag="v3",
@@ -66,3 +97,13 @@ def test_codebuild_copy_against_real_registries(lambda_env, registries, capsys):
         assert codebuild_step.main([]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "SUCCEEDED" and out["digest"] == pushed.digest
+
+
+def test_an_overridden_item_for_another_host_copies_nothing(lambda_env, copier, capsys):
+    """Whoever starts the build with their own REPLICATION_ITEM gets a typed refusal, no copy."""
+    lambda_env.setenv("REPLICATION_ITEM", json.dumps(item(targetRegistry="registry.attacker.example")))
+    assert codebuild_step.main([]) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert (out["region"], out["status"], out["error"]) == ("eu-west-1", "FAILED", "InvalidInputError")
+    assert "targetRegistry" in out["cause"]
+    assert copier.calls == []

@@ -6,7 +6,12 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from ecr_replicate.errors import RegistryUnavailableError, TagImmutableError
+from ecr_replicate.errors import (
+    InvalidInputError,
+    InvalidReferenceError,
+    RegistryUnavailableError,
+    TagImmutableError,
+)
 from ecr_replicate.handlers import copy_image
 from ecr_replicate_local.sample_images import push_image
 from tests.unit.handlers.conftest import ACCOUNT, DIGEST, FakeCopier, FakeCopyResult
@@ -109,3 +114,41 @@ def test_copy_against_real_registries(lambda_env, context, monkeypatch, registri
     assert out["status"] == "SUCCEEDED" and out["digest"] == pushed.digest
     assert out["blobsCopied"] == len(pushed.all_blobs())
     assert again["bytesCopied"] == 0 and again["status"] == "SUCCEEDED"
+
+
+# --- the item is checked against the deployment, never trusted (issue 11 item 8) ---------------
+
+UNTRUSTED_ITEMS = {
+    "region not a target": (
+        {"region": "sa-east-1", "targetRegistry": f"{ACCOUNT}.dkr.ecr.sa-east-1.amazonaws.com"},
+        "not a target region",
+    ),
+    "the source region as target": (
+        {"region": "us-east-1", "targetRegistry": f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"},
+        "not a target region",
+    ),
+    "another target host": ({"targetRegistry": "registry.attacker.example"}, "targetRegistry"),
+    "another account's target": (
+        {"targetRegistry": "999999999999.dkr.ecr.eu-west-1.amazonaws.com"},
+        "targetRegistry",
+    ),
+    "another source host": ({"sourceRegistry": "registry.attacker.example"}, "sourceRegistry"),
+    "another source region": ({"sourceRegion": "eu-west-1"}, "sourceRegion"),
+}
+
+
+@pytest.mark.parametrize("overrides, words", UNTRUSTED_ITEMS.values(), ids=list(UNTRUSTED_ITEMS))
+def test_an_item_that_disagrees_with_the_deployment_is_refused(lambda_env, context, copier, overrides, words):
+    with pytest.raises(InvalidInputError, match=words):
+        copy_image.handler(item(**overrides), context)
+    assert copier.calls == []
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("repository", "../etc"), ("repository", "Team/App"), ("tag", "-bad"), ("digest", "sha256:abc")],
+)
+def test_an_item_with_a_malformed_name_is_refused(lambda_env, context, copier, field, value):
+    with pytest.raises(InvalidReferenceError):
+        copy_image.handler(item(**{field: value}), context)
+    assert copier.calls == []

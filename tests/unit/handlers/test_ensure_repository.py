@@ -7,8 +7,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.handlers import ensure_repository
-from tests.unit.handlers.conftest import DIGEST
+from tests.unit.handlers.conftest import ACCOUNT
+from tests.unit.handlers.test_copy_image import item as copy_item
 
 LIFECYCLE = json.dumps(
     {
@@ -29,19 +31,9 @@ LIFECYCLE = json.dumps(
 
 
 def item(region: str = "eu-west-1", repository: str = "team/app") -> dict[str, Any]:
-    return {
-        "region": region,
-        "repository": repository,
-        "tag": "v1",
-        "digest": DIGEST,
-        "mediaType": "x",
-        "sizeBytes": 1,
-        "sourceRegion": "us-east-1",
-        "sourceRegistry": "s",
-        "targetRegistry": "t",
-        "runtime": "lambda",
-        "executionName": "exec-1",
-    }
+    return copy_item(
+        region=region, repository=repository, targetRegistry=f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com"
+    )
 
 
 @pytest.fixture
@@ -155,3 +147,10 @@ def test_kms_alias_present_in_target_is_used(aws, context, lambda_env):
         "encryptionType": "KMS",
         "kmsKey": target_key,
     }
+
+
+@pytest.mark.parametrize("region", ["sa-east-1", "us-east-1"])
+def test_a_region_that_is_not_a_target_gets_no_repository(aws, context, region):
+    with pytest.raises(InvalidInputError, match="not a target region"):
+        ensure_repository.handler(item(region=region), context)
+    assert boto3.client("ecr", region_name=region).describe_repositories()["repositories"] == []

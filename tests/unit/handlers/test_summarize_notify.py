@@ -7,6 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from ecr_replicate.failures import from_caught_error
 from ecr_replicate.handlers import notify, summarize
 from ecr_replicate.workflow import EVENT_DETAIL_TYPE, EVENT_SOURCE, UNTAGGED_PUSH_REASON
 from tests.unit.handlers.conftest import DIGEST
@@ -55,24 +56,23 @@ OK = {
     "blobsSkipped": 1,
     "seconds": 1.5,
 }
-# What the ASL's "Record failure" Pass state produces from a Catch of a Lambda error.
-FAILED = {
-    "region": "ap-southeast-1",
-    "status": "FAILED",
-    "digest": DIGEST,
-    "bytesCopied": 0,
-    "blobsCopied": 0,
-    "blobsSkipped": 0,
-    "seconds": 0,
-    "error": "RegistryUnavailableError",
-    "cause": json.dumps(
-        {
-            "errorMessage": "connection refused by 127.0.0.1:5003",
-            "errorType": "RegistryUnavailableError",
-            "stackTrace": ["..."],
-        }
-    ),
-}
+# What the state machine's "Record failure" step keeps of a Lambda error caught after its retries.
+FAILED = from_caught_error(
+    {
+        "region": "ap-southeast-1",
+        "digest": DIGEST,
+        "failure": {
+            "Error": "RegistryUnavailableError",
+            "Cause": json.dumps(
+                {
+                    "errorMessage": "connection refused by 127.0.0.1:5003",
+                    "errorType": "RegistryUnavailableError",
+                    "stackTrace": ["..."],
+                }
+            ),
+        },
+    }
+).to_json()
 
 
 def test_all_regions_succeeded(lambda_env, context):

@@ -1,0 +1,29 @@
+"""Record failure: the bounded record of a region whose step failed (after its retries).
+
+Input: the Map iteration's state with the Catch's ``failure`` (``{"Error", "Cause"}``); output:
+a FAILED RegionResult of at most 1 KiB (``ecr_replicate.failures``), whatever the cause held.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+
+from ecr_replicate.errors import InvalidInputError
+from ecr_replicate.failures import from_caught_error
+from ecr_replicate.handlers._common import SERVICE, begin, reports_contract_errors
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+
+@reports_contract_errors
+@tracer.capture_lambda_handler
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    if not isinstance(event, dict):
+        raise InvalidInputError("invalid region state: expected a JSON object")
+    begin(logger, event, context, region=str(event.get("region", ""))[:40])
+    result = from_caught_error(event)
+    logger.warning("region failed", extra={"error": result.error, "cause": result.cause})
+    return result.to_json()
