@@ -6,11 +6,13 @@ Location, a redirect, a Bearer realm) and asserts on what that server saw.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 
 import pytest
 
-from ecr_replicate.errors import AuthenticationError, ReplicationError
+from ecr_replicate.credentials import EcrCredentials
+from ecr_replicate.errors import AuthenticationError, ConfigurationError, ReplicationError
 from ecr_replicate.oci.auth import StaticCredentials
 from ecr_replicate.oci.transport import RetryPolicy
 from tests.hostile.conftest import copy_between
@@ -161,3 +163,26 @@ def test_a_redirect_loop_is_bounded(servers, retry: RetryPolicy) -> None:
     with pytest.raises(ReplicationError, match="redirect"):
         copy_between(source, servers(FakeRegistry), retry=retry)
     assert len(source.seen("GET", "/manifests/v1")) <= 10
+
+
+class _Ecr:
+    """An ECR client stand-in: GetAuthorizationToken answers a known token."""
+
+    def get_authorization_token(self) -> dict[str, object]:
+        return {"authorizationData": [{"authorizationToken": base64.b64encode(b"AWS:ecr-token").decode()}]}
+
+
+def test_an_ecr_token_never_goes_over_plain_http(servers, retry: RetryPolicy) -> None:
+    """An ECR registry (here a REGISTRY_ENDPOINTS host) reached over http gets no token: the
+    provider refuses it, before any request carries it."""
+    source, target = servers(FakeRegistry), servers(FakeRegistry, auth=("basic", "AWS", "ecr-token"))
+    source.push_image("app", "v1")
+    provider = EcrCredentials(lambda region: _Ecr(), endpoints={"eu-west-1": target.host})
+    with pytest.raises(ConfigurationError, match="plain http"):
+        copy_between(source, target, credentials=provider, retry=retry)
+    assert target.authorizations() == []
+    allowed = EcrCredentials(
+        lambda region: _Ecr(), endpoints={"eu-west-1": target.host}, plain_http_hosts=[target.host]
+    )
+    copy_between(source, target, credentials=allowed, retry=retry)  # the local twin's loopback setting
+    assert target.tag_of("app", "v1") is not None
