@@ -17,7 +17,6 @@ from ecr_replicate.oci.copy import CopyResult
 from ecr_replicate.oci.reference import Reference
 from ecr_replicate_local.environment import LocalEnvironment
 from ecr_replicate_local.moto_server import forget_cached_clients
-from ecr_replicate_local.registry import LocalRegistry
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ACCOUNT = "123456789012"
