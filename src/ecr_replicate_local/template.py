@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from ecr_replicate.errors import ConfigurationError
-from ecr_replicate_local import sam
+from ecr_replicate_local import parameters, sam
 
 NO_VALUE = object()
 """What ``Ref: AWS::NoValue`` resolves to: the enclosing key or list item is dropped."""
@@ -146,25 +146,13 @@ class Template:
     # --- parameters and conditions ----------------------------------------------------------
 
     def _parameter_values(self, overrides: Mapping[str, str]) -> dict[str, Any]:
-        declared: dict[str, Any] = self.data.get("Parameters") or {}
-        unknown = sorted(set(overrides) - set(declared))
-        if unknown:
-            raise ConfigurationError(f"unknown template parameters: {', '.join(unknown)}")
-        values: dict[str, Any] = {}
-        for name, spec in declared.items():
-            raw = overrides.get(name, spec.get("Default"))
-            if raw is None:
-                raise ConfigurationError(f"template parameter {name} has no Default: pass a value")
-            allowed = spec.get("AllowedValues")
-            if allowed is not None and str(raw) not in [str(v) for v in allowed]:
-                raise ConfigurationError(f"parameter {name}={raw!r} not in {allowed}")
-            if str(spec.get("Type", "String")).startswith("CommaDelimitedList") or str(
-                spec.get("Type", "")
-            ).startswith("List<"):
-                values[name] = [item.strip() for item in str(raw).split(",") if item.strip()]
-            else:
-                values[name] = str(raw)
-        return values
+        """Each parameter's value as ``Ref`` gives it (a list for list types), checked by
+        :mod:`ecr_replicate_local.parameters` as CloudFormation checks it."""
+        specs = parameters.declared(self.data)
+        values = parameters.values_in_force(specs, overrides)
+        return {
+            name: specs[name].items(value) if specs[name].is_list else value for name, value in values.items()
+        }
 
     def condition(self, name: str) -> bool:
         if name not in self._conditions:
