@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,7 +30,7 @@ from typing import Any, TextIO
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate_cli import rerun, status
 from ecr_replicate_local.environment import LocalEnvironment, StartedExecution
-from ecr_replicate_local.regions import parse_regions
+from ecr_replicate_local.local_run import LocalRun, add_arguments, outcome_line, run_summary
 from ecr_replicate_local.signals import interrupts_as_keyboard_interrupt
 
 DEMO_REPOSITORY = "demo/app"
@@ -63,6 +64,10 @@ def _push_sample(host: str, out: TextIO) -> Any:
 def _follow(env: LocalEnvironment, arn: str, out: TextIO) -> status.ExecutionView:
     print(f"Execution {arn}", file=out, flush=True)
     view = status.watch(env.sfn(), arn, out=out, follow=True, timeout=EXECUTION_TIMEOUT, show_text=False)
+    summary = run_summary(env.sfn(), arn)
+    if summary.get("status") == "SKIPPED":  # not mailed: say why nothing was copied
+        print(f"SKIPPED (no notification): {summary.get('reason')}", file=out, flush=True)
+        return view
     message = env.notification_for(arn)
     print("Notification:", file=out)
     text = str(message.get("text")) if message else "(none received)"
@@ -117,20 +122,33 @@ def _explain_denials(env: LocalEnvironment, out: TextIO) -> None:
     out.flush()
 
 
-def _environment(args: argparse.Namespace, source: str, targets: list[str]) -> LocalEnvironment:
-    return LocalEnvironment(source, targets, data_dir=args.data, runtime=args.runtime, template=args.template)
+def print_parameters(run: LocalRun, out: TextIO) -> None:
+    for line in run.parameter_lines():
+        print(line, file=out)
+    out.flush()
+
+
+def _cloudtrail_run(env: LocalEnvironment, run: LocalRun, digest: str, out: TextIO) -> bool:
+    """With CloudTrailTrigger=true the push also runs for CloudTrail's PutImage event: follow it."""
+    if run.parameters.values.get("CloudTrailTrigger") != "true":
+        return True
+    started = env.wait_for_execution(DEMO_REPOSITORY, digest, EXECUTION_TIMEOUT, via_cloudtrail=True)
+    print("CloudTrailTrigger=true: CloudTrail's PutImage event started a second run", file=out, flush=True)
+    return _follow(env, started.arn, out).status == "SUCCEEDED"
 
 
 def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    source, targets = parse_regions(args.regions)
+    run = LocalRun.from_args(args)
     fail_region = args.fail_region
-    if fail_region is not None and fail_region not in targets:
+    if fail_region is not None and fail_region not in run.targets:
         print(
-            f"--fail-region {fail_region} is not one of the targets ({', '.join(targets)})", file=sys.stderr
+            f"--fail-region {fail_region} is not one of the targets ({', '.join(run.targets)})",
+            file=sys.stderr,
         )
         return 2
-    with interrupts_as_keyboard_interrupt(), _environment(args, source, targets) as env:
+    with interrupts_as_keyboard_interrupt(), run.environment() as env:
         print_regions(env, "source", out)
+        print_parameters(run, out)
         print(
             f"Local AWS (moto Step Functions, IAM enforced) at {env.aws.endpoint_url}", file=out, flush=True
         )
@@ -140,28 +158,35 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         pushed = _push_sample(env.push_host(), out)
         started = env.wait_for_execution(DEMO_REPOSITORY, pushed.digest)
         view = _follow(env, started.arn, out)
+        if run_summary(env.sfn(), started.arn).get("status") == "SKIPPED":
+            return 0 if view.status == "SUCCEEDED" else 1  # the parameters' filters said so
         ok = digest_check(env, DEMO_REPOSITORY, DEMO_TAG, out)
-        if fail_region is None:
-            if not (ok and view.status == "SUCCEEDED"):
-                _explain_denials(env, out)
-                return 1
-            return 0
-        print(
-            f"Restarting the registry of {fail_region}, then: ecr-replicate rerun --region "
-            f"{fail_region} {started.arn}",
-            file=out,
-            flush=True,
-        )
-        env.regions.restart(fail_region)  # type: ignore[union-attr]
-        new_arn = rerun.rerun(env.sfn(), started.arn, regions=[fail_region], out=out)
-        if new_arn is None:
-            return 1
-        healed = _follow(env, new_arn, out)
-        ok = digest_check(env, DEMO_REPOSITORY, DEMO_TAG, out)
-        if not (ok and healed.status == "SUCCEEDED"):
+        if fail_region is not None:
+            return _heal(env, fail_region, started.arn, out)
+        ok = _cloudtrail_run(env, run, pushed.digest, out) and ok
+        if not (ok and view.status == "SUCCEEDED"):
             _explain_denials(env, out)
             return 1
         return 0
+
+
+def _heal(env: LocalEnvironment, fail_region: str, arn: str, out: TextIO) -> int:
+    """The fault demo's second half: restart the region's registry, re-run it alone."""
+    print(
+        f"Restarting the registry of {fail_region}, then: ecr-replicate rerun --region {fail_region} {arn}",
+        file=out,
+        flush=True,
+    )
+    env.regions.restart(fail_region)  # type: ignore[union-attr]
+    new_arn = rerun.rerun(env.sfn(), arn, regions=[fail_region], out=out)
+    if new_arn is None:
+        return 1
+    healed = _follow(env, new_arn, out)
+    ok = digest_check(env, DEMO_REPOSITORY, DEMO_TAG, out)
+    if not (ok and healed.status == "SUCCEEDED"):
+        _explain_denials(env, out)
+        return 1
+    return 0
 
 
 # --- up ---------------------------------------------------------------------------------------
@@ -192,9 +217,10 @@ def _print_access(env: LocalEnvironment, out: TextIO) -> None:
 
 
 def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    source, targets = parse_regions(args.regions)
-    with interrupts_as_keyboard_interrupt(), _environment(args, source, targets) as env:
+    run = LocalRun.from_args(args)
+    with interrupts_as_keyboard_interrupt(), run.environment() as env:
         print_regions(env, "source: push here", out)
+        print_parameters(run, out)
         _print_access(env, out)
         print("Watch runs from another terminal:", file=out)
         for name, value in env.aws.environment().items():
@@ -204,26 +230,34 @@ def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             file=out,
         )
         print("Replicating every push until Ctrl-C.", file=out, flush=True)
-        sfn = env.sfn()
-        reported = 0
-        pending: dict[str, StartedExecution] = {}
-        while True:
-            with env._changed:
-                env._changed.wait(0.5)
-                new = env.executions[reported:]
-                reported = len(env.executions)
-            for started in new:
-                if "image-tag" in started.event["detail"]:  # platform manifests are part of a tag push
-                    print(f"push {started.label}: {started.arn}", file=out, flush=True)
-                    pending[started.arn] = started
-            for arn, started in list(pending.items()):
-                view = status.snapshot(sfn, arn)
-                if view.done:
-                    del pending[arn]
-                    print(f"{view.status}: {started.label}", file=out)
-                    for row in view.rows:
-                        print(f"  {status.plain_row(row)}", file=out)
-                    out.flush()
+        follow_pushes(env, out)
+    return 0
+
+
+def follow_pushes(env: LocalEnvironment, out: TextIO, stop: threading.Event | None = None) -> None:
+    """``local up``'s report: a line per tagged push as its run starts, its outcome (SKIPPED with
+    the reason, or how the run ended and where it copied) and a row per region when it ends;
+    until ``stop`` is set (never, without one)."""
+    sfn = env.sfn()
+    reported = 0
+    pending: dict[str, StartedExecution] = {}
+    while stop is None or not stop.is_set():
+        with env._changed:
+            env._changed.wait(0.5)
+            new = env.executions[reported:]
+            reported = len(env.executions)
+        for started in new:
+            if started.tag is not None:  # platform manifests are part of a tag push
+                print(f"push {started.label}: {started.arn}", file=out, flush=True)
+                pending[started.arn] = started
+        for arn, started in list(pending.items()):
+            view = status.snapshot(sfn, arn)
+            if view.done:
+                del pending[arn]
+                print(outcome_line(started.label, view, run_summary(sfn, arn)), file=out)
+                for row in view.rows:
+                    print(f"  {status.plain_row(row)}", file=out)
+                out.flush()
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -236,15 +270,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="source region then targets (default: us-east-1,eu-west-1,ap-southeast-1)",
     )
     parser.add_argument("--data", type=Path, metavar="DIR", help="registry storage (default: a temp dir)")
-    parser.add_argument(
-        "--runtime", choices=("lambda", "codebuild"), default="lambda", help="where each copy runs"
-    )
-    parser.add_argument(
-        "--template",
-        type=Path,
-        metavar="FILE",
-        help="the SAM template to run (default: the repository's template.yaml)",
-    )
+    add_arguments(parser)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
