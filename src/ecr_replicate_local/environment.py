@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ecr_replicate_local.cloudtrail import CLOUDTRAIL_API_CALL, AfterRuns, put_image_event
 from ecr_replicate_local.eventbridge import DELIVERY_ATTEMPTS
 from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.signals import signals_ignored
@@ -36,15 +37,40 @@ MOTO_ACCOUNT = "123456789012"
 
 @dataclass
 class StartedExecution:
+    """A run an event started: an ECR push event, or (``CloudTrailTrigger``) CloudTrail's PutImage."""
+
     event: dict[str, Any]
     arn: str
 
     @property
-    def label(self) -> str:
+    def via_cloudtrail(self) -> bool:
+        return self.event.get("detail-type") == CLOUDTRAIL_API_CALL
+
+    @property
+    def repository(self) -> str:
         detail = self.event["detail"]
-        tag = detail.get("image-tag")
-        name = f"{detail['repository-name']}:{tag}" if tag else detail["repository-name"]
-        return f"{name} ({detail['image-digest'][:19]})"
+        if self.via_cloudtrail:
+            return str(detail["requestParameters"]["repositoryName"])
+        return str(detail["repository-name"])
+
+    @property
+    def tag(self) -> str | None:
+        detail = self.event["detail"]
+        tag = detail["requestParameters"].get("imageTag") if self.via_cloudtrail else detail.get("image-tag")
+        return str(tag) if tag else None
+
+    @property
+    def digest(self) -> str:
+        detail = self.event["detail"]
+        if self.via_cloudtrail:
+            return str(detail["responseElements"]["image"]["imageId"]["imageDigest"])
+        return str(detail["image-digest"])
+
+    @property
+    def label(self) -> str:
+        name = f"{self.repository}:{self.tag}" if self.tag else self.repository
+        via = " via CloudTrail PutImage" if self.via_cloudtrail else ""
+        return f"{name} ({self.digest[:19]}){via}"
 
 
 class LocalEnvironment:
@@ -56,7 +82,7 @@ class LocalEnvironment:
         target_regions: list[str],
         *,
         data_dir: Path | None = None,
-        runtime: str = "lambda",
+        runtime: str | None = None,
         template: Path | None = None,
         parameters: Mapping[str, str] | None = None,
         deliver_events: bool = True,
@@ -71,7 +97,7 @@ class LocalEnvironment:
         self.template = template
         self.parameters = {
             "TargetRegions": ",".join(target_regions),
-            "CopyRuntime": runtime,
+            **({"CopyRuntime": runtime} if runtime is not None else {}),
             **(parameters or {}),
         }
         self.deliver_events = deliver_events
@@ -83,6 +109,7 @@ class LocalEnvironment:
         self.fronts: Any = None
         self.aws: Any = None
         self.bridges: dict[str, Any] = {}  # region -> its registry's webhook bridge
+        self.cloudtrail: AfterRuns | None = None  # CloudTrail's PutImage events, after the push's runs
         self.executions: list[StartedExecution] = []
         self.seeded: dict[str, int] = {}  # region -> tags found in its registry at start
         self._changed = threading.Condition()
@@ -132,6 +159,7 @@ class LocalEnvironment:
             ).start()
             self.aws.use_registries(self.fronts.endpoints(), self.fronts.ca_file)
             self.aws.start()
+            self.cloudtrail = AfterRuns(self._deliver, self._ended)
             for region in self.regions.regions:
                 self.seeded[region] = seed_from_registry(
                     self.aws.client("ecr", region), self.regions.registry(region).host
@@ -150,12 +178,14 @@ class LocalEnvironment:
 
     def _stop(self) -> None:
         bridges, self.bridges = list(self.bridges.values()), {}
+        cloudtrail, self.cloudtrail = self.cloudtrail, None
         aws, self.aws = self.aws, None
         fronts, self.fronts = self.fronts, None
         regions, self.regions = self.regions, None
         self._ready.set()  # wake events waiting for a start that will not come
         for step in (
             *(bridge.stop for bridge in bridges),
+            cloudtrail.stop if cloudtrail is not None else None,
             aws.stop if aws is not None else None,
             fronts.stop if fronts is not None else None,
             regions.cleanup if regions is not None else None,
@@ -208,7 +238,6 @@ class LocalEnvironment:
         """A registry's push or deletion: record it in its region's ECR; a source push also goes
         to EventBridge (its rules start the workflow)."""
         from ecr_replicate_local.ecr_mirror import record_delete, record_push  # noqa: PLC0415
-        from ecr_replicate_local.webhook import execution_name  # noqa: PLC0415
 
         self._ready.wait(READY_WAIT)
         aws, regions = self.aws, self.regions
@@ -225,14 +254,28 @@ class LocalEnvironment:
             print(f"warning: could not record the {region} push in the local ECR: {exc}", file=sys.stderr)
         if region != self.source_region or not self.deliver_events:
             return
+        arns = self._deliver(event)
+        trail = put_image_event(event)
+        if trail is not None and self.cloudtrail is not None and aws.stack.targets_for(trail):
+            self.cloudtrail.submit(trail, after=arns)
+
+    def _deliver(self, event: dict[str, Any]) -> list[str]:
+        """Deliver ``event`` to EventBridge's rules; the runs it started are recorded."""
+        from ecr_replicate_local.webhook import execution_name  # noqa: PLC0415
+
         try:
-            arns = aws.deliver_event(event, name=execution_name(event))
+            arns: list[str] = self.aws.deliver_event(event, name=execution_name(event))
         except Exception as exc:  # retried, then in the rule's dead-letter queue: say so
             print(f"warning: EventBridge could not start the workflow: {exc}", file=sys.stderr)
             raise
         with self._changed:
             self.executions.extend(StartedExecution(event, arn) for arn in arns)
             self._changed.notify_all()
+        return arns
+
+    def _ended(self, execution_arn: str) -> bool:
+        status = self.sfn().describe_execution(executionArn=execution_arn)["status"]
+        return bool(status != "RUNNING")
 
     def wait_recorded(
         self,
@@ -261,14 +304,17 @@ class LocalEnvironment:
                 raise TimeoutError(f"{repository}@{digest} not {state} within {timeout:.0f}s")
             time.sleep(0.02)
 
-    def wait_for_execution(self, repository: str, digest: str, timeout: float = 30.0) -> StartedExecution:
-        """The execution the push of ``repository@digest`` started (once its event has arrived)."""
+    def wait_for_execution(
+        self, repository: str, digest: str, timeout: float = 30.0, *, via_cloudtrail: bool = False
+    ) -> StartedExecution:
+        """The execution the push of ``repository@digest`` started (once its event has arrived);
+        ``via_cloudtrail``: the one CloudTrail's PutImage event started (``CloudTrailTrigger``)."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
                 for started in self.executions:
-                    detail = started.event["detail"]
-                    if detail["repository-name"] == repository and detail["image-digest"] == digest:
+                    same_push = started.repository == repository and started.digest == digest
+                    if same_push and started.via_cloudtrail == via_cloudtrail:
                         return started
                 left = deadline - time.monotonic()
                 if left <= 0:
