@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -31,6 +32,7 @@ from ecr_replicate_local.template import LocalResource, Template
 logger = logging.getLogger(__name__)
 
 PRIMARY_DEFINITION = "replicate.asl.json"
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NOTIFICATION_QUEUE = "ecr-replicate-local-notifications"
 ClientOf = Callable[[str], Any]
 
@@ -84,6 +86,8 @@ class LocalStack:
             tpl.resources[lid].ref = url
             self.queues[lid] = url
         self._create_topics(tpl, client)
+        self._create_subscriptions(tpl, client)
+        self._create_log_groups(tpl, client)
         for name in self.buckets.values():
             location = {} if self.region == "us-east-1" else {"LocationConstraint": self.region}
             client("s3").create_bucket(
@@ -155,6 +159,32 @@ class LocalStack:
             Endpoint=attributes["Attributes"]["QueueArn"],
             Attributes={"RawMessageDelivery": "true"},
         )
+
+    def _create_subscriptions(self, tpl: Template, client: ClientOf) -> None:
+        """``AWS::SNS::Subscription`` resources (e.g. the NotificationEmail address), refused as SNS
+        refuses them: an ``email``/``email-json`` endpoint must be an e-mail address."""
+        sns = client("sns")
+        for lid, res in tpl.resources_of_type("AWS::SNS::Subscription").items():
+            props = tpl.resolve(res.get("Properties") or {})
+            protocol, endpoint = str(props.get("Protocol", "")), str(props.get("Endpoint", ""))
+            if protocol in ("email", "email-json") and not EMAIL.fullmatch(endpoint):
+                raise ConfigurationError(
+                    f"{lid}: SNS refuses the {protocol} endpoint {endpoint[:80]!r}: Invalid parameter: "
+                    "Email address (CloudFormation would roll the stack back)"
+                )
+            arn = sns.subscribe(TopicArn=str(props["TopicArn"]), Protocol=protocol, Endpoint=endpoint)
+            tpl.resources[lid] = LocalResource(ref=str(arn["SubscriptionArn"]))
+
+    def _create_log_groups(self, tpl: Template, client: ClientOf) -> None:
+        """``AWS::Logs::LogGroup`` resources with their ``RetentionInDays`` (what LogRetentionDays
+        sets; the local functions log to stderr, so the groups stay empty)."""
+        logs = client("logs")
+        for lid, res in tpl.resources_of_type("AWS::Logs::LogGroup").items():
+            name = tpl.local_resource(lid).ref
+            logs.create_log_group(logGroupName=name)
+            retention = tpl.resolve((res.get("Properties") or {}).get("RetentionInDays"))
+            if retention is not None:
+                logs.put_retention_policy(logGroupName=name, retentionInDays=int(retention))
 
     def _create_functions(self, client: ClientOf) -> None:
         lam = client("lambda")
