@@ -1,0 +1,180 @@
+"""Issue 16, the contrast: the parameters at their defaults (and ``--runtime lambda`` with
+``LambdaMaxImageBytes=0``) through ``local up``'s code path, then the README's example run as a
+user runs it: ``ecr-replicate local up`` in a subprocess, a repository created with settings
+through the printed endpoint and credentials, two pushes, ``ecr-replicate status``.
+The tuned side: tests/e2e/test_parameters_tuned.py."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from ecr_replicate_cli.region_rows import region_rows
+from ecr_replicate_local.sample_images import PushedImage, push_image
+from tests.e2e.conftest import REPO_ROOT, processes_using, run_cli
+from tests.support.local_up import (
+    PushReport,
+    local_up,
+    max_regions_at_once,
+    operator_client,
+    plan_output,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_group("parameters-defaults")]
+
+SOURCE = "us-east-1"
+TARGETS = ["eu-west-1", "ap-southeast-1", "us-west-2"]
+
+
+@pytest.fixture(scope="module")
+def twin() -> Iterator[tuple[Any, PushReport, PushedImage, str]]:
+    """Defaults, but the copy forced into Lambda above a threshold of 0 bytes. team/app is
+    created IMMUTABLE in the source, then team/app:v1 pushed and replicated."""
+    argv = ("--regions", ",".join([SOURCE, *TARGETS]), "--runtime", "lambda",
+            "--parameter-overrides", "LambdaMaxImageBytes=0")  # fmt: skip
+    with local_up(*argv) as (run, env, report):
+        assert run.parameters.origins["CopyRuntime"] == "from --runtime"
+        operator_client(env, "ecr").create_repository(
+            repositoryName="team/app",
+            imageTagMutability="IMMUTABLE",
+            imageScanningConfiguration={"scanOnPush": True},
+        )
+        image = push_image(env.push_host(), "team/app", "v1", layer_size=4096, seed=1631)
+        started = env.wait_for_execution("team/app", image.digest)
+        assert env.aws.wait(started.arn, timeout=300)["status"] == "SUCCEEDED"
+        yield env, report, image, started.arn
+
+
+def test_copy_runtime_lambda_is_forced_above_lambda_max_image_bytes(twin: Any) -> None:
+    env, report, _, arn = twin
+    history = env.aws.history(arn)
+    assert plan_output(history)["image"]["sizeBytes"] > 0  # above LambdaMaxImageBytes=0
+    assert {row.runtime for row in region_rows(history)} == {"lambda"}
+    report.line(r"^SUCCEEDED: team/app:v1 \(sha256:[0-9a-f]{12}\), copied in Lambda$")
+
+
+def test_mirror_repository_settings_false_leaves_targets_alone(twin: Any) -> None:
+    """The target repositories are created with ECR's defaults, and the Ensure role could not
+    mirror settings if it tried: without MirrorRepositorySettings its policy lacks them."""
+    env, _, _, _ = twin
+    for region in TARGETS:
+        ecr = operator_client(env, "ecr", region)
+        (repo,) = ecr.describe_repositories(repositoryNames=["team/app"])["repositories"]
+        assert repo["imageTagMutability"] == "MUTABLE", region
+        assert repo["imageScanningConfiguration"] == {"scanOnPush": False}, region
+    ensure = next(
+        spec for spec in env.aws.functions.values() if spec.logical_id == "EnsureRepositoryFunction"
+    )
+    session = env.aws.session(env.aws.stack.role_arn(ensure.role), "lambda.amazonaws.com", ensure.name)
+    as_ensure = env.aws.client("ecr", TARGETS[0], credentials=session)
+    as_ensure.describe_repositories(repositoryNames=["team/app"])  # what it may do
+    with pytest.raises(ClientError) as refused:
+        as_ensure.put_image_tag_mutability(repositoryName="team/app", imageTagMutability="IMMUTABLE")
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "is not authorized to perform: ecr:PutImageTagMutability" in str(refused.value)
+
+
+def test_max_concurrency_default_copies_regions_in_parallel(twin: Any) -> None:
+    env, _, _, arn = twin
+    history = env.aws.history(arn)
+    assert plan_output(history)["maxConcurrency"] == 10
+    assert max_regions_at_once(history) > 1
+
+
+def test_cloudtrail_trigger_false_runs_each_push_once(twin: Any) -> None:
+    env, _, image, _ = twin
+    assert "CloudTrailPutImageRule" not in {target.rule for target in env.aws.stack.rule_targets}
+    time.sleep(1.0)  # had a CloudTrail run been started, it would follow the first run's end at once
+    assert [s.via_cloudtrail for s in env.executions if s.digest == image.digest] == [False]
+
+
+def test_notification_email_and_log_retention_defaults(twin: Any) -> None:
+    env, _, _, _ = twin
+    subscriptions = operator_client(env, "sns").list_subscriptions_by_topic(TopicArn=env.aws.topic_arn)
+    assert [s for s in subscriptions["Subscriptions"] if s["Protocol"].startswith("email")] == []
+    groups = operator_client(env, "logs").describe_log_groups()["logGroups"]
+    assert groups and {g.get("retentionInDays") for g in groups} == {30}
+
+
+# --- the README's example, as a user runs it --------------------------------------------------
+
+
+def read_until(process: subprocess.Popen[str], marker: str, timeout: float, seen: list[str]) -> list[str]:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line.rstrip("\n"))
+        if re.search(marker, line):
+            return seen
+    raise AssertionError(f"no {marker!r} in:\n" + "\n".join(seen))
+
+
+def test_readme_example_a_filter_and_mirrored_settings(data_dir: Any) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ecr_replicate_cli.main", "local", "up", "--regions", "us-east-1,eu-west-1",
+         "--data", str(data_dir),
+         "--parameter-overrides", "RepositoryInclude=team/*", "MirrorRepositorySettings=true"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO_ROOT,
+    )  # fmt: skip
+    seen: list[str] = []
+    try:
+        text = "\n".join(read_until(process, "Replicating every push until Ctrl-C.", 120, seen))
+        assert re.search(r"^  RepositoryInclude +team/\* +override$", text, re.M)
+        assert re.search(r"^  MirrorRepositorySettings +true +override$", text, re.M)
+        assert re.search(r"^  TagInclude +\"\" +default$", text, re.M)
+        exports = {
+            name: shlex.split(value)[0] for name, value in re.findall(r"^\s+export (\w+)=(.*)$", text, re.M)
+        }
+        push = re.search(r"^\s+us-east-1\s+https://\S+\s+registry (127\.0\.0\.1:\d+)", text, re.M).group(1)  # type: ignore[union-attr]
+
+        def ecr(region: str) -> Any:  # the operator's boto3, with what local up printed
+            return boto3.client(
+                "ecr",
+                region_name=region,
+                endpoint_url=exports["AWS_ENDPOINT_URL"],
+                aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+            )
+
+        source = ecr("us-east-1")
+        source.create_repository(repositoryName="team/app", imageTagMutability="IMMUTABLE")
+        push_image(push, "team/app", "v1", layer_size=2048, seed=1641)
+        push_image(push, "other/tool", "v1", layer_size=2048, seed=1642)
+        read_until(process, r"^SKIPPED: other/tool:v1 ", 120, seen)
+        read_until(process, r"^SUCCEEDED: team/app:v1 ", 120, seen)
+        out = "\n".join(seen)
+        assert re.search(
+            r"^SKIPPED: other/tool:v1 \(sha256:[0-9a-f]{12}\): repository 'other/tool' matches no include "
+            r"pattern \(team/\*\)$",
+            out,
+            re.M,
+        )
+        pushed_line = re.search(r"^push other/tool:v1 \(sha256:[0-9a-f]{12}\): (arn:\S+)$", out, re.M)
+        assert pushed_line is not None, out
+        skipped_arn = pushed_line.group(1)
+        target = ecr("eu-west-1")
+        (repo,) = target.describe_repositories(repositoryNames=["team/app"])["repositories"]
+        assert repo["imageTagMutability"] == "IMMUTABLE"
+        shown = run_cli("status", skipped_arn, env=exports)
+        assert shown.returncode == 0, shown.stderr
+        assert (
+            "SKIPPED: other/tool:v1: repository 'other/tool' matches no include pattern (team/*)"
+            in shown.stdout
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+    assert processes_using(data_dir) == []
