@@ -178,3 +178,23 @@ def test_readme_example_a_filter_and_mirrored_settings(data_dir: Any) -> None:
         process.send_signal(signal.SIGINT)
         process.wait(30)
     assert processes_using(data_dir) == []
+
+
+def test_demo_takes_parameters_too(data_dir: Any) -> None:
+    """`local demo` with CloudTrailTrigger=true and MaxConcurrency=1: it prints the parameters in
+    force, shows a region waiting for its turn, then follows CloudTrail's second run, which copies
+    nothing."""
+    result = run_cli(
+        "local", "demo", "--regions", "us-east-1,eu-west-1,ap-southeast-1", "--data", str(data_dir),
+        "--parameter-overrides", "CloudTrailTrigger=true", "MaxConcurrency=1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert re.search(r"^  CloudTrailTrigger +true +override$", out, re.M)
+    assert re.search(r"^  MaxConcurrency +1 +override$", out, re.M)
+    first, second = out.split("CloudTrailTrigger=true: CloudTrail's PutImage event started a second run\n")
+    assert re.search(r"^ap-southeast-1 +waiting ", first, re.M)  # one region at a time
+    assert "all regions match the source" in first
+    assert re.search(r"^  eu-west-1 +done +2\.0 MiB ", first, re.M)
+    assert re.findall(r"^  (\S+) +done +0 B ", second, re.M) == ["eu-west-1", "ap-southeast-1"]
+    assert processes_using(data_dir) == []
