@@ -29,6 +29,7 @@ from tests.support.local_up import (
     plan_output,
     status_output,
 )
+from tests.unit.handlers.test_ensure_repository import LIFECYCLE as LIFECYCLE_TEXT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_group("parameters-tuned")]
 
@@ -44,20 +45,7 @@ ARGV = (
     f"LambdaMaxImageBytes={THRESHOLD}", "MaxConcurrency=1",
     "CloudTrailTrigger=true", "NotificationEmail=ops@example.com", "LogRetentionDays=7",
 )  # fmt: skip
-LIFECYCLE = {
-    "rules": [
-        {
-            "rulePriority": 1,
-            "selection": {
-                "tagStatus": "untagged",
-                "countType": "sinceImagePushed",
-                "countUnit": "days",
-                "countNumber": 14,
-            },
-            "action": {"type": "expire"},
-        }
-    ]
-}  # fmt: skip
+LIFECYCLE = json.loads(LIFECYCLE_TEXT)
 
 
 @dataclass
@@ -101,7 +89,7 @@ def mirrored(twin: Twin) -> PushedImage:
         imageScanningConfiguration={"scanOnPush": True},
         tags=[{"Key": "owner", "Value": "platform"}],
     )
-    ecr.put_lifecycle_policy(repositoryName="team/api", lifecyclePolicyText=json.dumps(LIFECYCLE))
+    ecr.put_lifecycle_policy(repositoryName="team/api", lifecyclePolicyText=LIFECYCLE_TEXT)
     done = threading.Event()
 
     def watch() -> None:  # what `ecr-replicate status` shows while the run goes
