@@ -23,6 +23,7 @@ from typing import Any
 from ecr_replicate.config import Settings
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate_local import parameters
+from ecr_replicate_local.environment import LocalEnvironment
 from ecr_replicate_local.local_aws import DEFAULT_TEMPLATE, MOTO_ACCOUNT
 from ecr_replicate_local.parameters import ParametersInForce
 from ecr_replicate_local.regions import DEFAULT_SOURCE_REGION, parse_regions
@@ -94,10 +95,8 @@ class LocalRun:
         run.check_function_settings()
         return run
 
-    def environment(self, **options: Any) -> Any:
+    def environment(self, **options: Any) -> LocalEnvironment:
         """The run's :class:`LocalEnvironment` (not started); ``options`` go to it as they are."""
-        from ecr_replicate_local.environment import LocalEnvironment  # noqa: PLC0415
-
         return LocalEnvironment(
             self.source,
             self.targets,
