@@ -1,9 +1,8 @@
-"""What every handler shares: Powertools service name, correlation id, per-region metrics.
+"""What every handler shares: Powertools service name, correlation id, contract error names.
 
-Log keys and metric dimensions are per invocation: on Lambda one environment runs one invocation
-at a time, but the local engine runs a Map's iterations as threads of one process, so keys are
-kept thread-local (``thread_safe_*``) and each invocation's metrics live in their own
-``EphemeralMetrics`` (no state shared between concurrent regions).
+Log keys are per invocation: on Lambda one environment runs one invocation at a time, but the
+local engine runs a Map's iterations as threads of one process, so keys are kept thread-local
+(``thread_safe_*``). Metrics: :mod:`ecr_replicate.metrics` (one ``EphemeralMetrics`` per blob).
 """
 
 from __future__ import annotations
@@ -13,15 +12,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from ecr_replicate import config
+from ecr_replicate import config, metrics
 from ecr_replicate.credentials import EcrCredentials
 from ecr_replicate.ecr import ClientFactory
 from ecr_replicate.errors import ReplicationError, reported
 
-SERVICE = "ecr-replicate"
-METRICS_NAMESPACE = "EcrReplicate"
+SERVICE = metrics.SERVICE  # the handlers' Powertools service name
 
 Result = TypeVar("Result")
 
@@ -62,15 +59,6 @@ def begin(logger: Logger, event: Any, context: Any, **keys: object) -> None:
     if request_id:
         keys["function_request_id"] = request_id
     logger.thread_safe_append_keys(**keys)
-
-
-def emit_region_metrics(region: str, values: list[tuple[str, MetricUnit, float]]) -> None:
-    """One EMF blob for this invocation, dimensioned by target region."""
-    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-    metrics.add_dimension(name="TargetRegion", value=region)
-    for name, unit, value in values:
-        metrics.add_metric(name=name, unit=unit, value=value)
-    metrics.flush_metrics()
 
 
 class EcrTokenCache:

@@ -22,6 +22,7 @@ class ImageDescription:
     size_bytes: int
     platforms: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
+    subject: str | None = None  # OCI 1.1 ``subject`` digest: the image is a referrer of it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -30,6 +31,7 @@ class ImageDescription:
             "sizeBytes": self.size_bytes,
             "platforms": list(self.platforms),
             "children": list(self.children),
+            "subject": self.subject,
         }
 
 
@@ -46,7 +48,7 @@ def describe_image(
     config: RegistryConfig = HTTPS,
     retry: RetryPolicy | None = None,
 ) -> ImageDescription:
-    """Digest, media type, platforms and total size (every blob once, plus the manifests)."""
+    """Digest, media type, platforms, subject and total size (every blob once, plus the manifests)."""
     reference = parse_reference(ref)
     transport = _transport(reference.host, credentials, config, retry)
     try:
@@ -65,6 +67,7 @@ def describe_image(
         size_bytes=size,
         platforms=[child.platform for child in root.children if child.platform],
         children=[child.digest for child in root.children],
+        subject=root.subject,
     )
 
 

@@ -1,0 +1,57 @@
+"""Find drift (reconcile): the deployment's drift check; the drifted images' Map items to S3.
+
+Input from the state machine: ``{"input": <execution input>, "executionName", "executionArn"}``;
+output: :class:`ecr_replicate.reconcile_model.DriftFound` (counts and S3 keys).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+
+from ecr_replicate import config, reconcile
+from ecr_replicate.ecr import ClientFactory, client_factory
+from ecr_replicate.errors import InvalidInputError
+from ecr_replicate.handlers._common import SERVICE, EcrTokenCache, begin, reports_contract_errors
+from ecr_replicate.inventory import RegistryHeads
+from ecr_replicate.model import parse
+from ecr_replicate.reconcile_model import ReconcileInput
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+ecr_clients: ClientFactory = client_factory("ecr")
+s3_clients: ClientFactory = client_factory("s3")
+credentials = EcrTokenCache(lambda: ecr_clients)
+
+
+@reports_contract_errors
+@tracer.capture_lambda_handler
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    if not isinstance(event, dict):
+        raise InvalidInputError("invalid reconcile state: expected a JSON object")
+    begin(logger, event, context)
+    settings = config.current()
+    request = parse(ReconcileInput, event.get("input") or {}, "reconcile input")
+    hosts = [settings.registry_host(region) for region in settings.target_regions]
+    with RegistryHeads(settings.registry_config, credentials(), hosts) as head:
+        found = reconcile.find_drift(
+            request,
+            settings,
+            source_ecr=ecr_clients(settings.source_region),
+            ecr_of=ecr_clients,
+            head=head,
+            s3=s3_clients(settings.source_region),
+            execution_name=_text(event.get("executionName")),
+            execution_arn=_text(event.get("executionArn")),
+        )
+    logger.info(
+        "drift",
+        extra={"checked": found.checked, "drifted": found.drifted, "byRegion": found.drift_by_region},
+    )
+    return found.to_json()
+
+
+def _text(value: Any) -> str | None:
+    return str(value)[:256] if isinstance(value, str) else None
