@@ -6,7 +6,7 @@ in the CodeBuild copy step on stderr (the build's log group; stdout carries its 
 Logs extracts the metrics from either (PutLogEvents needs no EMF header).
 
 What the template's dashboard plots must be among what is emitted here, with the same namespace
-and dimensions: ``tests/unit/test_dashboard_metrics.py`` runs the emitting steps and compares.
+and dimensions: ``tests/unit/handlers/test_dashboard_metrics.py`` runs the emitting steps and compares.
 """
 
 from __future__ import annotations
