@@ -198,6 +198,12 @@ class RegistryHeads:
         self._config = registry_config
         self._lock = threading.Lock()
 
+    @classmethod
+    def for_targets(cls, settings: Any, credentials: Any = None) -> RegistryHeads:
+        """HEADs for the target registries of ``settings`` (a ``config.Settings``)."""
+        hosts = [settings.registry_host(region) for region in settings.target_regions]
+        return cls(settings.registry_config, credentials, hosts)
+
     def __call__(self, host: str, repository: str, reference: str) -> str | None:
         with self._lock:
             if host not in self.transport.registries:

@@ -14,6 +14,7 @@ from moto.events.models import EventPattern
 from ecr_replicate.model import ManualRequest, parse
 from ecr_replicate.reconcile_model import DriftFound, ReconcileInput, ReconcileSummary
 from ecr_replicate_local.template import Template
+from tests.unit.test_template import _states as states
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = ROOT / "statemachine" / "reconcile.asl.json"
@@ -33,15 +34,6 @@ def template(**parameters: str) -> Template:
 def asl() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(ASL_PATH.read_text())
     return data
-
-
-def states(machine: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found = {}
-    for name, state in machine["States"].items():
-        found[name] = state
-        if "ItemProcessor" in state:
-            found.update(states(state["ItemProcessor"]))
-    return found
 
 
 def test_every_placeholder_is_substituted_and_no_arn_is_written_out(asl: dict[str, Any]) -> None:

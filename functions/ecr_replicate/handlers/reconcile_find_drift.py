@@ -34,8 +34,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     begin(logger, event, context)
     settings = config.current()
     request = parse(ReconcileInput, event.get("input") or {}, "reconcile input")
-    hosts = [settings.registry_host(region) for region in settings.target_regions]
-    with RegistryHeads(settings.registry_config, credentials(), hosts) as head:
+    with RegistryHeads.for_targets(settings, credentials()) as head:
         found = reconcile.find_drift(
             request,
             settings,

@@ -28,8 +28,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     begin(logger, event, context)
     settings = config.current()
     found = parse(DriftFound, event, "reconcile state")
-    hosts = [settings.registry_host(region) for region in settings.target_regions]
-    with RegistryHeads(settings.registry_config, credentials(), hosts) as head:
+    with RegistryHeads.for_targets(settings, credentials()) as head:
         summary = reconcile.report(found, settings, s3=s3_clients(settings.source_region), head=head)
     logger.info("reconciled", extra={"status": summary.status, "remaining": summary.remaining})
     return summary.to_json()

@@ -22,6 +22,7 @@ from tests.unit.handlers.conftest import (
     FakeDescription,
     load_event,
 )
+from tests.unit.handlers.test_copy_image import item
 
 SUBJECT = "sha256:" + "cd" * 32
 SOURCE_HOST = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com"
@@ -73,9 +74,9 @@ def test_a_referrer_event_plans_the_referrer_by_digest_with_its_subject_and_even
     assert out["status"] == "PLANNED"
     assert describe.calls[0][0] == f"{SOURCE_HOST}/team/app@{event['detail']['image-digest']}"
     assert out["image"]["subject"] == SUBJECT
-    for item in out["items"]:
-        assert item["tag"] is None and item["subject"] == SUBJECT
-        assert item["eventTime"] == "2026-01-16T01:55:10Z"
+    for planned in out["items"]:
+        assert planned["tag"] is None and planned["subject"] == SUBJECT
+        assert planned["eventTime"] == "2026-01-16T01:55:10Z"
 
 
 def test_an_untagged_image_push_with_a_subject_is_a_referrer_too(lambda_env, context, describe) -> None:
@@ -90,23 +91,8 @@ def test_an_untagged_push_without_a_subject_stays_skipped(lambda_env, context, d
 
 
 def referrer_item(**overrides: Any) -> dict[str, Any]:
-    data = {
-        "region": "eu-west-1",
-        "repository": "team/app",
-        "tag": None,
-        "digest": DIGEST,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "sizeBytes": 700,
-        "sourceRegion": "us-east-1",
-        "sourceRegistry": SOURCE_HOST,
-        "targetRegistry": f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com",
-        "runtime": "lambda",
-        "subject": SUBJECT,
-        "eventTime": None,
-        "executionName": "exec-1",
-    }
-    data.update(overrides)
-    return data
+    """A Map item of a referrer (by digest, with its subject), as the plan step writes it."""
+    return item(**{"tag": None, "subject": SUBJECT, "eventTime": None, **overrides})
 
 
 @pytest.fixture
