@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.oci import api
 from ecr_replicate.oci.blobs import blob_exists
 from ecr_replicate.oci.copy import walk
+from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest
 from ecr_replicate.oci.reference import parse_reference
 from ecr_replicate.oci.registry_config import RegistryConfig
 from ecr_replicate.oci.transport import RetryPolicy, Transport
@@ -102,14 +102,14 @@ def plan_image(
         retry=RetryPolicy(attempts=3),
     )
     try:
-        root = api.fetch_manifest(transport, source)
+        root = fetch_manifest(transport, source)
         regions: list[RegionPlan] = []
         for region, host in targets:
             target = parse_reference(
                 f"{host}/{repository}:{tag}" if tag else f"{host}/{repository}@{root.digest}"
             )
             try:
-                found = api.head_manifest(transport, target, target.reference)
+                found = head_manifest(transport, target, target.reference)
                 if found == root.digest:
                     regions.append(RegionPlan(region, "present", found))
                     continue

@@ -25,7 +25,7 @@ from typing import Any
 
 from ecr_replicate.ecr import aws_call
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.oci import api
+from ecr_replicate.oci.manifest_calls import head_manifest
 from ecr_replicate.oci.reference import parse_reference
 from ecr_replicate.oci.registry_config import RegistryConfig
 from ecr_replicate.oci.transport import RetryPolicy, Transport
@@ -209,7 +209,7 @@ class RegistryHeads:
             if host not in self.transport.registries:
                 self.transport.registries[host] = self._config(host).check(host)
         ref = parse_reference(f"{host}/{repository}{reference}")
-        return api.head_manifest(self.transport, ref, ref.reference)
+        return head_manifest(self.transport, ref, ref.reference)
 
     def close(self) -> None:
         self.transport.close()

@@ -42,6 +42,9 @@ from ecr_replicate.model import (
     parse,
     parse_event_time,
 )
+from ecr_replicate.oci.copy import CopyResult, copy_image
+from ecr_replicate.oci.describe import describe_image, head_digest
+from ecr_replicate.oci.reference import Reference
 from ecr_replicate.units import human_bytes
 
 logger = logging.getLogger(__name__)
@@ -56,38 +59,28 @@ class ImageDescriptionLike(Protocol):
     size_bytes: int
 
 
-class CopyResultLike(Protocol):
-    status: str
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-
 Describe = Callable[..., ImageDescriptionLike]
-Copier = Callable[..., CopyResultLike]
+Copier = Callable[..., CopyResult]
+"""``copy_image`` (ecr_replicate.oci.copy) or a stand-in with its signature and CopyResult."""
 
 
 def real_describe() -> Describe:
-    from ecr_replicate.oci.inspect import describe_image  # noqa: PLC0415 - lean import for handlers
-
     return describe_image
 
 
 def real_head() -> Callable[..., str | None]:
-    from ecr_replicate.oci.inspect import head_digest  # noqa: PLC0415
-
     return head_digest
 
 
 def real_copier() -> Copier:
-    from ecr_replicate.oci.copy import copy_image  # noqa: PLC0415
-
     return copy_image
 
 
-def image_reference(registry: str, repository: str, tag: str | None, digest: str | None) -> str:
+def image_reference(registry: str, repository: str, tag: str | None, digest: str | None) -> Reference:
+    """The image by tag when it has one, else by digest."""
     if tag is not None:
-        return f"{registry}/{repository}:{tag}"
-    return f"{registry}/{repository}@{digest}"
+        return Reference(registry, repository, tag=tag)
+    return Reference(registry, repository, digest=digest)
 
 
 # --- Plan ------------------------------------------------------------------------------------------
@@ -231,12 +224,15 @@ def copy_region(
     *,
     copier: Copier,
     credentials: Any = None,
+    timeout: float | None = None,
     head: Callable[..., str | None] | None = None,
 ) -> RegionResult:
     """Copy the item's image to its region with the newer-push-wins guard when it has a tag.
 
+    ``timeout``: the copy's time budget in seconds (the Lambda handler passes its remaining time
+    minus a margin), so a stalled registry ends in DeadlineExceededError, not a killed function.
     A referrer (``item.subject``) is copied only where its subject is: ``head(reference,
-    credentials=..., config=...)`` (``oci.inspect.head_digest``) asks the target first, and a
+    credentials=..., config=...)`` (``oci.describe.head_digest``) asks the target first, and a
     region without it is SKIPPED with the reason.
     """
     item = verified_item(copy_input.item, settings)
@@ -252,31 +248,38 @@ def copy_region(
                 region=item.region, status="SKIPPED", digest=item.digest, reason=reason, warnings=warnings
             )
     source = image_reference(item.source_registry, item.repository, item.tag, item.digest)
-    target = image_reference(item.target_registry, item.repository, item.tag, item.digest)
     result = copier(
         source,
-        target,
+        source.with_host(item.target_registry),
         digest=item.digest,
         guard_source_tag=item.tag is not None,
         jobs=settings.copy_jobs,
         source_config=settings.registry_config(item.source_registry),
         target_config=settings.registry_config(item.target_registry),
         credentials=credentials,
+        timeout=timeout,
     )
-    data = result.to_dict()
     superseded = result.status == "SUPERSEDED"
     return RegionResult(
         region=item.region,
         status="SUPERSEDED" if superseded else "SUCCEEDED",
-        digest=str(data.get("digest") or item.digest),
-        bytes_copied=int(data.get("bytesCopied", 0)),
-        blobs_copied=int(data.get("blobsCopied", 0)),
-        blobs_skipped=int(data.get("blobsSkipped", 0)),
-        blobs_mounted=int(data.get("blobsMounted", 0)),
-        seconds=float(data.get("seconds", 0.0)),
+        digest=result.digest,
+        bytes_copied=result.bytes_copied,
+        blobs_copied=result.blobs_copied,
+        blobs_skipped=result.blobs_skipped,
+        blobs_mounted=result.blobs_mounted,
+        seconds=round(result.seconds, 3),
         lag_seconds=None if superseded else lag_seconds(item.event_time),
-        warnings=warnings,
+        warnings=[*warnings, *bounded_warnings(result.warnings)],
     )
+
+
+def bounded_warnings(warnings: list[str], count: int = 5, length: int = 300) -> list[str]:
+    """At most ``count`` warnings of at most ``length`` characters: the state stays small."""
+    kept = [warning[:length] for warning in warnings[:count]]
+    if len(warnings) > count:
+        kept.append(f"... and {len(warnings) - count} more warnings")
+    return kept
 
 
 # --- Summarize ---------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from ecr_replicate_local import sample_images as si
 from ecr_replicate_local.registry import LocalRegistry
 from tests.support.fault_proxy import FaultProxy
 from tests.support.plain_http import copy_plain
+from tests.unit.handlers.conftest import FakeContext
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -177,7 +178,9 @@ def test_ecr_token_flow_through_the_copy_handler_never_logs_the_token(
         endpoints = {"us-east-1": src.host, "eu-west-1": dst.host}
         monkeypatch.setenv("REGISTRY_ENDPOINTS", json.dumps(endpoints))
         monkeypatch.setenv("REGISTRY_PLAIN_HTTP", "true")
-        provider = EcrCredentials(lambda region: fakes[region], endpoints=endpoints)
+        provider = EcrCredentials(
+            lambda region: fakes[region], endpoints=endpoints, plain_http_hosts=endpoints.values()
+        )
         monkeypatch.setattr(copy_handler.credentials, "provider", provider)
         # the copy step recomputes both registries from the region: the proxies are the regions'
         monkeypatch.setenv("REGISTRY_ENDPOINTS", json.dumps({"us-east-1": src.host, "eu-west-1": dst.host}))
@@ -194,7 +197,7 @@ def test_ecr_token_flow_through_the_copy_handler_never_logs_the_token(
             "runtime": "lambda",
             "executionName": "secrets-check",
         }
-        context = type("Context", (), {"aws_request_id": "req-1", "function_name": "copy"})()
+        context = FakeContext(function_name="copy", aws_request_id="req-1")
         result = copy_handler.handler(item, context)
         assert result["status"] == "SUCCEEDED" and result["bytesCopied"] > 0
         # the token rotates on the registry side: 401 -> invalidate -> a new GetAuthorizationToken

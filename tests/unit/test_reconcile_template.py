@@ -13,6 +13,7 @@ from moto.events.models import EventPattern
 
 from ecr_replicate.model import ManualRequest, parse
 from ecr_replicate.reconcile_model import DriftFound, ReconcileInput, ReconcileSummary
+from ecr_replicate_local.stack_spec import substitutions
 from ecr_replicate_local.template import Template
 from tests.unit.test_template import _states as states
 
@@ -39,7 +40,7 @@ def asl() -> dict[str, Any]:
 def test_every_placeholder_is_substituted_and_no_arn_is_written_out(asl: dict[str, Any]) -> None:
     tpl = template()
     placeholders = set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text()))
-    assert placeholders == set(tpl.substitutions("ReconcileStateMachine"))
+    assert placeholders == set(substitutions(tpl, "ReconcileStateMachine"))
     assert "arn:aws:lambda" not in ASL_PATH.read_text() and ":stateMachine:" not in ASL_PATH.read_text()
 
 

@@ -1,8 +1,10 @@
 """What every handler shares: Powertools service name, correlation id, contract error names.
 
-Log keys are per invocation: on Lambda one environment runs one invocation at a time, but the
-local engine runs a Map's iterations as threads of one process, so keys are kept thread-local
-(``thread_safe_*``). Metrics: :mod:`ecr_replicate.metrics` (one ``EphemeralMetrics`` per blob).
+Each handler is decorated with ``logger.inject_lambda_context(correlation_id_path=CORRELATION_ID,
+clear_state=True)``: the Lambda context and the correlation id (the execution name, else the
+event id) start every invocation's log keys, and :func:`begin` adds the handler's own (region,
+repository...). One execution environment runs one invocation at a time, on Lambda as in the
+local twin. Metrics: :mod:`ecr_replicate.metrics` (one ``EphemeralMetrics`` per blob).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger
 
 from ecr_replicate import config, metrics
-from ecr_replicate.credentials import EcrCredentials
+from ecr_replicate.credentials import for_deployment
 from ecr_replicate.ecr import ClientFactory
 from ecr_replicate.errors import ReplicationError, reported
 
@@ -46,19 +48,17 @@ def reports_contract_errors(handler: Callable[[Any, Any], Result]) -> Callable[[
     return wrapper
 
 
+CORRELATION_ID = "executionName || id"
+"""JMESPath of the correlation id: the execution name (Plan's payload, Map items, summaries),
+else the event's id (an EventBridge event invoking Plan directly)."""
+
+
 def begin(logger: Logger, event: Any, context: Any, **keys: object) -> None:
-    """Start this invocation's log context: correlation id (execution name, else event id),
-    the Lambda request id and the handler's own keys (region, repository...)."""
-    logger.thread_safe_clear_keys()
-    correlation = None
-    if isinstance(event, dict):
-        correlation = event.get("executionName") or event.get("id")
-    if correlation:
-        keys["correlation_id"] = str(correlation)
-    request_id = getattr(context, "aws_request_id", None)
-    if request_id:
-        keys["function_request_id"] = request_id
-    logger.thread_safe_append_keys(**keys)
+    """Add the handler's own keys (region, repository...) to this invocation's log context,
+    which ``inject_lambda_context`` started (``event`` and ``context`` are the handler's)."""
+    del event, context  # the decorator already read them
+    if keys:
+        logger.append_keys(**keys)
 
 
 class EcrTokenCache:
@@ -75,6 +75,5 @@ class EcrTokenCache:
 
     def __call__(self) -> Any:
         if self.provider is None:
-            endpoints = config.current().registry_endpoints
-            self.provider = EcrCredentials(self._clients(), endpoints=endpoints)
+            self.provider = for_deployment(config.current(), self._clients())
         return self.provider

@@ -16,19 +16,37 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ecr_replicate import config, metrics, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.handlers._common import SERVICE, EcrTokenCache, begin, reports_contract_errors
+from ecr_replicate.handlers._common import (
+    CORRELATION_ID,
+    SERVICE,
+    EcrTokenCache,
+    begin,
+    reports_contract_errors,
+)
 from ecr_replicate.model import parse_copy_input
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
+
+#: seconds kept back from the function's remaining time, to report a copy that ran out of it
+DEADLINE_MARGIN = 20.0
 
 ecr_clients: ClientFactory = client_factory("ecr")
 copier_factory = workflow.real_copier
 credentials = EcrTokenCache(lambda: ecr_clients)
 
 
+def copy_budget(context: Any) -> float | None:
+    """The copy's time budget: what is left of this invocation minus DEADLINE_MARGIN seconds."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return max(float(remaining()) / 1000.0 - DEADLINE_MARGIN, 1.0)
+
+
 @reports_contract_errors
 @tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID, clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = config.current()
     copy_input = parse_copy_input(event)
@@ -36,7 +54,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     begin(logger, event, context, region=item.region, repository=item.repository, digest=item.digest)
     try:
         result = workflow.copy_region(
-            copy_input, settings, copier=copier_factory(), credentials=credentials()
+            copy_input,
+            settings,
+            copier=copier_factory(),
+            credentials=credentials(),
+            timeout=copy_budget(context),
         )
     except ReplicationError as exc:
         metrics.emit(item.region, [(metrics.COPY_FAILED, MetricUnit.Count, 1)])

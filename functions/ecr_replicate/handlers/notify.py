@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from ecr_replicate import config, notifications, reconcile
 from ecr_replicate.ecr import ClientFactory, client_factory
-from ecr_replicate.handlers._common import SERVICE, begin, reports_contract_errors
+from ecr_replicate.handlers._common import CORRELATION_ID, SERVICE, begin, reports_contract_errors
 from ecr_replicate.model import Summary, parse
 from ecr_replicate.reconcile_model import ReconcileSummary
 
@@ -26,6 +26,7 @@ events_clients: ClientFactory = client_factory("events")
 
 @reports_contract_errors
 @tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID, clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     begin(logger, event, context)
     settings = config.current()

@@ -16,7 +16,7 @@ from ecr_replicate import metrics
 from ecr_replicate.config import REGION_RE
 from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.failures import from_caught_error
-from ecr_replicate.handlers._common import SERVICE, begin, reports_contract_errors
+from ecr_replicate.handlers._common import CORRELATION_ID, SERVICE, begin, reports_contract_errors
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
@@ -24,6 +24,7 @@ tracer = Tracer(service=SERVICE)
 
 @reports_contract_errors
 @tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID, clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise InvalidInputError("invalid region state: expected a JSON object")
