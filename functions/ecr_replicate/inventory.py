@@ -168,7 +168,7 @@ def target_only(
                     name = str(tag)
                     if (repository, name) not in in_source and matches(name, tags) and keep(repository, name):
                         extra.append(TargetTag(region, repository, name, str(detail["imageDigest"])))
-    return sorted(extra, key=lambda t: (t.region, t.repository, t.tag))
+    return sorted(extra, key=lambda t: (list(regions).index(t.region), t.repository, t.tag))  # regions' order
 
 
 # --- targets -----------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate_cli import rerun, status
-from ecr_replicate_local.environment import LocalEnvironment, StartedExecution
+from ecr_replicate_local.environment import LocalEnvironment, StartedExecution, event_label, names_an_image
 from ecr_replicate_local.regions import parse_regions
 from ecr_replicate_local.signals import interrupts_as_keyboard_interrupt
 
@@ -117,8 +117,12 @@ def _explain_denials(env: LocalEnvironment, out: TextIO) -> None:
     out.flush()
 
 
-def _environment(args: argparse.Namespace, source: str, targets: list[str]) -> LocalEnvironment:
-    return LocalEnvironment(source, targets, data_dir=args.data, runtime=args.runtime, template=args.template)
+def _environment(
+    args: argparse.Namespace, source: str, targets: list[str], **options: Any
+) -> LocalEnvironment:
+    return LocalEnvironment(
+        source, targets, data_dir=args.data, runtime=args.runtime, template=args.template, **options
+    )
 
 
 def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -191,9 +195,21 @@ def _print_access(env: LocalEnvironment, out: TextIO) -> None:
     )
 
 
+def _announce_drops(env: LocalEnvironment, out: TextIO) -> None:
+    if env.dropper.percent > 0:
+        seed = f", seed {env.dropper.seed}" if env.dropper.seed is not None else ""
+        print(
+            f"Dropping {env.dropper.percent:g}% of push events before they reach the workflow "
+            f"(--drop-events{seed}), as EventBridge may lose them: `ecr-replicate reconcile` heals "
+            "what they leave behind.",
+            file=out,
+        )
+
+
 def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     source, targets = parse_regions(args.regions)
-    with interrupts_as_keyboard_interrupt(), _environment(args, source, targets) as env:
+    environment = _environment(args, source, targets, drop_events=args.drop_events, drop_seed=args.drop_seed)
+    with interrupts_as_keyboard_interrupt(), environment as env:
         print_regions(env, "source: push here", out)
         _print_access(env, out)
         print("Watch runs from another terminal:", file=out)
@@ -203,17 +219,22 @@ def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             f"  ecr-replicate status --follow EXECUTION_ARN   (state machine {env.aws.state_machine_arn})",
             file=out,
         )
+        _announce_drops(env, out)
         print("Replicating every push until Ctrl-C.", file=out, flush=True)
         sfn = env.sfn()
-        reported = 0
+        reported = dropped = 0
         pending: dict[str, StartedExecution] = {}
         while True:
             with env._changed:
                 env._changed.wait(0.5)
                 new = env.executions[reported:]
                 reported = len(env.executions)
+                lost = env.dropped[dropped:]
+                dropped = len(env.dropped)
+            for event in filter(names_an_image, lost):
+                print(f"dropped the event of push {event_label(event)}: not replicated", file=out, flush=True)
             for started in new:
-                if "image-tag" in started.event["detail"]:  # platform manifests are part of a tag push
+                if names_an_image(started.event):
                     print(f"push {started.label}: {started.arn}", file=out, flush=True)
                     pending[started.arn] = started
             for arn, started in list(pending.items()):
@@ -254,6 +275,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     demo.add_argument("--fail-region", metavar="REGION", help="stop this region's registry for the run")
     up = sub.add_parser("up", help="start the local regions and replicate every push until Ctrl-C")
     _common(up)
+    up.add_argument(
+        "--drop-events",
+        type=float,
+        default=0.0,
+        metavar="PERCENT",
+        help="lose this share of push events before they reach the workflow (reconcile heals them)",
+    )
+    up.add_argument("--drop-seed", type=int, metavar="N", help="seed of --drop-events (repeatable runs)")
 
 
 def run(args: argparse.Namespace) -> int:
