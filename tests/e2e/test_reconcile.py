@@ -81,7 +81,7 @@ def replication_runs(env: LocalEnvironment) -> set[str]:
 
 def uploads(env: LocalEnvironment) -> list[Any]:
     """Writes any registry answered since the journal was cleared (blob uploads, manifest PUTs)."""
-    return env.fronts.journal.entries(lambda e: e.method in ("POST", "PATCH", "PUT"))
+    return list(env.fronts.journal.entries(lambda e: e.method in ("POST", "PATCH", "PUT")))
 
 
 def reconcile_notifications(env: LocalEnvironment) -> list[dict[str, Any]]:
