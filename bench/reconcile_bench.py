@@ -84,7 +84,7 @@ def run_cli(env: LocalEnvironment, *args: str) -> Round:
         code = cli_main(list(args))
     seconds = time.perf_counter() - started
     requests = Counter(kind(e.method, e.path) for e in env.fronts.journal.entries())
-    ecr_api = Counter()
+    ecr_api: Counter[str] = Counter()
     for (who, action), calls in env.aws.enforcer.granted.items():
         if who.endswith(RECONCILE_ROLES) and not action.startswith(("states:", "lambda:")):
             ecr_api[action] += calls
