@@ -111,9 +111,8 @@ def test_a_reconcile_uses_every_action_its_roles_are_granted() -> None:
 @pytest.mark.parametrize(
     "resource, action",
     [
-        ("FindDriftFunction", "ecr:DescribeImages"),  # the source listing
-        ("FindDriftFunction", "s3:PutObject"),  # the drift report and the item lists
-        ("ReconcileStateMachine", "states:StartExecution"),  # one replication run per drifted image
+        ("FindDriftFunction", "ecr:DescribeImages"),  # the source listing: Find drift fails
+        ("ReconcileStateMachine", "states:StartExecution"),  # no replication run: the drift remains
     ],
 )
 def test_without_the_action_the_reconcile_fails_naming_it(resource: str, action: str, tmp_path: Path) -> None:
