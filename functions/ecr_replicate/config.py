@@ -53,6 +53,7 @@ ENV_NAMES = (
     "REGISTRY_ENDPOINTS",
     "REGISTRY_CA_FILE",
     "REGISTRY_PLAIN_HTTP",
+    "ITEMS_BUCKET",
 )
 
 
@@ -117,6 +118,18 @@ def _ca_file(env: Mapping[str, str]) -> str | None:
     return path
 
 
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _bucket(env: Mapping[str, str]) -> str | None:
+    name = env.get("ITEMS_BUCKET", "").strip()
+    if not name:
+        return None
+    if not _BUCKET_RE.fullmatch(name):
+        raise ConfigurationError(f"ITEMS_BUCKET must be an S3 bucket name, got {name[:70]!r}")
+    return name
+
+
 def _plain_http(env: Mapping[str, str], endpoints: Mapping[str, str]) -> bool:
     if not _bool(env, "REGISTRY_PLAIN_HTTP"):
         return False
@@ -148,6 +161,7 @@ class Settings:
     registry_endpoints: Mapping[str, str] = field(default_factory=dict)
     registry_ca_file: str | None = None
     registry_plain_http: bool = False
+    items_bucket: str | None = None  # where reconcile writes its image lists (ITEMS_BUCKET)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -198,6 +212,7 @@ class Settings:
             registry_endpoints=endpoints,
             registry_ca_file=_ca_file(env),
             registry_plain_http=_plain_http(env, endpoints),
+            items_bucket=_bucket(env),
         )
 
     def registry_host(self, region: str, account: str | None = None) -> str:

@@ -1,15 +1,16 @@
 """Which deployment the operator commands (``replicate``, ``backfill``, ``verify``,
-``dead-letters``) act on.
+``reconcile``, ``dead-letters``) act on.
 
 Two sources, one :class:`Deployment`:
 
 * ``--stack NAME``: the CloudFormation stack's outputs (``StateMachineArn``,
-  ``BackfillStateMachineArn``, ``BackfillItemsBucketName``, ``*DeadLetterQueueUrl``) and
+  ``BackfillStateMachineArn``, ``BackfillItemsBucketName``, ``ReconcileStateMachineArn``,
+  ``*DeadLetterQueueUrl``) and
   parameters (``TargetRegions`` and the include/exclude filters); the source region is the
   stack's region, registries are ECR's.
 * otherwise the environment, as ``ecr-replicate local up`` prints it: boto3's
   ``AWS_ENDPOINT_URL``/``AWS_REGION``, :data:`ENV_REPLICATE_ARN`, :data:`ENV_BACKFILL_ARN`,
-  :data:`ENV_BACKFILL_BUCKET`, :data:`ENV_DEAD_LETTER_QUEUES`, and the same
+  :data:`ENV_BACKFILL_BUCKET`, :data:`ENV_RECONCILE_ARN`, :data:`ENV_DEAD_LETTER_QUEUES`, and the same
   ``TARGET_REGIONS``/``REGISTRY_ENDPOINTS`` the handlers read
   (:class:`ecr_replicate.config.Settings`). Nothing here branches on "local".
 """
@@ -27,6 +28,7 @@ from ecr_replicate.errors import ConfigurationError, InvalidInputError
 ENV_REPLICATE_ARN = "ECR_REPLICATE_STATE_MACHINE_ARN"
 ENV_BACKFILL_ARN = "ECR_REPLICATE_BACKFILL_STATE_MACHINE_ARN"
 ENV_BACKFILL_BUCKET = "ECR_REPLICATE_BACKFILL_BUCKET"
+ENV_RECONCILE_ARN = "ECR_REPLICATE_RECONCILE_STATE_MACHINE_ARN"
 ENV_DEAD_LETTER_QUEUES = "ECR_REPLICATE_DEAD_LETTER_QUEUES"  # comma-separated queue URLs
 DEAD_LETTER_OUTPUT_SUFFIX = "DeadLetterQueueUrl"
 #: template parameter -> the environment variable Settings reads
@@ -46,6 +48,7 @@ class Deployment:
     backfill_arn: str | None = None
     items_bucket: str | None = None
     dead_letter_queues: tuple[str, ...] = ()  # the trigger rules' DLQ URLs
+    reconcile_arn: str | None = None
 
     @property
     def source_region(self) -> str:
@@ -108,6 +111,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Deployment:
         replicate_arn=replicate,
         backfill_arn=env.get(ENV_BACKFILL_ARN, "").strip() or None,
         items_bucket=env.get(ENV_BACKFILL_BUCKET, "").strip() or None,
+        reconcile_arn=env.get(ENV_RECONCILE_ARN, "").strip() or None,
         dead_letter_queues=tuple(
             u.strip() for u in env.get(ENV_DEAD_LETTER_QUEUES, "").split(",") if u.strip()
         ),
@@ -145,6 +149,7 @@ def from_stack(cfn: Any, stack: str) -> Deployment:
         replicate_arn=replicate,
         backfill_arn=outputs.get("BackfillStateMachineArn"),
         items_bucket=outputs.get("BackfillItemsBucketName"),
+        reconcile_arn=outputs.get("ReconcileStateMachineArn"),
         dead_letter_queues=tuple(
             v for k, v in sorted(outputs.items()) if k.endswith(DEAD_LETTER_OUTPUT_SUFFIX)
         ),

@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replicate": ("ecr_replicate_cli.replicate", "replicate one image by hand (--region R, --dry-run)"),
     "backfill": ("ecr_replicate_cli.backfill", "replicate images that existed before deployment (--dry-run)"),
     "verify": ("ecr_replicate_cli.verify", "drift report: each source tag's digest in every target"),
+    "reconcile": (
+        "ecr_replicate_cli.reconcile",
+        "replicate whatever drifted (the deployment's reconcile run; --dry-run: only show it)",
+    ),
     "dead-letters": (
         "ecr_replicate_cli.dead_letters",
         "list (default) or --replay the push events EventBridge could not deliver",

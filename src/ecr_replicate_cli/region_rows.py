@@ -24,7 +24,8 @@ COPYING = "copying"
 DONE = "done"
 FAILED = "failed"
 SUPERSEDED = "superseded"
-STATES = (WAITING, ENSURING, COPYING, DONE, FAILED, SUPERSEDED)
+SKIPPED = "skipped"  # a referrer whose subject is not in the region yet (RegionResult.reason)
+STATES = (WAITING, ENSURING, COPYING, DONE, FAILED, SUPERSEDED, SKIPPED)
 
 #: Iteration state names (statemachine/replicate.asl.json) -> the row state they mean.
 STATE_PHASES: Mapping[str, str] = {
@@ -33,7 +34,7 @@ STATE_PHASES: Mapping[str, str] = {
     "Copy image (Lambda)": COPYING,
     "Copy image (CodeBuild)": COPYING,
 }
-_RESULT_STATES = {"SUCCEEDED": DONE, "SUPERSEDED": SUPERSEDED, "FAILED": FAILED}
+_RESULT_STATES = {"SUCCEEDED": DONE, "SUPERSEDED": SUPERSEDED, "SKIPPED": SKIPPED, "FAILED": FAILED}
 _ITERATION_END = {"MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"}
 _OUTSIDE = {"ExecutionStarted", "MapStateEntered", "MapStateStarted", "MapStateSucceeded", "MapStateFailed",
             "MapStateAborted", "MapStateExited"}  # fmt: skip
@@ -56,6 +57,7 @@ class RegionRow:
     digest: str | None = None
     runtime: str | None = None  # "lambda" | "codebuild" once the copy started
     attempts: int = 0  # task attempts in the current step (> 1: it was retried)
+    lag_seconds: float | None = None  # push event -> the region holds the image (RegionResult)
 
     @property
     def failed(self) -> bool:
@@ -63,7 +65,7 @@ class RegionRow:
 
     @property
     def finished(self) -> bool:
-        return self.state in (DONE, FAILED, SUPERSEDED)
+        return self.state in (DONE, FAILED, SUPERSEDED, SKIPPED)
 
 
 def _json(text: Any) -> Any:
@@ -160,9 +162,13 @@ def _apply_result(row: RegionRow, result: Any) -> None:
     row.bytes_copied = int(result.get("bytesCopied") or 0)
     row.blobs_skipped = int(result.get("blobsSkipped") or 0)
     row.digest = result.get("digest") or row.digest
+    lag = result.get("lagSeconds")
+    row.lag_seconds = float(lag) if isinstance(lag, int | float) else None
     if row.status == "FAILED":
         row.error = result.get("error") or row.error
         row.cause = result.get("cause") or row.cause
+    elif row.status == "SKIPPED":
+        row.error, row.cause = None, result.get("reason")
     else:
         row.error = row.cause = None
 

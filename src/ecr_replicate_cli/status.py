@@ -170,10 +170,15 @@ def snapshot(sfn: Any, execution_arn: str) -> ExecutionView:
 # --- rendering --------------------------------------------------------------------------------
 
 
+def lag_text(row: RegionRow) -> str:
+    """Seconds from the push event to the region holding the image ("-" until known)."""
+    return "-" if row.lag_seconds is None else f"{row.lag_seconds:.1f} s"
+
+
 def plain_row(row: RegionRow) -> str:
     line = (
         f"{row.region:<16} {row.state:<20} {human_bytes(row.bytes_copied):>10}  "
-        f"skipped {row.blobs_skipped:<3} {row.seconds:6.1f} s"
+        f"skipped {row.blobs_skipped:<3} {row.seconds:6.1f} s  lag {lag_text(row):>8}"
     )
     if row.attempts > 1 and not row.finished:
         line += f"  attempt {row.attempts}"
@@ -191,6 +196,7 @@ def rich_table(view: ExecutionView) -> Any:
     table.add_column("bytes", justify="right")
     table.add_column("blobs skipped", justify="right")
     table.add_column("seconds", justify="right")
+    table.add_column("lag", justify="right")
     table.add_column("error", overflow="fold")
     colours = {DONE: "green", FAILED: "red", COPYING: "cyan", ENSURING: "cyan", SUPERSEDED: "yellow"}
     for row in view.rows:
@@ -202,6 +208,7 @@ def rich_table(view: ExecutionView) -> Any:
             human_bytes(row.bytes_copied),
             str(row.blobs_skipped),
             f"{row.seconds:.1f}",
+            lag_text(row),
             (row.error or "") + retrying,
         )
     return table

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate_cli import rerun, status
-from ecr_replicate_local.environment import LocalEnvironment, StartedExecution
+from ecr_replicate_local.environment import LocalEnvironment, StartedExecution, event_label, names_an_image
 from ecr_replicate_local.local_run import LocalRun, add_arguments, outcome_line, run_summary
 from ecr_replicate_local.signals import interrupts_as_keyboard_interrupt
 
@@ -216,9 +216,21 @@ def _print_access(env: LocalEnvironment, out: TextIO) -> None:
     )
 
 
+def _announce_drops(env: LocalEnvironment, out: TextIO) -> None:
+    if env.dropper.percent > 0:
+        seed = f", seed {env.dropper.seed}" if env.dropper.seed is not None else ""
+        print(
+            f"Dropping {env.dropper.percent:g}% of push events before they reach the workflow "
+            f"(--drop-events{seed}), as EventBridge may lose them: `ecr-replicate reconcile` heals "
+            "what they leave behind.",
+            file=out,
+        )
+
+
 def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     run = LocalRun.from_args(args)
-    with interrupts_as_keyboard_interrupt(), run.environment() as env:
+    environment = run.environment(drop_events=args.drop_events, drop_seed=args.drop_seed)
+    with interrupts_as_keyboard_interrupt(), environment as env:
         print_regions(env, "source: push here", out)
         print_parameters(run, out)
         _print_access(env, out)
@@ -229,25 +241,31 @@ def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             f"  ecr-replicate status --follow EXECUTION_ARN   (state machine {env.aws.state_machine_arn})",
             file=out,
         )
+        _announce_drops(env, out)
         print("Replicating every push until Ctrl-C.", file=out, flush=True)
         follow_pushes(env, out)
     return 0
 
 
 def follow_pushes(env: LocalEnvironment, out: TextIO, stop: threading.Event | None = None) -> None:
-    """``local up``'s report: a line per tagged push as its run starts, its outcome (SKIPPED with
-    the reason, or how the run ended and where it copied) and a row per region when it ends;
-    until ``stop`` is set (never, without one)."""
+    """``local up``'s report: a line per tagged push (or referrer) as its run starts, or as its
+    event is dropped (``--drop-events``); its outcome (SKIPPED with the reason, or how the run
+    ended and where it copied) and a row per region when it ends; until ``stop`` is set (never,
+    without one)."""
     sfn = env.sfn()
-    reported = 0
+    reported = dropped = 0
     pending: dict[str, StartedExecution] = {}
     while stop is None or not stop.is_set():
         with env._changed:
             env._changed.wait(0.5)
             new = env.executions[reported:]
             reported = len(env.executions)
+            lost = env.dropped[dropped:]
+            dropped = len(env.dropped)
+        for event in filter(names_an_image, lost):
+            print(f"dropped the event of push {event_label(event)}: not replicated", file=out, flush=True)
         for started in new:
-            if started.tag is not None:  # platform manifests are part of a tag push
+            if names_an_image(started.event):  # platform manifests are part of a tag push
                 print(f"push {started.label}: {started.arn}", file=out, flush=True)
                 pending[started.arn] = started
         for arn, started in list(pending.items()):
@@ -280,6 +298,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     demo.add_argument("--fail-region", metavar="REGION", help="stop this region's registry for the run")
     up = sub.add_parser("up", help="start the local regions and replicate every push until Ctrl-C")
     _common(up)
+    up.add_argument(
+        "--drop-events",
+        type=float,
+        default=0.0,
+        metavar="PERCENT",
+        help="lose this share of push events before they reach the workflow (reconcile heals them)",
+    )
+    up.add_argument("--drop-seed", type=int, metavar="N", help="seed of --drop-events (repeatable runs)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,12 +9,19 @@ address is printed for them) and what the twin reads for its bookkeeping: the lo
 reflects what the registries hold, as ECR does on AWS -- at start each region's registry is read
 into its ECR (:func:`~ecr_replicate_local.ecr_mirror.seed_from_registry`), then every push and
 deletion the registries report is recorded there; the source region's pushes also become
-``ECR Image Action`` events delivered to EventBridge's rules (which start the workflow), unless
-``deliver_events`` is off (suites that start executions themselves).
+``ECR Image Action`` events (``ECR Referrer Action`` for a manifest with a ``subject``) delivered
+to EventBridge's rules (which start the workflow), unless ``deliver_events`` is off (suites that
+start executions themselves); so does CloudTrail's ``PutImage`` event of each source push, when a
+rule matches it (``CloudTrailTrigger``, :mod:`~ecr_replicate_local.cloudtrail`). ``drop_events``
+loses that percentage of the source's push events before EventBridge (``local up
+--drop-events``, :mod:`~ecr_replicate_local.lost_events`): the pushes are recorded in ECR all the
+same, and ``dropped`` lists their events.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
 import threading
 import time
@@ -30,9 +37,45 @@ from ecr_replicate_local.signals import signals_ignored
 
 __all__ = ["DELIVERY_ATTEMPTS", "LocalEnvironment", "StartedExecution"]
 
+logger = logging.getLogger(__name__)
+
 NOTIFICATION_WAIT = 10.0
 READY_WAIT = 60.0
 MOTO_ACCOUNT = "123456789012"
+
+
+def via_cloudtrail(event: Mapping[str, Any]) -> bool:
+    return event.get("detail-type") == CLOUDTRAIL_API_CALL
+
+
+def pushed(event: Mapping[str, Any]) -> tuple[str, str | None, str]:
+    """(repository, tag or None, digest) of a push event: ECR's own or CloudTrail's PutImage."""
+    detail = event["detail"]
+    if via_cloudtrail(event):
+        image = detail["responseElements"]["image"]["imageId"]
+        tag = image.get("imageTag")
+        return (
+            str(detail["requestParameters"]["repositoryName"]),
+            str(tag) if tag else None,
+            str(image["imageDigest"]),
+        )
+    tag = detail.get("image-tag")
+    return str(detail["repository-name"]), str(tag) if tag else None, str(detail["image-digest"])
+
+
+def names_an_image(event: Mapping[str, Any]) -> bool:
+    """A tagged push or a referrer's: what people pushed (a platform manifest's push is part of
+    its index's, which follows)."""
+    return pushed(event)[1] is not None or event.get("detail-type") == "ECR Referrer Action"
+
+
+def event_label(event: Mapping[str, Any]) -> str:
+    """``repository:tag (sha256:...)`` of a push event; a referrer's and CloudTrail's say so."""
+    repository, tag, digest = pushed(event)
+    name = f"{repository}:{tag}" if tag else repository
+    kind = "referrer " if event.get("detail-type") == "ECR Referrer Action" else ""
+    via = " via CloudTrail PutImage" if via_cloudtrail(event) else ""
+    return f"{kind}{name} ({digest[:19]}){via}"
 
 
 @dataclass
@@ -44,33 +87,23 @@ class StartedExecution:
 
     @property
     def via_cloudtrail(self) -> bool:
-        return self.event.get("detail-type") == CLOUDTRAIL_API_CALL
+        return via_cloudtrail(self.event)
 
     @property
     def repository(self) -> str:
-        detail = self.event["detail"]
-        if self.via_cloudtrail:
-            return str(detail["requestParameters"]["repositoryName"])
-        return str(detail["repository-name"])
+        return pushed(self.event)[0]
 
     @property
     def tag(self) -> str | None:
-        detail = self.event["detail"]
-        tag = detail["requestParameters"].get("imageTag") if self.via_cloudtrail else detail.get("image-tag")
-        return str(tag) if tag else None
+        return pushed(self.event)[1]
 
     @property
     def digest(self) -> str:
-        detail = self.event["detail"]
-        if self.via_cloudtrail:
-            return str(detail["responseElements"]["image"]["imageId"]["imageDigest"])
-        return str(detail["image-digest"])
+        return pushed(self.event)[2]
 
     @property
     def label(self) -> str:
-        name = f"{self.repository}:{self.tag}" if self.tag else self.repository
-        via = " via CloudTrail PutImage" if self.via_cloudtrail else ""
-        return f"{name} ({self.digest[:19]}){via}"
+        return event_label(self.event)
 
 
 class LocalEnvironment:
@@ -90,7 +123,11 @@ class LocalEnvironment:
         throttle: Any = None,
         prewarm: bool = True,
         function_overrides: Mapping[str, str] | None = None,
+        drop_events: float = 0.0,
+        drop_seed: int | None = None,
     ) -> None:
+        from ecr_replicate_local.lost_events import EventDropper  # noqa: PLC0415
+
         self.source_region = source_region
         self.target_regions = target_regions
         self.data_dir = data_dir
@@ -111,6 +148,8 @@ class LocalEnvironment:
         self.bridges: dict[str, Any] = {}  # region -> its registry's webhook bridge
         self.cloudtrail: AfterRuns | None = None  # CloudTrail's PutImage events, after the push's runs
         self.executions: list[StartedExecution] = []
+        self.dropper = EventDropper(drop_events, drop_seed)  # --drop-events: lost push events
+        self.dropped: list[dict[str, Any]] = []  # the source push events dropped, in order
         self.seeded: dict[str, int] = {}  # region -> tags found in its registry at start
         self._changed = threading.Condition()
         self._ready = threading.Event()
@@ -131,7 +170,13 @@ class LocalEnvironment:
 
         try:
             for region in (self.source_region, *self.target_regions):
-                bridge = WebhookBridge(self._on_event, account=MOTO_ACCOUNT, region=region)
+                bridge = WebhookBridge(
+                    self._on_event,
+                    account=MOTO_ACCOUNT,
+                    region=region,
+                    # the source's pushes of manifests with a subject are ECR Referrer Actions
+                    subject_of=self._subject_of if region == self.source_region else None,
+                )
                 self.bridges[region] = bridge.start()
             self.regions = LocalRegions(
                 self.source_region,
@@ -254,7 +299,15 @@ class LocalEnvironment:
             print(f"warning: could not record the {region} push in the local ECR: {exc}", file=sys.stderr)
         if region != self.source_region or not self.deliver_events:
             return
-        arns = self._deliver(event)
+        arns: list[str] = []
+        if event["detail"]["action-type"] == "PUSH" and self.dropper.drop():
+            logger.info("dropped the push event %s (--drop-events %g%%)", event["id"], self.dropper.percent)
+            with self._changed:
+                self.dropped.append(event)
+                self._changed.notify_all()
+        else:
+            arns = self._deliver(event)
+        # CloudTrail records the PutImage too (its event is not one --drop-events loses)
         trail = put_image_event(event)
         if trail is not None and self.cloudtrail is not None and aws.stack.targets_for(trail):
             self.cloudtrail.submit(trail, after=arns)
@@ -276,6 +329,25 @@ class LocalEnvironment:
     def _ended(self, execution_arn: str) -> bool:
         status = self.sfn().describe_execution(executionArn=execution_arn)["status"]
         return bool(status != "RUNNING")
+
+    def _subject_of(self, event: dict[str, Any]) -> str | None:
+        """The ``subject`` of the manifest a push event names, read from its region's registry."""
+        from ecr_replicate_local.ecr_mirror import RegistryReader  # noqa: PLC0415
+
+        self._ready.wait(READY_WAIT)
+        if self.regions is None:
+            return None
+        detail = event["detail"]
+        reader = RegistryReader(self.regions.registry(str(event["region"])).host)
+        try:
+            manifest = reader.manifest(str(detail["repository-name"]), str(detail["image-digest"]))
+        finally:
+            reader.close()
+        if manifest is None:
+            return None
+        subject = json.loads(manifest.body).get("subject")
+        digest = subject.get("digest") if isinstance(subject, dict) else None
+        return digest if isinstance(digest, str) else None
 
     def wait_recorded(
         self,

@@ -307,6 +307,9 @@ class LocalAws:
         backfill = self.state_machine_arns.get("BackfillStateMachine")
         if backfill:
             env[deployment.ENV_BACKFILL_ARN] = backfill
+        reconcile = self.state_machine_arns.get("ReconcileStateMachine")
+        if reconcile:
+            env[deployment.ENV_RECONCILE_ARN] = reconcile
         bucket = self.stack.buckets.get("BackfillItemsBucket") if self.stack else None
         if bucket:
             env[deployment.ENV_BACKFILL_BUCKET] = bucket
