@@ -148,6 +148,23 @@ def test_sessions_expire_and_keys_are_checked(aws):
     assert answer["Error"]["Code"] == "InvalidClientTokenId"
 
 
+def test_body_less_rest_requests_are_verified_too(aws):
+    """A REST GET carries no body: its signature hashes the empty payload (Lambda's GetFunction,
+    Scheduler's GetSchedule with local up's exports), and a wrong secret is still refused."""
+    operator = aws.identities.operator()
+    functions = client(aws, "lambda", operator).list_functions()["Functions"]
+    name = functions[0]["FunctionName"]
+    assert (
+        client(aws, "lambda", operator).get_function(FunctionName=name)["Configuration"]["FunctionName"]
+        == name
+    )
+    schedule = client(aws, "scheduler", operator).get_schedule(Name="ecr-replicate-ScheduledReconcile")
+    assert schedule["ScheduleExpression"] == "rate(1 day)"
+    wrong = Credentials(operator.principal, operator.access_key_id, "x" * 40, operator.session_token)
+    answer = refused(client(aws, "lambda", wrong).get_function, FunctionName=name)
+    assert answer["Error"]["Code"] == "InvalidSignatureException"
+
+
 def test_a_role_is_assumed_only_by_the_service_it_trusts(aws):
     with pytest.raises(ConfigurationError, match="trust policy does not allow it"):
         aws.session(role_arn(aws, "CopyBuildRole"), LAMBDA, "sneaky")

@@ -175,9 +175,10 @@ def _signature_matches(response: Any, signed: Signed, secret: str, *, s3: bool) 
     query = urlparse(str(response.uri)).query
     if query:
         path += "?" + query
-    request = AWSRequest(
-        method=response.method, url=path, data=response.raw_body or response.data, headers=headers
-    )
+    # the body as received (a form-encoded one is in ``data``, as parsed); a GET carries none and
+    # hashes the empty payload (moto's ``data`` then holds the headers, not a body)
+    body = response.raw_body or (b"" if response.method in ("GET", "HEAD") else response.data)
+    request = AWSRequest(method=response.method, url=path, data=body, headers=headers)
     request.context["timestamp"] = headers.get("X-Amz-Date") or headers.get("x-amz-date")
     signer_class = S3SigV4Auth if s3 else SigV4Auth
     signer = signer_class(BotoCredentials(signed.access_key_id, secret), signed.service, signed.region)
