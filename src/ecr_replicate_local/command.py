@@ -31,6 +31,7 @@ from ecr_replicate.errors import ReplicationError
 from ecr_replicate_cli import rerun, status
 from ecr_replicate_local.environment import LocalEnvironment, StartedExecution, event_label, names_an_image
 from ecr_replicate_local.local_run import LocalRun, add_arguments, outcome_line, run_summary
+from ecr_replicate_local.schedules import ScheduledRun
 from ecr_replicate_local.signals import interrupts_as_keyboard_interrupt
 
 DEMO_REPOSITORY = "demo/app"
@@ -250,11 +251,12 @@ def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 def follow_pushes(env: LocalEnvironment, out: TextIO, stop: threading.Event | None = None) -> None:
     """``local up``'s report: a line per tagged push (or referrer) as its run starts, or as its
     event is dropped (``--drop-events``); its outcome (SKIPPED with the reason, or how the run
-    ended and where it copied) and a row per region when it ends; until ``stop`` is set (never,
+    ended and where it copied) and a row per region when it ends; the same for the runs a
+    schedule starts (ReconcileSchedule), with their summary; until ``stop`` is set (never,
     without one)."""
     sfn = env.sfn()
-    reported = dropped = 0
-    pending: dict[str, StartedExecution] = {}
+    reported = dropped = scheduled = 0
+    pending: dict[str, StartedExecution | ScheduledRun] = {}
     while stop is None or not stop.is_set():
         with env._changed:
             env._changed.wait(0.5)
@@ -262,19 +264,30 @@ def follow_pushes(env: LocalEnvironment, out: TextIO, stop: threading.Event | No
             reported = len(env.executions)
             lost = env.dropped[dropped:]
             dropped = len(env.dropped)
+            ticks = env.scheduled[scheduled:]
+            scheduled = len(env.scheduled)
         for event in filter(names_an_image, lost):
             print(f"dropped the event of push {event_label(event)}: not replicated", file=out, flush=True)
         for started in new:
             if names_an_image(started.event):  # platform manifests are part of a tag push
                 print(f"push {started.label}: {started.arn}", file=out, flush=True)
                 pending[started.arn] = started
-        for arn, started in list(pending.items()):
+        for tick in ticks:
+            print(f"scheduled {tick.label}: {tick.arn}", file=out, flush=True)
+            pending[tick.arn] = tick
+        for arn, watched in list(pending.items()):
             view = status.snapshot(sfn, arn)
             if view.done:
                 del pending[arn]
-                print(outcome_line(started.label, view, run_summary(sfn, arn)), file=out)
-                for row in view.rows:
-                    print(f"  {status.plain_row(row)}", file=out)
+                summary = run_summary(sfn, arn)
+                if isinstance(watched, ScheduledRun):  # e.g. the reconcile workflow: its summary
+                    print(f"{view.status}: scheduled {watched.label}", file=out)
+                    rows = [str(line) for line in str(summary.get("text") or "").splitlines()]
+                else:
+                    print(outcome_line(watched.label, view, summary), file=out)
+                    rows = [status.plain_row(row) for row in view.rows]
+                for row in rows:
+                    print(f"  {row}", file=out)
                 out.flush()
 
 

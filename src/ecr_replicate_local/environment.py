@@ -25,6 +25,7 @@ import logging
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any
 from ecr_replicate_local.cloudtrail import CLOUDTRAIL_API_CALL, AfterRuns, put_image_event
 from ecr_replicate_local.eventbridge import DELIVERY_ATTEMPTS
 from ecr_replicate_local.regions import LocalRegions
+from ecr_replicate_local.schedules import SCHEDULER, LocalScheduler, ScheduledRun, ScheduleSpec
 from ecr_replicate_local.signals import signals_ignored
 
 __all__ = ["DELIVERY_ATTEMPTS", "LocalEnvironment", "StartedExecution"]
@@ -125,6 +127,7 @@ class LocalEnvironment:
         function_overrides: Mapping[str, str] | None = None,
         drop_events: float = 0.0,
         drop_seed: int | None = None,
+        schedule_time_scale: float = 1.0,
     ) -> None:
         from ecr_replicate_local.lost_events import EventDropper  # noqa: PLC0415
 
@@ -147,6 +150,9 @@ class LocalEnvironment:
         self.aws: Any = None
         self.bridges: dict[str, Any] = {}  # region -> its registry's webhook bridge
         self.cloudtrail: AfterRuns | None = None  # CloudTrail's PutImage events, after the push's runs
+        self.scheduler: LocalScheduler | None = None  # the template's rate(...) schedules
+        self.schedule_time_scale = schedule_time_scale  # < 1: schedules fire sooner (tests)
+        self.scheduled: list[ScheduledRun] = []  # the runs they started, in order
         self.executions: list[StartedExecution] = []
         self.dropper = EventDropper(drop_events, drop_seed)  # --drop-events: lost push events
         self.dropped: list[dict[str, Any]] = []  # the source push events dropped, in order
@@ -205,6 +211,12 @@ class LocalEnvironment:
             self.aws.use_registries(self.fronts.endpoints(), self.fronts.ca_file)
             self.aws.start()
             self.cloudtrail = AfterRuns(self._deliver, self._ended)
+            self.scheduler = LocalScheduler(
+                self.aws.stack.schedules,
+                self._start_scheduled,
+                self._not_started,
+                time_scale=self.schedule_time_scale,
+            )
             for region in self.regions.regions:
                 self.seeded[region] = seed_from_registry(
                     self.aws.client("ecr", region), self.regions.registry(region).host
@@ -224,6 +236,7 @@ class LocalEnvironment:
     def _stop(self) -> None:
         bridges, self.bridges = list(self.bridges.values()), {}
         cloudtrail, self.cloudtrail = self.cloudtrail, None
+        scheduler, self.scheduler = self.scheduler, None
         aws, self.aws = self.aws, None
         fronts, self.fronts = self.fronts, None
         regions, self.regions = self.regions, None
@@ -231,6 +244,7 @@ class LocalEnvironment:
         for step in (
             *(bridge.stop for bridge in bridges),
             cloudtrail.stop if cloudtrail is not None else None,
+            scheduler.stop if scheduler is not None else None,
             aws.stop if aws is not None else None,
             fronts.stop if fronts is not None else None,
             regions.cleanup if regions is not None else None,
@@ -325,6 +339,19 @@ class LocalEnvironment:
             self.executions.extend(StartedExecution(event, arn) for arn in arns)
             self._changed.notify_all()
         return arns
+
+    def _start_scheduled(self, spec: ScheduleSpec) -> str:
+        """Start a schedule's target as EventBridge Scheduler does: as the schedule's role."""
+        credentials = self.aws.session(self.aws.stack.role_arn(spec.role), SCHEDULER, "scheduler")
+        sfn = self.aws.client("stepfunctions", credentials=credentials)
+        answer = sfn.start_execution(stateMachineArn=spec.target_arn, name=uuid.uuid4().hex, input=spec.input)
+        with self._changed:
+            self.scheduled.append(ScheduledRun(spec, str(answer["executionArn"])))
+            self._changed.notify_all()
+        return str(answer["executionArn"])
+
+    def _not_started(self, spec: ScheduleSpec, error: Exception) -> None:
+        print(f"warning: schedule {spec.name} could not start its target: {error}", file=sys.stderr)
 
     def _ended(self, execution_arn: str) -> bool:
         status = self.sfn().describe_execution(executionArn=execution_arn)["status"]

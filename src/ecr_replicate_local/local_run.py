@@ -92,7 +92,7 @@ class LocalRun:
         origins[TARGET_REGIONS] = (",".join(targets), regions_origin)
         in_force = parameters.in_force(specs, overrides, origins)
         run = cls(source, targets, template, in_force, getattr(args, "data", None))
-        run.check_function_settings()
+        run.check_before_start()
         return run
 
     def environment(self, **options: Any) -> LocalEnvironment:
@@ -106,38 +106,45 @@ class LocalRun:
             **options,
         )
 
-    def check_function_settings(self) -> None:
-        """What the template hands the functions (Globals' environment, resolved with these
-        parameters) must be a configuration they accept: CloudFormation would deploy a value its
-        own checks allow (``LambdaMaxImageBytes=1.5`` is a Number) that every run then refuses."""
+    def check_before_start(self) -> None:
+        """Values CloudFormation's own checks allow but that would fail once deployed, refused
+        now: the functions' environment (Globals', resolved with these parameters) must be a
+        configuration they accept (``LambdaMaxImageBytes=1.5`` is a Number, and every run would
+        refuse it), and each schedule's expression one EventBridge Scheduler accepts
+        (``ReconcileSchedule=rate(0 days)`` matches the template's pattern; the stack would roll
+        back)."""
+        from ecr_replicate_local.schedules import check_expression  # noqa: PLC0415
+        from ecr_replicate_local.stack_spec import env_str  # noqa: PLC0415
+
         tpl = Template(
             self.template, region=self.source, account=MOTO_ACCOUNT, parameters=self.parameters.overrides
         )
-        variables = ((tpl.data.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
-        resolved = tpl.resolve(variables.get("Variables") or {})
-        if "TARGET_REGIONS" not in resolved:
-            return  # not this project's functions (a template of the twin's own tests)
-        from ecr_replicate_local.stack_spec import env_str  # noqa: PLC0415
+        variables = (((tpl.data.get("Globals") or {}).get("Function") or {}).get("Environment") or {}).get(
+            "Variables"
+        ) or {}
+        resolved = {name: env_str(value) for name, value in tpl.resolve(variables).items()}
+        if "TARGET_REGIONS" in resolved:  # this project's functions (not a test template's)
+            try:
+                Settings.from_env({**resolved, "AWS_REGION": self.source})
+            except ConfigurationError as exc:
+                self._refused(
+                    variables.get(str(exc).split(" ", 1)[0]),
+                    "CloudFormation would accept it, but the functions refuse it (every run would fail): ",
+                    exc,
+                )
+        for lid, res in tpl.resources_of_type("AWS::Scheduler::Schedule").items():
+            expression = (res.get("Properties") or {}).get("ScheduleExpression")
+            try:
+                check_expression(lid, str(tpl.resolve(expression)))
+            except ConfigurationError as exc:
+                self._refused(expression, "", exc)
 
-        environment = {name: env_str(value) for name, value in resolved.items()}
-        try:
-            Settings.from_env({**environment, "AWS_REGION": self.source})
-        except ConfigurationError as exc:
-            refs = {
-                var: str(value["Ref"])
-                for var, value in (variables.get("Variables") or {}).items()
-                if isinstance(value, dict) and list(value) == ["Ref"]
-            }
-            name = refs.get(str(exc).split(" ", 1)[0], "")
-            which = (
-                f"parameter {name}={self.parameters.values[name]!r}: "
-                if name in self.parameters.values
-                else ""
-            )
-            raise ConfigurationError(
-                f"{which}CloudFormation would accept it, but the functions refuse it (every run would "
-                f"fail): {exc}"
-            ) from None
+    def _refused(self, source: Any, why: str, exc: ConfigurationError) -> None:
+        """Raise ``exc`` naming the parameter ``source`` (a template value) refers to, if any."""
+        name = str(source["Ref"]) if isinstance(source, dict) and list(source) == ["Ref"] else ""
+        if name not in self.parameters.values:
+            raise exc
+        raise ConfigurationError(f"parameter {name}={self.parameters.values[name]!r}: {why}{exc}") from None
 
     def parameter_lines(self) -> list[str]:
         """The parameters in force, for the commands to print."""

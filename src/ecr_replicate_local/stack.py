@@ -26,6 +26,7 @@ from ecr_replicate.errors import ConfigurationError
 from ecr_replicate_local import stack_spec
 from ecr_replicate_local.iam.identities import Identities
 from ecr_replicate_local.iam.roles import RoleSpec, template_managed_policies, template_roles
+from ecr_replicate_local.schedules import ScheduleSpec, create_schedules
 from ecr_replicate_local.stack_spec import CodeBuildSpec, FunctionSpec, RuleTarget, StateMachineSpec
 from ecr_replicate_local.template import LocalResource, Template
 
@@ -59,6 +60,7 @@ class LocalStack:
         self.queues: dict[str, str] = {}  # logical id -> queue URL (e.g. the trigger rules' dead letters)
         self.topic_arn = ""
         self.queue_url = ""
+        self.schedules: list[ScheduleSpec] = []  # EventBridge Scheduler's (ReconcileSchedule)
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
@@ -95,6 +97,7 @@ class LocalStack:
             )
         self._create_functions(client)
         self._create_state_machines(tpl, client)
+        self.schedules = create_schedules(tpl, client("scheduler"))
 
     def _register(self, tpl: Template) -> None:
         """Every resource's local identity first: environments, policies and substitutions refer
