@@ -6,6 +6,7 @@ The tuned side: tests/e2e/test_parameters_tuned.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import signal
@@ -34,15 +35,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_grou
 
 SOURCE = "us-east-1"
 TARGETS = ["eu-west-1", "ap-southeast-1", "us-west-2"]
+SCHEDULE_SCALE = 0.1
 
 
 @pytest.fixture(scope="module")
 def twin() -> Iterator[tuple[Any, PushReport, PushedImage, str]]:
-    """Defaults, but the copy forced into Lambda above a threshold of 0 bytes. team/app is
-    created IMMUTABLE in the source, then team/app:v1 pushed and replicated."""
-    argv = ("--regions", ",".join([SOURCE, *TARGETS]), "--runtime", "lambda",
-            "--parameter-overrides", "LambdaMaxImageBytes=0")  # fmt: skip
-    with local_up(*argv) as (run, env, report):
+    """Defaults, but the copy forced into Lambda above a threshold of 0 bytes, and the reconcile
+    schedule every minute (a tenth of it here: the scheduler's clock runs 10 times faster). team/app
+    is created IMMUTABLE in the source, then team/app:v1 pushed and replicated."""
+    argv = ("--regions", ",".join([SOURCE, *TARGETS]), "--runtime", "lambda", "--parameter-overrides",
+            "LambdaMaxImageBytes=0", 'ReconcileSchedule="rate(1 minute)"')  # fmt: skip
+    with local_up(*argv, schedule_time_scale=SCHEDULE_SCALE) as (run, env, report):
         assert run.parameters.origins["CopyRuntime"] == "from --runtime"
         operator_client(env, "ecr").create_repository(
             repositoryName="team/app",
@@ -104,6 +107,24 @@ def test_notification_email_and_log_retention_defaults(twin: Any) -> None:
     assert [s for s in subscriptions["Subscriptions"] if s["Protocol"].startswith("email")] == []
     groups = operator_client(env, "logs").describe_log_groups()["logGroups"]
     assert groups and {g.get("retentionInDays") for g in groups} == {30}
+
+
+def test_reconcile_schedule_fires_as_its_role(twin: Any) -> None:
+    """ReconcileSchedule=rate(1 minute): the schedule is in the local Scheduler, and it starts the
+    reconcile workflow as the schedule's role; local up reports the run and its summary."""
+    env, report, _, _ = twin
+    schedule = operator_client(env, "scheduler").get_schedule(Name="ecr-replicate-ScheduledReconcile")
+    assert schedule["ScheduleExpression"] == "rate(1 minute)"
+    assert schedule["Target"]["Arn"] == env.aws.state_machine_arns["ReconcileStateMachine"]
+    started = report.line(r"^scheduled ScheduledReconcile \(rate\(1 minute\)\): arn:", timeout=60)
+    arn = started.rsplit(": ", 1)[1]
+    done = env.aws.wait(arn, timeout=300)
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["input"]) == {"dryRun": False}
+    report.line(r"^SUCCEEDED: scheduled ScheduledReconcile \(rate\(1 minute\)\)$")
+    assert env.scheduled[0].arn == arn
+    role = env.aws.stack.roles[env.scheduled[0].spec.role].name  # the role Scheduler assumed
+    assert env.aws.enforcer.granted[(role, "states:startexecution")] >= 1
 
 
 # --- the README's example, as a user runs it --------------------------------------------------

@@ -44,6 +44,7 @@ ARGV = (
     "MirrorRepositorySettings=true",
     f"LambdaMaxImageBytes={THRESHOLD}", "MaxConcurrency=1",
     "CloudTrailTrigger=true", "NotificationEmail=ops@example.com", "LogRetentionDays=7",
+    "ReconcileSchedule=none",
 )  # fmt: skip
 LIFECYCLE = json.loads(LIFECYCLE_TEXT)
 
@@ -261,3 +262,11 @@ def test_log_retention_days(twin: Twin) -> None:
     ours = {g["logGroupName"]: g.get("retentionInDays") for g in groups}
     assert "/aws/vendedlogs/states/ecr-replicate-replicate" in ours
     assert len(ours) >= 8 and set(ours.values()) == {7}
+
+
+def test_reconcile_schedule_none(twin: Twin) -> None:
+    """ReconcileSchedule=none: no schedule in the local Scheduler, nothing fires."""
+    scheduler = operator_client(twin.env, "scheduler")
+    with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+        scheduler.get_schedule(Name="ecr-replicate-ScheduledReconcile")
+    assert twin.env.aws.stack.schedules == [] and twin.env.scheduled == []

@@ -61,10 +61,11 @@ class PushReport:
 
 
 @contextmanager
-def local_up(*argv: str) -> Iterator[tuple[LocalRun, Any, PushReport]]:
-    """``local up ARGV``'s run, its started environment and its push report."""
+def local_up(*argv: str, **options: Any) -> Iterator[tuple[LocalRun, Any, PushReport]]:
+    """``local up ARGV``'s run, its started environment (``options``: the twin's test knobs, e.g.
+    ``schedule_time_scale``) and its push report."""
     run = LocalRun.from_args(local_args("up", *argv))
-    with run.environment() as env:
+    with run.environment(**options) as env:
         report = PushReport(env)
         try:
             yield run, env, report

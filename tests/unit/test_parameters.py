@@ -6,6 +6,7 @@ are printed. No twin is started here: tests/e2e/test_parameters_local.py runs th
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -366,6 +367,7 @@ NON_DEFAULT = {
     "CloudTrailTrigger": "true",
     "NotificationEmail": "ops@example.com",
     "LogRetentionDays": "7",
+    "ReconcileSchedule": "rate(6 hours)",
 }
 
 
@@ -432,6 +434,46 @@ def test_mirroring_permissions_exist_only_with_mirror_repository_settings() -> N
     }
     assert mirroring <= ensure_actions("true")
     assert not mirroring & ensure_actions("false")
+
+
+def test_reconcile_schedule_is_the_schedule_expression_and_none_removes_the_schedule() -> None:
+    on = resolved({"TargetRegions": "eu-west-1", "ReconcileSchedule": "rate(6 hours)"})
+    (schedule,) = on.resources_of_type("AWS::Scheduler::Schedule").values()
+    assert on.resolve(schedule["Properties"]["ScheduleExpression"]) == "rate(6 hours)"
+    default = resolved({"TargetRegions": "eu-west-1"})
+    assert default.resolve(schedule["Properties"]["ScheduleExpression"]) == "rate(1 day)"
+    off = resolved({"TargetRegions": "eu-west-1", "ReconcileSchedule": "none"})
+    assert not off.resources_of_type("AWS::Scheduler::Schedule")
+    assert not off.resource_enabled("ScheduledReconcileRole")
+
+
+@pytest.mark.parametrize(
+    ("expression", "problem"),
+    [
+        ("rate(0 days)", "the rate's value must be a positive integer"),
+        ("rate(5 weeks)", "a rate is rate(N minute|minutes"),
+        ("cron(0 3 * *)", "a cron expression has six fields"),
+        ("at(2030-01-01 03:00)", "a one-time schedule is at(yyyy-mm-ddThh:mm:ss)"),
+        ("every day", "the expression is rate(...), cron(...) or at(...)"),
+    ],
+)
+def test_schedule_expressions_are_checked_as_scheduler_checks_them(expression: str, problem: str) -> None:
+    from ecr_replicate_local.schedules import check_expression  # noqa: PLC0415
+
+    with pytest.raises(ConfigurationError, match=re.escape(problem)):
+        check_expression("S", expression)
+    for fine in ("rate(1 minute)", "rate(6 hours)", "cron(0 3 * * ? *)", "at(2030-01-01T03:00:00)"):
+        check_expression("S", fine)
+
+
+def test_a_schedule_the_pattern_allows_but_scheduler_refuses_is_caught_before_start() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        LocalRun.from_args(local_args("up", "--parameter-overrides", 'ReconcileSchedule="rate(0 days)"'))
+    assert str(caught.value) == (
+        "parameter ReconcileSchedule='rate(0 days)': EventBridge Scheduler refuses the ScheduleExpression "
+        "'rate(0 days)' of ScheduledReconcile: the rate's value must be a positive integer (CloudFormation "
+        "would roll the stack back)"
+    )
 
 
 def test_log_retention_days_reaches_every_log_group() -> None:
