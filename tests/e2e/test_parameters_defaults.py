@@ -127,6 +127,41 @@ def test_reconcile_schedule_fires_as_its_role(twin: Any) -> None:
     assert env.aws.enforcer.granted[(role, "states:startexecution")] >= 1
 
 
+def test_a_schedule_whose_role_may_not_start_the_workflow_is_refused(
+    twin: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Without states:StartExecution on its role the schedule fires and IAM refuses it, with AWS's
+    sentence; local up says the schedule could not start its target. (IAM reads the role's policies
+    at each call: removing them through the IAM API applies to the next firing.)"""
+    env, _, _, _ = twin
+    role = env.aws.stack.roles[env.aws.stack.schedules[0].role].name
+    iam = operator_client(env, "iam")
+    saved = {
+        name: iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        for name in iam.list_role_policies(RoleName=role)["PolicyNames"]
+    }
+    for name in saved:
+        iam.delete_role_policy(RoleName=role, PolicyName=name)
+    try:
+        sentence = (
+            f"assumed-role/{role}/scheduler is not authorized to perform: states:StartExecution on resource"
+        )
+        deadline = time.monotonic() + 60
+        while not any(sentence in line for line in env.denials()):
+            assert time.monotonic() < deadline, env.denials()
+            time.sleep(0.2)
+        deadline = time.monotonic() + 30
+        err = ""
+        while "could not start its target" not in err and time.monotonic() < deadline:
+            time.sleep(0.5)
+            err += capfd.readouterr().err
+        assert "warning: schedule ecr-replicate-ScheduledReconcile could not start its target" in err
+        assert "AccessDeniedException" in err
+    finally:
+        for name, document in saved.items():
+            iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(document))
+
+
 # --- the README's example, as a user runs it --------------------------------------------------
 
 
