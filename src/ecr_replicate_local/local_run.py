@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ecr_replicate.config import Settings
 from ecr_replicate.errors import ConfigurationError
@@ -27,6 +27,8 @@ from ecr_replicate_local.environment import LocalEnvironment
 from ecr_replicate_local.local_aws import DEFAULT_TEMPLATE, MOTO_ACCOUNT
 from ecr_replicate_local.parameters import ParametersInForce
 from ecr_replicate_local.regions import DEFAULT_SOURCE_REGION, parse_regions
+from ecr_replicate_local.schedules import check_expression
+from ecr_replicate_local.stack_spec import env_str
 from ecr_replicate_local.template import Template, load_template
 
 TARGET_REGIONS, COPY_RUNTIME = "TargetRegions", "CopyRuntime"
@@ -113,9 +115,6 @@ class LocalRun:
         refuse it), and each schedule's expression one EventBridge Scheduler accepts
         (``ReconcileSchedule=rate(0 days)`` matches the template's pattern; the stack would roll
         back)."""
-        from ecr_replicate_local.schedules import check_expression  # noqa: PLC0415
-        from ecr_replicate_local.stack_spec import env_str  # noqa: PLC0415
-
         tpl = Template(
             self.template, region=self.source, account=MOTO_ACCOUNT, parameters=self.parameters.overrides
         )
@@ -126,7 +125,7 @@ class LocalRun:
         if "TARGET_REGIONS" in resolved:  # this project's functions (not a test template's)
             try:
                 Settings.from_env({**resolved, "AWS_REGION": self.source})
-            except ConfigurationError as exc:
+            except ConfigurationError as exc:  # its message starts with the variable's name
                 self._refused(
                     variables.get(str(exc).split(" ", 1)[0]),
                     "CloudFormation would accept it, but the functions refuse it (every run would fail): ",
@@ -139,7 +138,7 @@ class LocalRun:
             except ConfigurationError as exc:
                 self._refused(expression, "", exc)
 
-    def _refused(self, source: Any, why: str, exc: ConfigurationError) -> None:
+    def _refused(self, source: Any, why: str, exc: ConfigurationError) -> NoReturn:
         """Raise ``exc`` naming the parameter ``source`` (a template value) refers to, if any."""
         name = str(source["Ref"]) if isinstance(source, dict) and list(source) == ["Ref"] else ""
         if name not in self.parameters.values:
