@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ecr_replicate import config, workflow
+from ecr_replicate import config, heartbeat, workflow
 from ecr_replicate.config import REGION_RE
 from ecr_replicate.credentials import EcrCredentials
 from ecr_replicate.ecr import client_factory
@@ -65,6 +65,7 @@ def copy(data: Any) -> RegionResult:
         settings,
         copier=workflow.real_copier(),
         credentials=EcrCredentials(client_factory("ecr"), endpoints=settings.registry_endpoints),
+        heartbeat=heartbeat.writer(settings),
     )
 
 

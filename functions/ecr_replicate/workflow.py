@@ -13,6 +13,7 @@ with a ``digest`` and no tag is honoured (copied by digest, untagged).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 from ecr_replicate.config import Settings
 from ecr_replicate.errors import AwsPermanentError, AwsThrottledError, AwsTransientError, InvalidInputError
 from ecr_replicate.filters import filter_reason
+from ecr_replicate.heartbeat import HeartbeatRecorder, Write
 from ecr_replicate.model import (
     CopyInput,
     ImageInfo,
@@ -32,7 +34,7 @@ from ecr_replicate.model import (
     SummaryStatus,
     parse,
 )
-from ecr_replicate.units import human_bytes
+from ecr_replicate.units import copied_text, plural
 
 logger = logging.getLogger(__name__)
 
@@ -196,22 +198,40 @@ def verified_item(item: RegionItem, settings: Settings) -> RegionItem:
 
 
 def copy_region(
-    copy_input: CopyInput, settings: Settings, *, copier: Copier, credentials: Any = None
+    copy_input: CopyInput,
+    settings: Settings,
+    *,
+    copier: Copier,
+    credentials: Any = None,
+    heartbeat: Write | None = None,
 ) -> RegionResult:
-    """Copy the item's image to its region with the newer-push-wins guard when it has a tag."""
+    """Copy the item's image to its region with the newer-push-wins guard when it has a tag.
+
+    ``heartbeat``: where to record the copy's progress for ``status`` (:mod:`ecr_replicate.heartbeat`);
+    needs the execution name, which every Map iteration carries.
+    """
     item = verified_item(copy_input.item, settings)
     source = image_reference(item.source_registry, item.repository, item.tag, item.digest)
     target = image_reference(item.target_registry, item.repository, item.tag, item.digest)
-    result = copier(
-        source,
-        target,
-        digest=item.digest,
-        guard_source_tag=item.tag is not None,
-        jobs=settings.copy_jobs,
-        source_config=settings.registry_config(item.source_registry),
-        target_config=settings.registry_config(item.target_registry),
-        credentials=credentials,
-    )
+    recorder = None
+    if heartbeat is not None and copy_input.execution_name:
+        try:
+            recorder = HeartbeatRecorder(heartbeat, execution=copy_input.execution_name, region=item.region,
+                                         runtime=item.runtime, total_bytes=item.size_bytes)  # fmt: skip
+        except ValueError as exc:  # a name we do not write keys for: copy without progress
+            logger.warning("no progress heartbeat: %s", exc)
+    with recorder if recorder is not None else contextlib.nullcontext():
+        result = copier(
+            source,
+            target,
+            digest=item.digest,
+            guard_source_tag=item.tag is not None,
+            jobs=settings.copy_jobs,
+            source_config=settings.registry_config(item.source_registry),
+            target_config=settings.registry_config(item.target_registry),
+            credentials=credentials,
+            **({"progress": recorder} if recorder is not None else {}),
+        )
     data = result.to_dict()
     return RegionResult(
         region=item.region,
@@ -232,11 +252,13 @@ def copy_region(
 def region_line(result: RegionResult) -> str:
     if result.status == "FAILED":
         line = f"- {result.region}: FAILED: {result.error or 'error'}: {result.cause or 'no cause given'}"
+    elif result.status == "SUPERSEDED":
+        line = f"- {result.region}: SUPERSEDED: the source tag now names a newer push; its own run tags it"
     else:
+        present = result.blobs_skipped + result.blobs_mounted
         line = (
-            f"- {result.region}: {result.status}, {human_bytes(result.bytes_copied)} copied, "
-            f"{result.blobs_copied} blobs copied, {result.blobs_skipped} already there, "
-            f"{result.seconds:.1f} s"
+            f"- {result.region}: {result.status}, "
+            f"{copied_text(result.bytes_copied, result.blobs_copied, present)}, {result.seconds:.1f} s"
         )
     for warning in result.warnings:
         line += f"\n  warning: {warning}"
@@ -286,10 +308,14 @@ def summarize(state: Mapping[str, Any]) -> Summary:
     if failed:
         head = (
             f"FAILED: {name}{short_digest} from {request.source_region}: "
-            f"{len(ordered) - len(failed)} of {len(ordered)} regions replicated; failed: {', '.join(failed)}"
+            f"{len(ordered) - len(failed)} of {plural(len(ordered), 'region')} replicated; "
+            f"failed: {', '.join(failed)}"
         )
     else:
-        head = f"SUCCEEDED: {name}{short_digest} from {request.source_region} to {len(ordered)} regions"
+        head = (
+            f"SUCCEEDED: {name}{short_digest} from {request.source_region} "
+            f"to {plural(len(ordered), 'region')}"
+        )
     text = "\n".join([head, *(region_line(result) for result in ordered)])
     return Summary(status=status, regions=ordered, failed_regions=failed, text=text, **common)
 

@@ -9,7 +9,7 @@ Two sources, one :class:`Deployment`:
   stack's region, registries are ECR's.
 * otherwise the environment, as ``ecr-replicate local up`` prints it: boto3's
   ``AWS_ENDPOINT_URL``/``AWS_REGION``, :data:`ENV_REPLICATE_ARN`, :data:`ENV_BACKFILL_ARN`,
-  :data:`ENV_BACKFILL_BUCKET`, :data:`ENV_DEAD_LETTER_QUEUES`, and the same
+  :data:`ENV_BACKFILL_BUCKET`, :data:`ENV_DEAD_LETTER_QUEUES`, :data:`ENV_PROGRESS_BUCKET`, and the same
   ``TARGET_REGIONS``/``REGISTRY_ENDPOINTS`` the handlers read
   (:class:`ecr_replicate.config.Settings`). Nothing here branches on "local".
 """
@@ -28,6 +28,8 @@ ENV_REPLICATE_ARN = "ECR_REPLICATE_STATE_MACHINE_ARN"
 ENV_BACKFILL_ARN = "ECR_REPLICATE_BACKFILL_STATE_MACHINE_ARN"
 ENV_BACKFILL_BUCKET = "ECR_REPLICATE_BACKFILL_BUCKET"
 ENV_DEAD_LETTER_QUEUES = "ECR_REPLICATE_DEAD_LETTER_QUEUES"  # comma-separated queue URLs
+ENV_PROGRESS_BUCKET = "ECR_REPLICATE_PROGRESS_BUCKET"  # the copy heartbeats (status shows bytes)
+PROGRESS_BUCKET_OUTPUT = "ProgressBucketName"
 DEAD_LETTER_OUTPUT_SUFFIX = "DeadLetterQueueUrl"
 #: template parameter -> the environment variable Settings reads
 PARAMETER_ENV = {
@@ -46,6 +48,7 @@ class Deployment:
     backfill_arn: str | None = None
     items_bucket: str | None = None
     dead_letter_queues: tuple[str, ...] = ()  # the trigger rules' DLQ URLs
+    progress_bucket: str | None = None  # the copy heartbeats (ecr_replicate.heartbeat)
 
     @property
     def source_region(self) -> str:
@@ -70,6 +73,12 @@ class Deployment:
         from ecr_replicate.ecr import client_factory  # noqa: PLC0415
 
         return EcrCredentials(client_factory("ecr"), endpoints=self.settings.registry_endpoints)
+
+    def progress_reader(self) -> Any:
+        """Reads the copy heartbeats for status views; None without a progress bucket."""
+        from ecr_replicate_cli.heartbeats import HeartbeatReader  # noqa: PLC0415
+
+        return HeartbeatReader(self.progress_bucket, self.source_region) if self.progress_bucket else None
 
     def regions(self, wanted: list[str] | None) -> tuple[str, ...]:
         """The target regions, restricted to ``wanted`` (each must be a target)."""
@@ -111,6 +120,7 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Deployment:
         dead_letter_queues=tuple(
             u.strip() for u in env.get(ENV_DEAD_LETTER_QUEUES, "").split(",") if u.strip()
         ),
+        progress_bucket=env.get(ENV_PROGRESS_BUCKET, "").strip() or None,
     )
 
 
@@ -148,6 +158,7 @@ def from_stack(cfn: Any, stack: str) -> Deployment:
         dead_letter_queues=tuple(
             v for k, v in sorted(outputs.items()) if k.endswith(DEAD_LETTER_OUTPUT_SUFFIX)
         ),
+        progress_bucket=outputs.get(PROGRESS_BUCKET_OUTPUT),
     )
 
 

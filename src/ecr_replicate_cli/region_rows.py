@@ -48,7 +48,8 @@ class RegionRow:
     region: str
     state: str = WAITING
     bytes_copied: int = 0
-    blobs_skipped: int = 0
+    blobs_skipped: int = 0  # already in the target (skipped) or mounted there
+    blobs_copied: int = 0
     seconds: float = 0.0
     error: str | None = None
     cause: str | None = None
@@ -158,7 +159,8 @@ def _apply_result(row: RegionRow, result: Any) -> None:
     row.status = str(result["status"])
     row.state = _RESULT_STATES[row.status]
     row.bytes_copied = int(result.get("bytesCopied") or 0)
-    row.blobs_skipped = int(result.get("blobsSkipped") or 0)
+    row.blobs_skipped = int(result.get("blobsSkipped") or 0) + int(result.get("blobsMounted") or 0)
+    row.blobs_copied = int(result.get("blobsCopied") or 0)
     row.digest = result.get("digest") or row.digest
     if row.status == "FAILED":
         row.error = result.get("error") or row.error

@@ -10,6 +10,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=("flood", "busy-threads"))
 

@@ -33,8 +33,10 @@ MAX_LINE = 700
 
 #: per command, arguments a person would plausibly type (each also runs in every environment)
 TYPED: dict[str, list[list[str]]] = {
-    "copy": [["127.0.0.1:{closed}/team/app:v1", "127.0.0.1:{closed}/team/app:v1", "--plain-http"],
-             ["team/app:v1", "team/app:v1"]],
+    "copy": [
+        ["127.0.0.1:{closed}/team/app:v1", "127.0.0.1:{closed}/team/app:v1", "--plain-http"],
+        ["team/app:v1", "team/app:v1"],
+    ],
     "local": [["up", "--regions", "not-a-region"], ["demo", "--regions", "us-east-1"]],
     "status": [[ARN], [], ["ecr-push-1"], ["--follow"]],
     "rerun": [[ARN, "--failed"], ["not-an-arn", "--region", "eu-west-1"], [ARN, "--failed", "--dry-run"]],
@@ -89,10 +91,9 @@ def environments(trap: Trap, home: Path) -> dict[str, dict[str, str]]:
     base = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "ECR_REPLICATE_", "REGISTRY_")) and key not in (
-            "TARGET_REGIONS", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-        )
-    }  # fmt: skip
+        if not key.startswith(("AWS_", "ECR_REPLICATE_", "REGISTRY_"))
+        and key.upper() not in ("TARGET_REGIONS", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+    }
     proxy = f"http://127.0.0.1:{trap.port}"
     base.update(
         HOME=str(home),
@@ -114,7 +115,9 @@ def environments(trap: Trap, home: Path) -> dict[str, dict[str, str]]:
         "ECR_REPLICATE_PROGRESS_BUCKET": "ecr-replicate-progress",
         "ECR_REPLICATE_DEAD_LETTER_QUEUES": f"http://127.0.0.1:{port}/123456789012/dlq",
         "TARGET_REGIONS": "eu-west-1",
-        "REGISTRY_ENDPOINTS": json.dumps({"us-east-1": f"127.0.0.1:{port}", "eu-west-1": f"127.0.0.1:{port}"}),
+        "REGISTRY_ENDPOINTS": json.dumps(
+            {"us-east-1": f"127.0.0.1:{port}", "eu-west-1": f"127.0.0.1:{port}"}
+        ),
     }
     broken = {
         **deployment,
@@ -165,8 +168,12 @@ def test_the_cases_cover_every_command() -> None:
     assert {name for name, _ in cases()} == set(COMMANDS)
 
 
-@pytest.mark.parametrize(("command", "args"), cases(), ids=lambda v: v if isinstance(v, str) else " ".join(v)[:40])
-def test_every_command_fails_in_one_short_line(command: str, args: list[str], trap: Trap, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "args"), cases(), ids=lambda v: v if isinstance(v, str) else " ".join(v)[:40]
+)
+def test_every_command_fails_in_one_short_line(
+    command: str, args: list[str], trap: Trap, tmp_path: Path
+) -> None:
     for env_name, env in environments(trap, tmp_path).items():
         port = env.get("AWS_ENDPOINT_URL", ":0").rsplit(":", 1)[1]
         typed = [arg.replace("{closed}", port) for arg in args]
@@ -197,10 +204,12 @@ def test_status_without_execution_or_deployment_says_what_to_give(trap: Trap, tm
     env = environments(trap, tmp_path)["nothing"]
     result = run(["status"], env)
     assert result.returncode == 2
-    assert "pass EXECUTION_ARN, or --stack NAME, or export what `ecr-replicate local up` prints" in result.stderr
+    assert (
+        "pass EXECUTION_ARN, or --stack NAME, or export what `ecr-replicate local up` prints" in result.stderr
+    )
 
 
-def stand_in(what: str, env: dict[str, str], **kwargs: object) -> subprocess.Popen[str]:
+def stand_in(what: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.cli.stand_in_commands", "stand-in", what],
         stdin=subprocess.DEVNULL,
@@ -209,7 +218,6 @@ def stand_in(what: str, env: dict[str, str], **kwargs: object) -> subprocess.Pop
         text=True,
         cwd=ROOT,
         env=env,
-        **kwargs,  # type: ignore[call-overload]
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ecr_replicate import config, workflow
+from ecr_replicate import config, heartbeat, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate.handlers._common import (
@@ -28,6 +28,7 @@ tracer = Tracer(service=SERVICE)
 
 ecr_clients: ClientFactory = client_factory("ecr")
 copier_factory = workflow.real_copier
+progress_s3: ClientFactory = heartbeat.s3_client  # region -> S3 client for the copy's heartbeats
 credentials = EcrTokenCache(lambda: ecr_clients)
 
 
@@ -40,7 +41,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     begin(logger, event, context, region=item.region, repository=item.repository, digest=item.digest)
     try:
         result = workflow.copy_region(
-            copy_input, settings, copier=copier_factory(), credentials=credentials()
+            copy_input,
+            settings,
+            copier=copier_factory(),
+            credentials=credentials(),
+            heartbeat=heartbeat.writer(settings, progress_s3),
         )
     except ReplicationError as exc:
         emit_region_metrics(item.region, [("CopyFailed", MetricUnit.Count, 1)])
