@@ -15,9 +15,10 @@ import re
 import sys
 from typing import Any
 
-from ecr_replicate.errors import InvalidInputError, ReplicationError
+from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.model import parse_request
 from ecr_replicate_cli import status
+from ecr_replicate_cli.executions import is_execution_arn
 
 MAX_NAME = 80
 MAX_ATTEMPTS = 100
@@ -135,19 +136,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     regions = [r.strip() for value in (args.regions or []) for r in value.split(",") if r.strip()]
-    try:
-        sfn = status.stepfunctions_client(status.arn_region(args.execution))
-        if not args.execution.startswith("arn:") or ":execution:" not in args.execution:
-            raise InvalidInputError(f"not an execution ARN: {args.execution[:120]!r}")
-        if getattr(args, "dry_run", False):
-            return dry_run(sfn, args.execution, regions, args.failed)
-        new_arn = rerun(sfn, args.execution, regions=regions, failed=args.failed)
-        if new_arn is None or args.no_follow:
-            return 0
-        view = status.watch(sfn, new_arn, out=sys.stdout, follow=True)
-    except ReplicationError as exc:
-        print(f"ecr-replicate rerun: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    if not is_execution_arn(args.execution):
+        raise InvalidInputError(f"not an execution ARN: {args.execution[:120]!r}")
+    sfn = status.stepfunctions_client(status.arn_region(args.execution))
+    if args.dry_run:
+        return dry_run(sfn, args.execution, regions, args.failed)
+    new_arn = rerun(sfn, args.execution, regions=regions, failed=args.failed)
+    if new_arn is None or args.no_follow:
+        return 0
+    progress = status.progress_reader(region=status.arn_region(new_arn))
+    view = status.watch(sfn, new_arn, out=sys.stdout, follow=True, progress=progress)
     return status.exit_code(view)

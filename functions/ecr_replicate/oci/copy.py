@@ -116,6 +116,14 @@ class CopyResult:
 ProgressCallback = Callable[[CopyProgress], None]
 
 
+def newer_push(transport: Transport, source: Reference, tag: str, digest: str) -> str | None:
+    """The newer-push-wins decision: None while the source's ``tag`` still names ``digest``, else
+    the digest it names now ("" when the tag is gone): a newer push owns the tag, and copying
+    ``digest`` under it would be superseded. Dry runs ask the same question (``dryrun.py``)."""
+    current = api.head_manifest(transport, source.with_digest(None), tag)
+    return None if current == digest else (current or "")
+
+
 def walk(
     transport: Transport,
     source: Reference,
@@ -284,9 +292,9 @@ class _Copier:
                 self.emit("manifest-put", root.digest, len(root.body), 0, target.repository)
             return COPIED, root, False, tree
         if guard:
-            current = api.head_manifest(transport, source.with_digest(None), tag)
-            if current != root.digest:
-                logger.info("source tag %s now points at %s, not %s: superseded", tag, current, root.digest)
+            newer = newer_push(transport, source, tag, root.digest)
+            if newer is not None:
+                logger.info("source tag %s now points at %s, not %s: superseded", tag, newer, root.digest)
                 self.emit("superseded", root.digest, 0, 0, target.repository)
                 return SUPERSEDED, root, False, tree
         api.put_manifest(transport, target, root, tag)
