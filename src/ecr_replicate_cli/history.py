@@ -16,7 +16,7 @@ from typing import Any
 
 from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.heartbeat import Heartbeat
-from ecr_replicate_cli.region_rows import COPYING, RegionRow, region_rows
+from ecr_replicate_cli.region_rows import COPYING, RegionRow, cause_message, region_rows
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 MAX_MESSAGE = 600
@@ -81,7 +81,7 @@ def failure_text(error: str | None, cause: str | None) -> str:
             return str(parsed["text"])
         if parsed.get("errorType") or parsed.get("errorMessage"):
             kind = str(parsed.get("errorType") or error or "Error")
-            return f"{kind}: {_flat(parsed.get('errorMessage') or '')}".rstrip(": ")
+            return f"{kind}: {cause_message(cause, MAX_MESSAGE) or ''}".rstrip(": ")
     if error == SUMMARY_ERROR or not error:
         return cause[:MAX_TEXT]  # our summary text (the Fail state's cause), lines kept
     return f"{error}: {_flat(cause)}" if cause else error

@@ -76,6 +76,17 @@ def _json(text: Any) -> Any:
         return None
 
 
+def cause_message(cause: Any, limit: int = 600) -> str | None:
+    """A Step Functions cause for people: a Lambda's JSON cause is reduced to its ``errorMessage``
+    (no ``stackTrace``); anything else is kept, on one line."""
+    if not cause:
+        return None
+    parsed = _json(cause)
+    text = str(parsed.get("errorMessage") or "") if isinstance(parsed, dict) else str(cause)
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -201,7 +212,7 @@ class _Iterations:
             row.region = row.region or _payload_region(details.get("parameters")) or ""
         elif kind == "TaskFailed" and not row.finished:
             row.error = f"{details.get('error', 'error')} (retrying)"
-            row.cause = details.get("cause")
+            row.cause = cause_message(details.get("cause"))
         elif kind == "TaskSucceeded" and not row.finished:
             row.error = row.cause = None
         elif kind.endswith("StateExited"):

@@ -15,6 +15,8 @@ from ecr_replicate.model import RegionResult
 from ecr_replicate.workflow import region_line, summarize
 from ecr_replicate_cli import exits
 from ecr_replicate_cli.history import failure_text, summary_text
+from ecr_replicate_cli.region_rows import region_rows
+from ecr_replicate_cli.status_table import plain_row
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -148,3 +150,18 @@ def test_a_bug_is_one_line_naming_the_file_with_its_traceback(
     )
     (log,) = tmp_path.glob("error-*.log")
     assert "Traceback" in log.read_text() and str(log) in err and err.count("\n") == 1
+
+
+def test_a_region_retrying_shows_the_message_not_the_lambda_json() -> None:
+    history = json.loads((Path(__file__).parents[1] / "events" / "history_region_down.json").read_text())
+    cut = next(
+        pos
+        for pos, event in enumerate(history)
+        if event["type"] == "TaskFailed"
+        and event["taskFailedEventDetails"]["error"] == "RegistryUnavailableError"
+    )
+    (retrying,) = [row for row in region_rows(history[: cut + 1]) if row.error]
+    assert retrying.cause is not None and "Connection refused" in retrying.cause
+    assert "{" not in retrying.cause and "stackTrace" not in retrying.cause
+    line = plain_row(retrying)
+    assert "RegistryUnavailableError (retrying): check manifest" in line and "errorType" not in line
