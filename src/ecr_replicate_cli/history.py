@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from ecr_replicate.errors import InvalidInputError
@@ -109,13 +110,15 @@ def snapshot(sfn: Any, execution_arn: str, progress: ProgressReader | None = Non
             raise InvalidInputError(f"execution {execution_arn}: {message}") from None
         raise
     original_input = _json(desc.get("input") or "null")
+    running = str(desc["status"]) not in TERMINAL
     view = ExecutionView(
         arn=execution_arn,
         name=str(desc.get("name") or execution_arn.rsplit(":", 1)[-1]),
         status=str(desc["status"]),
         state_machine_arn=str(desc.get("stateMachineArn") or ""),
         input=original_input if original_input is not None else desc.get("input"),
-        rows=region_rows(history(sfn, execution_arn)),
+        # while it runs, a region's seconds count to now, not to its last event
+        rows=region_rows(history(sfn, execution_arn), now=datetime.now(UTC) if running else None),
     )
     if view.done:
         view.text = summary_text(desc)
