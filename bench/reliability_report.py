@@ -116,7 +116,7 @@ def faults_section(copies: int, rate: float, seed: int, layer_kib: int) -> dict[
 
 
 def workflow_section() -> dict[str, Any]:
-    from ecr_replicate_local.engine import LocalAws  # noqa: PLC0415 - moto is slow to import
+    from ecr_replicate_local.local_aws import LocalAws  # noqa: PLC0415 - moto is slow to import
     from ecr_replicate_local.regions import LocalRegions  # noqa: PLC0415
     from tests.support.workflow_runs import SOURCE, TARGETS, notification, push_event, run  # noqa: PLC0415
 

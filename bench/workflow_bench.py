@@ -2,14 +2,18 @@
 """Workflow benchmark: push -> every target region replicated, vs the raw copy of the same image.
 
 The workflow is the real local one, wired as ``ecr-replicate local demo`` wires it
-(``ecr_replicate_local.environment.LocalEnvironment``): one ``docker-registry`` per region, the source's
-webhook -> ``ECR Image Action`` event -> moto's Step Functions interpreter running
-``statemachine/replicate.asl.json`` with the handlers from ``template.yaml``.
+(``ecr_replicate_local.environment.LocalEnvironment``): one ``docker-registry`` per region behind
+its https ECR front (tokens, IAM per call, the layer host's redirect), the source's webhook ->
+``ECR Image Action`` event -> EventBridge's rule target -> moto's Step Functions interpreter running
+``statemachine/replicate.asl.json`` with the handlers from ``template.yaml``, each in its own
+worker process as its role. The raw anchor copies between the bare registries.
 
 Clock: starts when the manifest PUT of the push (its last step) returns; stops when a HEAD on
-every target region's tag answers the source digest (polled). The anchor, measured in the same
-run on the same (emptied) target registries: the raw limit ``curl GET | curl PUT`` of every blob
-and then the manifest, to all targets at once, with the workflow's per-region parallelism.
+every target region's tag answers the source digest (polled). The anchors, measured in the same
+run on the same (emptied) target registries, to all targets at once with the workflow's
+per-region parallelism: ``raw``, the limit ``curl GET | curl PUT`` of every blob and then the
+manifest between the bare registries; ``raw via fronts``, the same with curl through the ECR
+fronts the workflow uses (https, tokens, the layer host's redirect; ``bench/raw_through_fronts.py``).
 Every copy is verified before its time counts. Prints medians, ratios and PASS/MISS against
 issue #4's target (<= 1.5x raw), writes ``bench/results/workflow-<time>.json``. See bench/README.md.
 """
@@ -43,6 +47,7 @@ from bench.bench_image import (
     verify_copy,
 )
 from bench.copy_bench import _fmt, _ratio, raw_copy, tool_versions
+from bench.raw_through_fronts import raw_copy_through_fronts
 from ecr_replicate.oci.copy import DEFAULT_JOBS
 from ecr_replicate_local.environment import LocalEnvironment
 from ecr_replicate_local.regions import parse_regions
@@ -214,6 +219,28 @@ def time_raw(env: LocalEnvironment, image: Image, repo: str, jobs: int) -> RawRu
     return RawRun(seconds, True, "", per_target)
 
 
+def time_raw_fronts(env: LocalEnvironment, image: Image, repo: str, jobs: int) -> RawRun:
+    """The raw copy through the ECR fronts, to every target at once (operator's tokens)."""
+    assert env.regions is not None
+    credentials, config = env.operator_registry_access()
+    regions = env.regions.target_regions
+    fronts = {region: env.front_host(region) for region in regions}
+    source = env.front_host(env.source_region)
+    tokens = {host: credentials.get(host)[1] for host in [source, *fronts.values()]}
+    seconds, ok, error, per_host = raw_copy_through_fronts(
+        source, list(fronts.values()), tokens, str(config.ca_file), repo, SETUP_TAG, image.blobs, jobs
+    )
+    per_target = {region: per_host.get(host, 0.0) for region, host in fronts.items()}
+    if not ok:
+        return RawRun(seconds, False, error, per_target)
+    try:
+        for host in target_hosts(env).values():
+            verify_copy(host, repo, SETUP_TAG, image)
+    except BenchError as exc:
+        return RawRun(seconds, False, f"verification: {exc}", per_target)
+    return RawRun(seconds, True, "", per_target)
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -221,10 +248,15 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def case_row(case: Case, image: Image, wf: list[WorkflowRun], raw: list[RawRun]) -> dict[str, Any]:
-    all_ok = bool(wf) and bool(raw) and all(r.ok for r in wf) and all(r.ok for r in raw)
+def case_row(
+    case: Case, image: Image, wf: list[WorkflowRun], raw: list[RawRun], fronts: list[RawRun]
+) -> dict[str, Any]:
+    oks = [r.ok for r in wf] + [r.ok for r in raw] + [r.ok for r in fronts]
+    all_ok = bool(wf) and bool(raw) and bool(fronts) and all(oks)
     wf_s = _median([r.seconds for r in wf]) if all_ok else None
     raw_s = _median([r.seconds for r in raw]) if all_ok else None
+    fronts_s = _median([r.seconds for r in fronts]) if all_ok else None
+    ratio_fronts = _ratio(wf_s, fronts_s)
     events = [r.event_seconds for r in wf if r.event_seconds is not None]
     ends = [r.execution_end_seconds for r in wf if r.execution_end_seconds is not None]
     ratio = _ratio(wf_s, raw_s)
@@ -236,10 +268,15 @@ def case_row(case: Case, image: Image, wf: list[WorkflowRun], raw: list[RawRun])
         "workflow": wf_s,
         "raw": raw_s,
         "ratio": ratio,
+        "rawFronts": fronts_s,
+        "ratioFronts": ratio_fronts,
         "eventStarted": _median(events) if all_ok else None,
         "executionEnded": _median(ends) if all_ok else None,
         "target": f"<={TARGET_RATIO:.1f}x raw",
         "verdict": "n/a" if ratio is None else ("PASS" if ratio <= TARGET_RATIO else "MISS"),
+        "verdictFronts": "n/a"
+        if ratio_fronts is None
+        else ("PASS" if ratio_fronts <= TARGET_RATIO else "MISS"),
     }
 
 
@@ -251,6 +288,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "raw (s)",
         "workflow/raw",
         "target",
+        "verdict",
+        "raw via fronts (s)",
+        "workflow/that",
         "verdict",
         "event at (s)",
         "execution end (s)",
@@ -264,6 +304,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             _fmt(r["ratio"], "x"),
             r["target"],
             r["verdict"],
+            _fmt(r["rawFronts"]),
+            _fmt(r["ratioFronts"], "x"),
+            r["verdictFronts"],
             _fmt(r["eventStarted"]),
             _fmt(r["executionEnded"]),
         ]
@@ -318,7 +361,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def run_case(
     env: LocalEnvironment, case: Case, image: Image, args: argparse.Namespace, jobs: int
-) -> tuple[WorkflowRun, list[WorkflowRun], list[RawRun]]:
+) -> tuple[WorkflowRun, list[WorkflowRun], list[RawRun], list[RawRun]]:
     """Fill the source, run the workflow once untimed (warm-up), then ``reps`` x (workflow, raw)
     in alternating order, every measured copy to emptied target registries."""
     assert env.regions is not None
@@ -329,8 +372,10 @@ def run_case(
     print(f"  {case.name:8} warm-up (untimed): {warmup.seconds:7.2f}s {status}", flush=True)
     workflow_runs: list[WorkflowRun] = []
     raw_runs: list[RawRun] = []
+    fronts_runs: list[RawRun] = []
+    kinds = ("workflow", "raw", "fronts")
     for rep in range(args.reps):
-        order = ("workflow", "raw") if rep % 2 == 0 else ("raw", "workflow")
+        order = kinds[rep % 3 :] + kinds[: rep % 3]  # each goes first once in three reps
         for what in order:
             empty_targets(env)
             if what == "workflow":
@@ -340,13 +385,17 @@ def run_case(
                 regions = " ".join(f"{k}={v:.2f}" for k, v in run.region_seconds.items())
                 detail = f"event {_fmt(run.event_seconds)}; {regions}; end {_fmt(run.execution_end_seconds)}"
             else:
-                raw = time_raw(env, image, repo, jobs)
-                raw_runs.append(raw)
+                raw = (
+                    time_raw(env, image, repo, jobs)
+                    if what == "raw"
+                    else time_raw_fronts(env, image, repo, jobs)
+                )
+                (raw_runs if what == "raw" else fronts_runs).append(raw)
                 ok, seconds, error = raw.ok, raw.seconds, raw.error
                 detail = " ".join(f"{k}={v:.2f}" for k, v in raw.per_target.items())
             status = "ok" if ok else f"FAILED {error}"
             print(f"  {case.name:8} {what:8} rep {rep + 1}: {seconds:7.2f}s ({detail}) {status}", flush=True)
-    return warmup, workflow_runs, raw_runs
+    return warmup, workflow_runs, raw_runs, fronts_runs
 
 
 def pids_alive(pids: Sequence[int]) -> list[int]:
@@ -383,37 +432,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
 
-    saved_jobs = os.environ.get("COPY_JOBS")
-    if args.jobs is not None:
-        os.environ["COPY_JOBS"] = str(args.jobs)  # read by the copy step's Settings.from_env()
+    overrides = {} if args.jobs is None else {"COPY_JOBS": str(args.jobs)}  # the copy step's Settings
     registry_pids: list[int] = []
     per_case: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    try:
-        with (
-            interrupts_as_keyboard_interrupt(),
-            LocalEnvironment(source, targets, runtime=args.runtime) as env,
-        ):
-            assert env.regions is not None
-            print(
-                f"local environment up ({time.perf_counter() - t0:.1f}s): "
-                f"{', '.join(f'{r}={h}' for r, h in env.regions.endpoints().items())}",
-                flush=True,
-            )
-            for case in cases:
-                warmup, wf, raw = run_case(env, case, images[case.name], args, jobs)
-                rows.append(case_row(case, images[case.name], wf, raw))
-                per_case[case.name] = {
-                    "warmup": asdict(warmup),
-                    "workflow": [asdict(r) for r in wf],
-                    "raw": [asdict(r) for r in raw],
-                }
-                registry_pids = [p for p in env.regions.pids().values() if p is not None]
-    finally:
-        if saved_jobs is None:
-            os.environ.pop("COPY_JOBS", None)
-        else:
-            os.environ["COPY_JOBS"] = saved_jobs
+    with (
+        interrupts_as_keyboard_interrupt(),
+        LocalEnvironment(source, targets, runtime=args.runtime, function_overrides=overrides) as env,
+    ):
+        assert env.regions is not None
+        hosts = ", ".join(f"{r}={env.front_host(r)}->{h}" for r, h in env.regions.endpoints().items())
+        print(f"local environment up ({time.perf_counter() - t0:.1f}s): {hosts}", flush=True)
+        for case in cases:
+            warmup, wf, raw, fronts = run_case(env, case, images[case.name], args, jobs)
+            rows.append(case_row(case, images[case.name], wf, raw, fronts))
+            per_case[case.name] = {
+                "warmup": asdict(warmup),
+                "workflow": [asdict(r) for r in wf],
+                "raw": [asdict(r) for r in raw],
+                "rawFronts": [asdict(r) for r in fronts],
+            }
+            registry_pids = [p for p in env.regions.pids().values() if p is not None]
     leftover = pids_alive(registry_pids)  # every registry this run started must be gone now
 
     print()
@@ -421,7 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "\nworkflow: manifest PUT returned -> HEAD on every target answers the source digest "
         f"(polled every {args.poll * 1000:.0f} ms); raw: first blob POST -> manifest PUT returned on "
-        "every target; medians. 'event at': the push's event had started the execution; "
+        "every target (bare registries, then through the ECR fronts); medians. 'event at': the "
+        "push's event had started the execution; "
         "'execution end': Summarize and Notify done."
     )
     if leftover:
@@ -445,7 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {out} ({results['seconds']:.0f}s)")
     failed = leftover or any(
-        not r["ok"] for c in per_case.values() for r in [c["warmup"], *c["workflow"], *c["raw"]]
+        not r["ok"]
+        for c in per_case.values()
+        for r in [c["warmup"], *c["workflow"], *c["raw"], *c["rawFronts"]]
     )
     if failed:
         print("some run FAILED, did not verify, or left a process: its figure is left out (see above)")

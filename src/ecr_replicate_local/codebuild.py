@@ -2,11 +2,19 @@
 
 moto 5.2.5 lists CodeBuild as an unsupported service integration. :class:`CodeBuildRunner`
 runs the CodeBuild step's entry point (the same module the buildspec runs) in a child process
-with the build's environment (project variables + ``EnvironmentVariablesOverride``), and
-:func:`codebuild_task_class` builds the interpreter task that starts it and waits for it, with
-the output AWS gives: ``{"Build": {... "BuildStatus", "ExportedEnvironmentVariables" ...}}``; a
-failed build fails the task with ``States.TaskFailed`` and the Build JSON as cause, a refused
-start with ``CodeBuild.AWSCodeBuildException``.
+with the build's environment (project variables + ``EnvironmentVariablesOverride`` + a session
+of the project's service role, as CodeBuild provides it), and :func:`codebuild_task_class`
+builds the interpreter task that starts it and waits for it, with the output AWS gives:
+``{"Build": {... "BuildStatus", "ExportedEnvironmentVariables" ...}}``.
+
+Permissions, as on AWS: the state machine's role must be allowed ``codebuild:StartBuild`` on the
+project (else the task fails with ``CodeBuild.AWSCodeBuildException`` and AWS's AccessDenied
+message) and ``codebuild:BatchGetBuilds`` to see the build end (without it the task never
+learns the result and runs into its timeout, as reported for AWS in aws-cdk#10081). Before the
+build's commands run, the runner's ``preflight`` checks what the build itself needs from its
+service role (logs, the buildspec's ``aws lambda get-function``); a denial fails the build with
+the message in its log. A failed build fails the task with ``States.TaskFailed`` and the Build
+JSON as cause.
 """
 
 from __future__ import annotations
@@ -50,6 +58,18 @@ COPY_MODULE = "ecr_replicate.codebuild_step"
 _MAX_CAPTURE = 256 * 1024
 
 
+@dataclass(frozen=True)
+class PhaseFailure:
+    """Why a build failed in one of its phases, as CodeBuild reports it (``phases[].contexts``)."""
+
+    phase: str  # "PROVISIONING", "INSTALL", "BUILD"...
+    status_code: str  # "ACCESS_DENIED", "COMMAND_EXECUTION_ERROR"...
+    message: str
+
+
+_PHASES = ("SUBMITTED", "QUEUED", "PROVISIONING", "DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD")
+
+
 @dataclass
 class LocalBuild:
     """One running or finished local build."""
@@ -59,14 +79,17 @@ class LocalBuild:
     arn: str
     number: int
     environment: dict[str, str]
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None  # None: failed before its commands ran
     started: float = field(default_factory=time.time)
     ended: float | None = None
     stdout: bytes = b""
     stderr: bytes = b""
+    failure: PhaseFailure | None = None  # set when it failed before its commands ran
 
     @property
     def status(self) -> str:
+        if self.process is None:
+            return "FAILED"
         code = self.process.poll()
         if code is None:
             return "IN_PROGRESS"
@@ -85,8 +108,12 @@ class CodeBuildRunner:
         region: str,
         account: str,
         argv: list[str] | None = None,
+        credentials: Callable[[str, str], Mapping[str, str]] | None = None,
+        preflight: Callable[[str, Mapping[str, str]], PhaseFailure | None] | None = None,
     ) -> None:
         self.projects = projects  # name -> project environment variables
+        self.credentials = credentials  # (project, build id) -> the service role's session variables
+        self.preflight = preflight  # (project, environment) -> why the build fails before running
         self.base_environment = base_environment
         self.exported_variables = exported_variables  # name -> env.exported-variables
         self.region = region
@@ -110,14 +137,19 @@ class CodeBuildRunner:
             number = self._count
         build_id = f"{project}:{uuid.uuid4()}"
         env.update(CODEBUILD_BUILD_ID=build_id, CODEBUILD_BUILD_NUMBER=str(number))
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            self.argv,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        if self.credentials is not None:
+            env.update(self.credentials(project, build_id))
+        failure = self.preflight(project, env) if self.preflight is not None else None
+        process = None
+        if failure is None:
+            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                self.argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
         build = LocalBuild(
             build_id=build_id,
             project=project,
@@ -126,13 +158,18 @@ class CodeBuildRunner:
             environment={k: env[k] for k in env if k not in os.environ or env[k] != os.environ[k]},
             process=process,
         )
+        if process is None:
+            build.failure = failure
+            build.stderr = f"{failure.status_code}: {failure.message}".encode() if failure else b""
+            build.ended = time.time()
+            logger.info("local build %s failed before its commands: %s", build_id, failure)
         self.builds[build_id] = build
-        logger.debug("local build %s started (pid %s)", build_id, process.pid)
+        logger.debug("local build %s started (pid %s)", build_id, process.pid if process else None)
         return build
 
     def wait(self, build: LocalBuild, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds; True once the build has ended (output collected)."""
-        if build.ended is not None:
+        if build.ended is not None or build.process is None:
             return True
         try:
             out, err = build.process.communicate(timeout=timeout)
@@ -176,14 +213,38 @@ class CodeBuildRunner:
         }
         if build.ended is not None:
             desc["EndTime"] = build.ended
+            desc["Phases"] = self.phases(build)
             if status == "SUCCEEDED":
                 desc["ExportedEnvironmentVariables"] = self.exported(build)
         return desc
+
+    @staticmethod
+    def phases(build: LocalBuild) -> list[dict[str, Any]]:
+        """The ended build's phases: the failed one carries CodeBuild's status code and message."""
+        failure = build.failure
+        if failure is None and build.status == "FAILED":
+            code = build.process.returncode if build.process is not None else -1
+            failure = PhaseFailure(
+                "BUILD",
+                "COMMAND_EXECUTION_ERROR",
+                f"Error while executing command: the CodeBuild step. Reason: exit status {code}",
+            )
+        phases: list[dict[str, Any]] = []
+        for phase in _PHASES:
+            if failure is not None and phase == failure.phase:
+                contexts = [{"StatusCode": failure.status_code, "Message": failure.message}]
+                phases.append({"PhaseType": phase, "PhaseStatus": "FAILED", "Contexts": contexts})
+                break
+            phases.append({"PhaseType": phase, "PhaseStatus": "SUCCEEDED"})
+        phases.append({"PhaseType": "COMPLETED"})
+        return phases
 
     def stop_all(self) -> None:
         """Terminate every build still running (by PID)."""
         for build in list(self.builds.values()):
             proc = build.process
+            if proc is None:
+                continue
             stop_process(proc)
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
@@ -205,11 +266,28 @@ _SUPPORTED_PARAMETERS = {
 }
 
 
-def codebuild_task_class(runner: Callable[[], CodeBuildRunner | None], poll_seconds: float) -> type[Any]:
+Authorize = Callable[[str | None, str, str], str | None]
+"""(role ARN, IAM action, resource ARN) -> None if allowed, else AWS's AccessDenied message."""
+
+
+class CodeBuildAccessDenied(Exception):  # noqa: N818 - AWS's error code is the name
+    """The state machine's role may not call CodeBuild."""
+
+
+def codebuild_task_class(
+    runner: Callable[[], CodeBuildRunner | None], poll_seconds: float, authorize: Authorize | None = None
+) -> type[Any]:
     """A ``StateTaskServiceCallback`` subclass for ``arn:aws:states:::codebuild:startBuild(.sync)``.
 
-    ``runner`` returns the active :class:`CodeBuildRunner` (the engine's), looked up per call.
+    ``runner`` returns the active :class:`CodeBuildRunner`, looked up per call; ``authorize``
+    decides the state machine role's CodeBuild calls (None: everything is allowed).
     """
+
+    def denied(credentials: Any, action: str, active: CodeBuildRunner, project: str) -> str | None:
+        if authorize is None:
+            return None
+        arn = f"arn:aws:codebuild:{active.region}:{active.account}:project/{project}"
+        return authorize(getattr(credentials, "role_arn", None), action, arn)
 
     class StateTaskServiceCodeBuild(callback_tasks.StateTaskServiceCallback):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -246,9 +324,15 @@ def codebuild_task_class(runner: Callable[[], CodeBuildRunner | None], poll_seco
             return active
 
         def _from_error(self, env: Any, ex: Exception) -> Any:
-            if isinstance(ex, ConfigurationError):
+            if isinstance(ex, ConfigurationError | CodeBuildAccessDenied):
                 # how Step Functions reports a refused StartBuild
                 name = "CodeBuild.AWSCodeBuildException"
+                cause = str(ex)
+                if isinstance(ex, CodeBuildAccessDenied):
+                    cause += (
+                        f" (Service: AWSCodeBuild; Status Code: 400; Error Code: AccessDeniedException; "
+                        f"Request ID: {uuid.uuid4()}; Proxy: null)"
+                    )
                 return FailureEvent(
                     env=env,
                     error_name=CustomErrorName(name),
@@ -256,7 +340,7 @@ def codebuild_task_class(runner: Callable[[], CodeBuildRunner | None], poll_seco
                     event_details=EventDetails(
                         taskFailedEventDetails=TaskFailedEventDetails(
                             error=name,
-                            cause=str(ex),
+                            cause=cause,
                             resource=self._get_sfn_resource(),
                             resourceType=self._get_sfn_resource_type(),
                         )
@@ -274,6 +358,10 @@ def codebuild_task_class(runner: Callable[[], CodeBuildRunner | None], poll_seco
             if self.resource.api_action.lower() != "startbuild":
                 raise ConfigurationError(f"unsupported CodeBuild action {self.resource.api_action}")
             active = self._runner()
+            project = str(normalised_parameters.get("ProjectName", ""))
+            refusal = denied(state_credentials, "codebuild:StartBuild", active, project)
+            if refusal is not None:
+                raise CodeBuildAccessDenied(refusal)
             build = active.start_build(normalised_parameters)
             env.stack.append({"Build": active.describe(build)})
 
@@ -287,8 +375,13 @@ def codebuild_task_class(runner: Callable[[], CodeBuildRunner | None], poll_seco
             started: dict[str, Any] = env.stack.pop()
             active = self._runner()
             build = active.builds[started["Build"]["Id"]]
+            # without BatchGetBuilds Step Functions never sees the build end (aws-cdk#10081)
+            blind = denied(state_credentials, "codebuild:BatchGetBuilds", active, build.project) is not None
 
             def resolve() -> Any:
+                if blind:
+                    time.sleep(poll_seconds)
+                    return None
                 if not active.wait(build, poll_seconds):
                     return None
                 output = {"Build": active.describe(build)}

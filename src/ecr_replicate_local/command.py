@@ -1,13 +1,17 @@
 """``ecr-replicate local demo|up``: the whole workflow on one machine, no AWS account.
 
-* regions: one ``docker-registry`` per region on 127.0.0.1 (:mod:`ecr_replicate_local.regions`);
+* regions: one ``docker-registry`` per region on 127.0.0.1 (:mod:`ecr_replicate_local.regions`),
+  each behind an https ECR front that authenticates and authorises every call
+  (:mod:`ecr_replicate_local.registry_fronts`);
 * AWS: moto's Step Functions interpreter running ``statemachine/replicate.asl.json`` with the
-  handlers named in ``template.yaml`` (:class:`ecr_replicate_local.engine.LocalAws`);
+  handlers named in ``template.yaml``, each function as its own role, IAM enforced
+  (:class:`ecr_replicate_local.local_aws.LocalAws`);
 * trigger: the source registry's notification webhook turned into an ``ECR Image Action`` event
   (:mod:`ecr_replicate_local.webhook`) that starts the execution, as EventBridge does on AWS.
 
 ``demo`` pushes a synthesised two-platform image, follows the run region by region, prints the
-notification and checks every region's digest against the source (exit 0 only if all match).
+notification and checks every region's digest against the source (exit 0 only if all match; on a
+failure it lists what IAM refused).
 With ``--fail-region R``, R's registry is down during the run; the demo then restarts it and
 re-runs R alone (``ecr-replicate rerun --region R``). ``up`` leaves the environment running and
 replicates every push until Ctrl-C. Everything started is stopped, by PID, on exit or a signal.
@@ -25,7 +29,7 @@ from typing import Any, TextIO
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate_cli import rerun, status
 from ecr_replicate_local.environment import LocalEnvironment, StartedExecution
-from ecr_replicate_local.regions import LocalRegions, parse_regions
+from ecr_replicate_local.regions import parse_regions
 from ecr_replicate_local.signals import interrupts_as_keyboard_interrupt
 
 DEMO_REPOSITORY = "demo/app"
@@ -68,6 +72,55 @@ def _follow(env: LocalEnvironment, arn: str, out: TextIO) -> status.ExecutionVie
     return view
 
 
+def digest_check(env: LocalEnvironment, repository: str, tag: str, out: TextIO) -> bool:
+    """HEAD the tag through every region's ECR front (as the operator); True when every target's
+    digest equals the source's."""
+    from ecr_replicate.oci.inspect import head_digest  # noqa: PLC0415
+    from ecr_replicate.oci.transport import RetryPolicy  # noqa: PLC0415
+
+    credentials, config = env.operator_registry_access()
+    digests: dict[str, str] = {}
+    for region in (env.source_region, *env.target_regions):
+        try:
+            found = head_digest(
+                f"{env.front_host(region)}/{repository}:{tag}",
+                credentials,
+                config=config,
+                retry=RetryPolicy(attempts=1),
+            )
+            digests[region] = found or "missing"
+        except ReplicationError as exc:
+            digests[region] = f"unreachable ({type(exc).__name__})"
+    source = digests[env.source_region]
+    all_match = source.startswith("sha256:")
+    print(f"Digest check of {repository}:{tag}:", file=out)
+    for region, digest in digests.items():
+        if region == env.source_region:
+            verdict = "source"
+        elif digest == source and source.startswith("sha256:"):
+            verdict = "match"
+        else:
+            verdict = "MISMATCH"
+            all_match = False
+        print(f"  {region:<16} {digest:<73} {verdict}", file=out)
+    print(f"  {'all regions match the source' if all_match else 'NOT all regions match'}", file=out)
+    return all_match
+
+
+def _explain_denials(env: LocalEnvironment, out: TextIO) -> None:
+    """What IAM refused during the run (the local AWS and the ECR fronts), if anything."""
+    refused = env.denials()
+    if refused:
+        print("Refused by IAM (the template's roles lack these permissions):", file=out)
+        for line in refused:
+            print(f"  {line}", file=out)
+    out.flush()
+
+
+def _environment(args: argparse.Namespace, source: str, targets: list[str]) -> LocalEnvironment:
+    return LocalEnvironment(source, targets, data_dir=args.data, runtime=args.runtime, template=args.template)
+
+
 def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     source, targets = parse_regions(args.regions)
     fail_region = args.fail_region
@@ -76,56 +129,80 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             f"--fail-region {fail_region} is not one of the targets ({', '.join(targets)})", file=sys.stderr
         )
         return 2
-    with interrupts_as_keyboard_interrupt(), LocalEnvironment(
-        source, targets, data_dir=args.data, runtime=args.runtime
-    ) as env:
-        assert env.regions is not None
-        print_regions(env.regions, source, "source", out)
-        print(f"Local AWS (moto Step Functions) at {env.aws.endpoint_url}", file=out, flush=True)
+    with interrupts_as_keyboard_interrupt(), _environment(args, source, targets) as env:
+        print_regions(env, "source", out)
+        print(
+            f"Local AWS (moto Step Functions, IAM enforced) at {env.aws.endpoint_url}", file=out, flush=True
+        )
         if fail_region is not None:
-            env.regions.stop_region(fail_region)
+            env.regions.stop_region(fail_region)  # type: ignore[union-attr]
             print(f"Fault demo: stopped the registry of {fail_region}", file=out, flush=True)
-        pushed = _push_sample(env.regions.source.host, out)
+        pushed = _push_sample(env.push_host(), out)
         started = env.wait_for_execution(DEMO_REPOSITORY, pushed.digest)
         view = _follow(env, started.arn, out)
-        ok = env.digest_check(DEMO_REPOSITORY, DEMO_TAG, out)
+        ok = digest_check(env, DEMO_REPOSITORY, DEMO_TAG, out)
         if fail_region is None:
-            return 0 if ok and view.status == "SUCCEEDED" else 1
-        print(f"Restarting the registry of {fail_region}, then: ecr-replicate rerun --region "
-              f"{fail_region} {started.arn}", file=out, flush=True)
-        env.regions.restart(fail_region)
+            if not (ok and view.status == "SUCCEEDED"):
+                _explain_denials(env, out)
+                return 1
+            return 0
+        print(
+            f"Restarting the registry of {fail_region}, then: ecr-replicate rerun --region "
+            f"{fail_region} {started.arn}",
+            file=out,
+            flush=True,
+        )
+        env.regions.restart(fail_region)  # type: ignore[union-attr]
         new_arn = rerun.rerun(env.sfn(), started.arn, regions=[fail_region], out=out)
         if new_arn is None:
             return 1
         healed = _follow(env, new_arn, out)
-        ok = env.digest_check(DEMO_REPOSITORY, DEMO_TAG, out)
-        return 0 if ok and healed.status == "SUCCEEDED" else 1
+        ok = digest_check(env, DEMO_REPOSITORY, DEMO_TAG, out)
+        if not (ok and healed.status == "SUCCEEDED"):
+            _explain_denials(env, out)
+            return 1
+        return 0
 
 
 # --- up ---------------------------------------------------------------------------------------
 
 
-def print_regions(regions: LocalRegions, source: str, source_role: str, out: TextIO) -> None:
-    print("Local regions (docker-registry on 127.0.0.1):", file=out)
-    for region, host in regions.endpoints().items():
-        print(f"  {region:<16} {host:<21} {source_role if region == source else 'target'}", file=out)
+def print_regions(env: LocalEnvironment, source_role: str, out: TextIO) -> None:
+    """Each region's ECR front (https, what our code uses) and its docker-registry."""
+    print("Local regions (an https ECR front per region, in front of its docker-registry):", file=out)
+    for region in (env.source_region, *env.target_regions):
+        role = source_role if region == env.source_region else "target"
+        front, registry = f"https://{env.front_host(region)}", env.push_host(region)
+        print(f"  {region:<16} {front:<29} registry {registry:<21} {role}", file=out)
+
+
+def _print_access(env: LocalEnvironment, out: TextIO) -> None:
+    src = env.push_host()
+    front = env.front_host(env.source_region)
+    cert_dir = env.fronts.cert_dir
+    print("Push with any client to the source's registry (plain http, for people), e.g.:", file=out)
+    print(f"  skopeo copy --dest-tls-verify=false IMAGE docker://{src}/REPO:TAG", file=out)
+    print(f"Our code reaches the regions through their ECR fronts (CA: {env.fronts.ca_file}).", file=out)
+    print("To call a front by hand (with the exports below; a token of your own role):", file=out)
+    print(
+        f'  skopeo inspect --cert-dir {shlex.quote(str(cert_dir))} --creds "AWS:$(aws ecr get-login-password '
+        f'--region {env.source_region})" docker://{front}/REPO:TAG',
+        file=out,
+    )
 
 
 def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     source, targets = parse_regions(args.regions)
-    with interrupts_as_keyboard_interrupt(), LocalEnvironment(
-        source, targets, data_dir=args.data, runtime=args.runtime
-    ) as env:
-        assert env.regions is not None
-        print_regions(env.regions, source, "source: push here", out)
-        src = env.regions.source.host
-        print(f"Push with any client, e.g.: skopeo copy --dest-tls-verify=false IMAGE docker://{src}/REPO:TAG",
-              file=out)
+    with interrupts_as_keyboard_interrupt(), _environment(args, source, targets) as env:
+        print_regions(env, "source: push here", out)
+        _print_access(env, out)
         print("Watch runs from another terminal:", file=out)
         for name, value in env.aws.environment().items():
             print(f"  export {name}={shlex.quote(value)}", file=out)
-        print(f"  ecr-replicate status --follow EXECUTION_ARN   (state machine {env.aws.state_machine_arn})",
-              file=out)
+        print(
+            f"  ecr-replicate status --follow EXECUTION_ARN   (state machine {env.aws.state_machine_arn})",
+            file=out,
+        )
         print("Replicating every push until Ctrl-C.", file=out, flush=True)
         sfn = env.sfn()
         reported = 0
@@ -161,6 +238,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, metavar="DIR", help="registry storage (default: a temp dir)")
     parser.add_argument(
         "--runtime", choices=("lambda", "codebuild"), default="lambda", help="where each copy runs"
+    )
+    parser.add_argument(
+        "--template",
+        type=Path,
+        metavar="FILE",
+        help="the SAM template to run (default: the repository's template.yaml)",
     )
 
 

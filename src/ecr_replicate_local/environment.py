@@ -1,69 +1,37 @@
-"""A whole local deployment: regions (registries), the local AWS (moto + the real ASL and handlers)
-and the webhook bridge that turns pushes into ECR events. Started in order, stopped in reverse,
-by PID, on exit or a signal. Used by ``ecr-replicate local demo|up``, the e2e tests and the
-workflow benchmark."""
+"""A whole local deployment: regions (registries), an ECR front per region, the local AWS (moto +
+the real ASL, handlers and IAM) and a webhook bridge per region. Started in order, stopped in
+reverse, by PID, on exit or a signal. Used by ``ecr-replicate local demo|up``, the statemachine,
+e2e, operator and reliability suites, and the workflow benchmark.
+
+Every registry call our code makes goes through a front (``REGISTRY_ENDPOINTS`` names them,
+``REGISTRY_CA_FILE`` is the run's CA). The bare registries are what people push to (the source's
+address is printed for them) and what the twin reads for its bookkeeping: the local ECR (moto)
+reflects what the registries hold, as ECR does on AWS -- at start each region's registry is read
+into its ECR (:func:`~ecr_replicate_local.ecr_mirror.seed_from_registry`), then every push and
+deletion the registries report is recorded there; the source region's pushes also become
+``ECR Image Action`` events delivered to EventBridge's rules (which start the workflow), unless
+``deliver_events`` is off (suites that start executions themselves).
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from ecr_replicate.errors import ReplicationError
+from ecr_replicate_local.eventbridge import DELIVERY_ATTEMPTS
 from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.signals import signals_ignored
 
+__all__ = ["DELIVERY_ATTEMPTS", "LocalEnvironment", "StartedExecution"]
+
 NOTIFICATION_WAIT = 10.0
-DELIVERY_ATTEMPTS = 3  # the EventBridge rule target's RetryPolicy, scaled down
-DELIVERY_BACKOFF = 0.1
-
-
-def deliver(aws: Any, event: dict[str, Any], name: str, rule: str = "EcrPushRule") -> str:
-    """What the rule's target does with an event: start the execution (an execution of that
-    name already started counts as delivered), retrying; after the last attempt the event goes to
-    the rule's dead-letter queue with EventBridge's attributes, and the error is raised."""
-    from botocore.exceptions import ClientError  # noqa: PLC0415
-
-    for attempt in range(1, DELIVERY_ATTEMPTS + 1):
-        try:
-            return str(aws.start_execution(event, name=name))
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
-            if code == "ExecutionAlreadyExists":
-                return str(aws.state_machine_arn).replace(":stateMachine:", ":execution:") + f":{name}"
-            if attempt == DELIVERY_ATTEMPTS:
-                dead_letter(aws, event, rule, code=code, message=str(exc), attempts=attempt)
-                raise
-            time.sleep(DELIVERY_BACKOFF * attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def dead_letter(
-    aws: Any, event: dict[str, Any], rule: str, *, code: str, message: str, attempts: int
-) -> None:
-    """Send ``event`` to ``rule``'s dead-letter queue as EventBridge does: the event as the body,
-    why it was not delivered as message attributes."""
-    queue = aws.dead_letter_queue(rule)
-    rule_arn = f"arn:aws:events:{aws.source_region}:{aws.account}:rule/{rule}"
-    if queue is None:
-        return
-    text = {"DataType": "String"}
-    aws.client("sqs").send_message(
-        QueueUrl=queue,
-        MessageBody=json.dumps(event),
-        MessageAttributes={
-            "ERROR_CODE": {**text, "StringValue": code},
-            "ERROR_MESSAGE": {**text, "StringValue": message[:1000]},
-            "RULE_ARN": {**text, "StringValue": rule_arn},
-            "TARGET_ARN": {**text, "StringValue": str(aws.state_machine_arn)},
-            "RETRY_ATTEMPTS": {"DataType": "Number", "StringValue": str(attempts - 1)},
-            "EXHAUSTED_RETRY_CONDITION": {**text, "StringValue": "MaximumRetryAttempts"},
-        },
-    )
+READY_WAIT = 60.0
+MOTO_ACCOUNT = "123456789012"
 
 
 @dataclass
@@ -80,7 +48,7 @@ class StartedExecution:
 
 
 class LocalEnvironment:
-    """Regions + local AWS + webhook bridge, started in order and stopped in reverse."""
+    """Regions + fronts + local AWS + webhook bridges, started in order and stopped in reverse."""
 
     def __init__(
         self,
@@ -89,59 +57,107 @@ class LocalEnvironment:
         *,
         data_dir: Path | None = None,
         runtime: str = "lambda",
+        template: Path | None = None,
+        parameters: Mapping[str, str] | None = None,
+        deliver_events: bool = True,
+        retry_time_scale: float = 0.01,
+        throttle: Any = None,
+        prewarm: bool = True,
+        function_overrides: Mapping[str, str] | None = None,
     ) -> None:
         self.source_region = source_region
         self.target_regions = target_regions
         self.data_dir = data_dir
-        self.runtime = runtime
+        self.template = template
+        self.parameters = {
+            "TargetRegions": ",".join(target_regions),
+            "CopyRuntime": runtime,
+            **(parameters or {}),
+        }
+        self.deliver_events = deliver_events
+        self.retry_time_scale = retry_time_scale
+        self.throttle = throttle  # an ecr_front.Throttle for the fronts, e.g. Throttle.ecr_defaults()
+        self.prewarm = prewarm
+        self.function_overrides = dict(function_overrides or {})
         self.regions: LocalRegions | None = None
+        self.fronts: Any = None
         self.aws: Any = None
-        self.bridge: Any = None
+        self.bridges: dict[str, Any] = {}  # region -> its registry's webhook bridge
         self.executions: list[StartedExecution] = []
+        self.seeded: dict[str, int] = {}  # region -> tags found in its registry at start
         self._changed = threading.Condition()
+        self._ready = threading.Event()
+
+    @property
+    def bridge(self) -> Any:
+        """The source region's bridge (its pushes start the workflow)."""
+        return self.bridges.get(self.source_region)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> LocalEnvironment:
-        from ecr_replicate_local.engine import LocalAws  # noqa: PLC0415 - moto is heavy
+        from ecr_replicate_local.ecr_mirror import seed_from_registry  # noqa: PLC0415
+        from ecr_replicate_local.front_services import EcrCatalog, IamAuthorizer  # noqa: PLC0415
+        from ecr_replicate_local.local_aws import DEFAULT_TEMPLATE, LocalAws  # noqa: PLC0415 - moto is heavy
+        from ecr_replicate_local.registry_fronts import RegionFronts  # noqa: PLC0415
         from ecr_replicate_local.webhook import WebhookBridge  # noqa: PLC0415
 
         try:
-            self.bridge = WebhookBridge(self._on_event, account="123456789012", region=self.source_region)
-            self.bridge.start()
+            for region in (self.source_region, *self.target_regions):
+                bridge = WebhookBridge(self._on_event, account=MOTO_ACCOUNT, region=region)
+                self.bridges[region] = bridge.start()
             self.regions = LocalRegions(
                 self.source_region,
                 self.target_regions,
                 data_dir=self.data_dir,
-                notification_url=self.bridge.url,
+                notification_urls={region: bridge.url for region, bridge in self.bridges.items()},
             ).start()
             self.aws = LocalAws(
                 regions=self.regions.endpoints(),
                 source_region=self.source_region,
-                parameters={"TargetRegions": ",".join(self.target_regions), "CopyRuntime": self.runtime},
+                parameters=self.parameters,
+                template=self.template or DEFAULT_TEMPLATE,
+                retry_time_scale=self.retry_time_scale,
+                prewarm=self.prewarm,
+                function_overrides=self.function_overrides,
             )
-            self.bridge.account = self.aws.account
+            self.fronts = RegionFronts(
+                self.regions,
+                account=MOTO_ACCOUNT,
+                authorizer=IamAuthorizer(self.aws.identities, self.aws.enforcer),
+                tokens=self.aws.tokens,
+                repositories=EcrCatalog(MOTO_ACCOUNT),
+                tls_dir=self.regions.root / "tls",
+                throttle=self.throttle,
+            ).start()
+            self.aws.use_registries(self.fronts.endpoints(), self.fronts.ca_file)
             self.aws.start()
+            for region in self.regions.regions:
+                self.seeded[region] = seed_from_registry(
+                    self.aws.client("ecr", region), self.regions.registry(region).host
+                )
+            self._ready.set()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        """Stop the bridge, the local AWS and every registry (by PID). Safe to call twice.
-
-        A second Ctrl-C during the stop is ignored: it would leave registries running.
-        """
+        """Stop the bridges, the local AWS, the fronts and every registry (by PID). Safe to call
+        twice. A second Ctrl-C during the stop is ignored: it would leave registries running."""
         with signals_ignored():
             self._stop()
 
     def _stop(self) -> None:
-        bridge, self.bridge = self.bridge, None
+        bridges, self.bridges = list(self.bridges.values()), {}
         aws, self.aws = self.aws, None
+        fronts, self.fronts = self.fronts, None
         regions, self.regions = self.regions, None
+        self._ready.set()  # wake events waiting for a start that will not come
         for step in (
-            bridge.stop if bridge is not None else None,
+            *(bridge.stop for bridge in bridges),
             aws.stop if aws is not None else None,
+            fronts.stop if fronts is not None else None,
             regions.cleanup if regions is not None else None,
         ):
             if step is None:
@@ -157,25 +173,93 @@ class LocalEnvironment:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # --- executions -----------------------------------------------------------------------------
+    # --- registries -------------------------------------------------------------------------------
+
+    def push_host(self, region: str | None = None) -> str:
+        """The bare registry of ``region`` (default: the source): where people push."""
+        assert self.regions is not None
+        return self.regions.registry(region or self.source_region).host
+
+    def front_host(self, region: str) -> str:
+        """The ECR front of ``region``: the registry host our code uses (``REGISTRY_ENDPOINTS``)."""
+        return str(self.fronts.host(region))
+
+    def operator_registry_access(self) -> tuple[Any, Any]:
+        """(credentials, config function) for the operator to call the fronts: ECR tokens from
+        the operator's ``GetAuthorizationToken``, the run's CA."""
+        from ecr_replicate.credentials import EcrCredentials  # noqa: PLC0415
+        from ecr_replicate.oci.registry_config import RegistryConfig  # noqa: PLC0415
+
+        credentials = EcrCredentials(
+            lambda region: self.aws.client("ecr", region), endpoints=self.fronts.endpoints()
+        )
+        config = RegistryConfig(ca_file=str(self.fronts.ca_file))
+        return credentials, config
+
+    def denials(self) -> list[str]:
+        """What IAM refused so far, on the control planes and the fronts (which ask the same
+        evaluator), one AccessDenied sentence each, oldest first, without repeats."""
+        refused = [decision.message() for decision in self.aws.denials()] if self.aws else []
+        return list(dict.fromkeys(refused))
+
+    # --- events and executions ----------------------------------------------------------------
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        from ecr_replicate_local.ecr_mirror import record_push  # noqa: PLC0415
+        """A registry's push or deletion: record it in its region's ECR; a source push also goes
+        to EventBridge (its rules start the workflow)."""
+        from ecr_replicate_local.ecr_mirror import record_delete, record_push  # noqa: PLC0415
         from ecr_replicate_local.webhook import execution_name  # noqa: PLC0415
 
+        self._ready.wait(READY_WAIT)
         aws, regions = self.aws, self.regions
         if aws is None or regions is None:
             return
-        # ECR's control plane knows every pushed image; locally moto plays it, so record the push
-        # there too (backfill and verify list the source through the ECR API).
+        region = str(event["region"])
         try:
-            record_push(aws.client("ecr"), regions.source.host, event)
+            ecr = aws.client("ecr", region)
+            if event["detail"]["action-type"] == "DELETE":
+                record_delete(ecr, event)
+            else:
+                record_push(ecr, regions.registry(region).host, event)
         except Exception as exc:  # replication goes on; only listings would miss the image
-            print(f"warning: could not record the push in local ECR: {exc}", file=sys.stderr)
-        arn = deliver(aws, event, execution_name(event))
+            print(f"warning: could not record the {region} push in the local ECR: {exc}", file=sys.stderr)
+        if region != self.source_region or not self.deliver_events:
+            return
+        try:
+            arns = aws.deliver_event(event, name=execution_name(event))
+        except Exception as exc:  # retried, then in the rule's dead-letter queue: say so
+            print(f"warning: EventBridge could not start the workflow: {exc}", file=sys.stderr)
+            raise
         with self._changed:
-            self.executions.append(StartedExecution(event, arn))
+            self.executions.extend(StartedExecution(event, arn) for arn in arns)
             self._changed.notify_all()
+
+    def wait_recorded(
+        self,
+        repository: str,
+        digest: str,
+        region: str | None = None,
+        *,
+        present: bool = True,
+        timeout: float = 30.0,
+    ) -> None:
+        """Wait until ``repository@digest`` is in (or, ``present=False``, gone from) the local ECR
+        of ``region`` (default: the source): a push to a bare registry, or a deletion, reaches the
+        control plane through the registry's notification."""
+        ecr = self.aws.client("ecr", region or self.source_region)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ecr.describe_images(repositoryName=repository, imageIds=[{"imageDigest": digest}])
+                found = True
+            except ecr.exceptions.ClientError:
+                found = False
+            if found == present:
+                return
+            if time.monotonic() > deadline:
+                state = "recorded" if present else "forgotten"
+                raise TimeoutError(f"{repository}@{digest} not {state} within {timeout:.0f}s")
+            time.sleep(0.02)
 
     def wait_for_execution(self, repository: str, digest: str, timeout: float = 30.0) -> StartedExecution:
         """The execution the push of ``repository@digest`` started (once its event has arrived)."""
@@ -197,7 +281,7 @@ class LocalEnvironment:
     def notification_for(
         self, execution_arn: str, timeout: float = NOTIFICATION_WAIT
     ) -> dict[str, Any] | None:
-        """The notification message of ``execution_arn`` (SNS -> the engine's queue), if any."""
+        """The notification message of ``execution_arn`` (SNS -> the local queue), if any."""
         deadline = time.monotonic() + timeout
         while True:
             for message in self.aws.notifications():
@@ -206,37 +290,3 @@ class LocalEnvironment:
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.1)
-
-    def digest_check(self, repository: str, tag: str, out: TextIO) -> bool:
-        """HEAD the tag in every region; True when every target's digest equals the source's."""
-        from ecr_replicate.oci.inspect import head_digest  # noqa: PLC0415
-        from ecr_replicate.oci.registry_config import RegistryConfig  # noqa: PLC0415
-        from ecr_replicate.oci.transport import RetryPolicy  # noqa: PLC0415
-
-        assert self.regions is not None
-        digests: dict[str, str] = {}
-        for region in self.regions.regions:
-            host = self.regions.registry(region).host
-            try:
-                found = head_digest(
-                    f"{host}/{repository}:{tag}",
-                    config=RegistryConfig(plain_http=True),  # the bare local registries
-                    retry=RetryPolicy(attempts=1),
-                )
-                digests[region] = found or "missing"
-            except ReplicationError as exc:
-                digests[region] = f"unreachable ({type(exc).__name__})"
-        source = digests[self.source_region]
-        all_match = source.startswith("sha256:")
-        print(f"Digest check of {repository}:{tag}:", file=out)
-        for region, digest in digests.items():
-            if region == self.source_region:
-                verdict = "source"
-            elif digest == source and source.startswith("sha256:"):
-                verdict = "match"
-            else:
-                verdict = "MISMATCH"
-                all_match = False
-            print(f"  {region:<16} {digest:<73} {verdict}", file=out)
-        print(f"  {'all regions match the source' if all_match else 'NOT all regions match'}", file=out)
-        return all_match

@@ -1,17 +1,21 @@
 """Local "regions": one ``docker-registry`` per AWS region name, on free 127.0.0.1 ports.
 
-The source region's registry posts its notifications to the webhook bridge
-(:mod:`ecr_replicate_local.webhook`), which turns pushes into ECR events. Every registry has its
-own storage directory (``<data>/<region>``) under a temporary or a given directory; processes are
-stopped by PID. A region can be stopped and restarted on the same port (the fault demo).
+Each registry may post its notifications to a webhook bridge (:mod:`ecr_replicate_local.webhook`):
+the source's pushes become ECR events, and every region's pushes and deletions are recorded in
+the local ECR. Every registry has its own storage directory (``<data>/<region>``) under a
+temporary or a given directory; processes are stopped by PID. A region can be stopped and
+restarted on the same port (the fault demo). With a given directory the ports are kept in
+``<data>/ports.json``: a restart serves every region on the address it had.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from ecr_replicate.errors import ConfigurationError, InvalidInputError
@@ -54,21 +58,51 @@ class LocalRegions:
         *,
         data_dir: Path | None = None,
         notification_url: str | None = None,
+        notification_urls: Mapping[str, str] | None = None,
     ) -> None:
+        """``notification_url``: the source's webhook; ``notification_urls``: region -> webhook."""
         self.source_region = validate_region(source_region)
         self.target_regions = [validate_region(r) for r in target_regions]
         if source_region in self.target_regions:
             raise InvalidInputError(f"the source region {source_region} cannot also be a target")
         self._owns_root = data_dir is None
         self.root = Path(tempfile.mkdtemp(prefix="ecr-replicate-local-")) if data_dir is None else data_dir
+        urls = dict(notification_urls or {})
+        if notification_url:
+            urls[source_region] = notification_url
+        ports = self._saved_ports()
         self.registries: dict[str, LocalRegistry] = {}
         for region in self.regions:
             notifications = []
-            if region == source_region and notification_url:
-                notifications.append(NotificationEndpoint(url=notification_url, backoff="200ms"))
+            if region in urls:
+                notifications.append(NotificationEndpoint(url=urls[region], backoff="200ms"))
             self.registries[region] = LocalRegistry(
-                root=self.root / region, name=region, notifications=notifications
+                root=self.root / region,
+                name=region,
+                notifications=notifications,
+                port=ports.get(region, 0),
+                fixed_port=region in ports,
             )
+
+    @property
+    def _ports_file(self) -> Path | None:
+        return None if self._owns_root else self.root / "ports.json"
+
+    def _saved_ports(self) -> dict[str, int]:
+        path = self._ports_file
+        if path is None or not path.is_file():
+            return {}
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError:
+            raise ConfigurationError(f"{path} is not JSON: remove it to pick new ports") from None
+        return {str(k): int(v) for k, v in saved.items() if isinstance(v, int) and 0 < v < 65536}
+
+    def _save_ports(self) -> None:
+        path = self._ports_file
+        if path is not None:
+            ports = {**self._saved_ports(), **{region: reg.port for region, reg in self.registries.items()}}
+            path.write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")
 
     @property
     def regions(self) -> list[str]:
@@ -106,6 +140,7 @@ class LocalRegions:
         except BaseException:
             self.stop()
             raise
+        self._save_ports()
         return self
 
     def stop_region(self, region: str) -> None:
@@ -120,9 +155,7 @@ class LocalRegions:
         reg.start()
         if port and reg.port != port:
             reg.stop()
-            raise ConfigurationError(
-                f"region {region}: port {port} was taken while its registry was stopped"
-            )
+            raise ConfigurationError(f"region {region}: port {port} was taken while its registry was stopped")
         return reg
 
     def stop(self) -> None:

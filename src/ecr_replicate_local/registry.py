@@ -95,6 +95,7 @@ class LocalRegistry:
     notifications: list[NotificationEndpoint] = field(default_factory=list)
     name: str = "registry"
     process: subprocess.Popen[bytes] | None = None
+    fixed_port: bool = False  # True: `port` or nothing (a restart keeps its address)
     _owns_root: bool = False
 
     @classmethod
@@ -175,6 +176,11 @@ class LocalRegistry:
             self._kill()
             if "address already in use" not in last_error:
                 break
+            if self.fixed_port:
+                raise ConfigurationError(
+                    f"registry {self.name}: port {self.port} is in use by another process; stop it "
+                    "(the region keeps its port across restarts) or use another data directory"
+                )
             self.port = 0  # lost the race for the port: pick another
         raise ConfigurationError(f"docker-registry {self.name} did not start: {last_error.strip()}")
 

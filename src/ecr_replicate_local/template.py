@@ -1,11 +1,14 @@
-"""Read the SAM template the way CloudFormation would, for the local engine.
+"""Read the SAM template the way CloudFormation would, for the local twin.
 
-``template.yaml`` is the only list of functions, handlers, environment variables and state
-machine substitutions: the local engine reads them here instead of keeping a second list.
+``template.yaml`` is the only list of functions, handlers, environment variables, roles and
+state machine substitutions: the local twin reads them here instead of keeping a second list.
 Supports the CloudFormation short tags (``!Ref``, ``!GetAtt``, ``!Sub``, ``!If`` ...), template
-``Parameters`` (defaults + overrides), ``Conditions``, SAM ``Globals`` and the intrinsic
-functions a template like ours uses. Resources the engine does not create resolve to stable,
-plausible local names and ARNs, so resolution never depends on AWS.
+``Parameters`` (defaults + overrides), ``Conditions`` and the intrinsic functions a template like
+ours uses. :attr:`Template.deployed` is the template after the SAM transform (what CloudFormation
+deploys: the generated roles among it); ``Ref``/``GetAtt`` resolve against both. Resources the
+twin does not create resolve to stable, plausible local names and ARNs, so resolution never
+depends on AWS. :mod:`ecr_replicate_local.stack_spec` reads functions, state machines and
+projects out of a template.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ecr_replicate.errors import ConfigurationError
+from ecr_replicate_local import sam
 
 NO_VALUE = object()
 """What ``Ref: AWS::NoValue`` resolves to: the enclosing key or list item is dropped."""
@@ -94,43 +99,6 @@ class LocalResource:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class FunctionSpec:
-    """One ``AWS::Serverless::Function`` (Globals merged), as the engine needs it."""
-
-    logical_id: str
-    name: str
-    handler: str  # "package.module.function", relative to code_uri
-    code_uri: Path
-    environment: dict[str, str]
-    timeout: int
-    memory: int
-
-    @property
-    def module(self) -> str:
-        return self.handler.rpartition(".")[0]
-
-    @property
-    def attribute(self) -> str:
-        return self.handler.rpartition(".")[2]
-
-
-@dataclass
-class StateMachineSpec:
-    logical_id: str
-    name: str
-    definition_path: Path
-    substitutions: dict[str, str]
-
-
-@dataclass
-class CodeBuildSpec:
-    logical_id: str
-    name: str
-    environment: dict[str, str]
-    buildspec: str
-
-
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
 _SERVICE_OF_TYPE = {
     "AWS::SNS::Topic": "sns",
@@ -152,7 +120,7 @@ _SERVICE_OF_TYPE = {
 class Template:
     """A loaded template with a CloudFormation-like resolver for the local stack.
 
-    ``resources`` maps logical ids to what the engine created (names, ARNs); anything not in it
+    ``resources`` maps logical ids to what the local stack created (names, ARNs); anything not in it
     resolves to a deterministic local name/ARN derived from the logical id.
     """
 
@@ -206,23 +174,38 @@ class Template:
             self._conditions[name] = bool(self.resolve(spec))
         return self._conditions[name]
 
-    def resource_enabled(self, logical_id: str) -> bool:
-        cond = self.data["Resources"][logical_id].get("Condition")
-        return cond is None or self.condition(cond)
-
     # --- resources ------------------------------------------------------------------------------
 
-    def resources_of_type(self, *types: str) -> dict[str, dict[str, Any]]:
+    @cached_property
+    def deployed(self) -> dict[str, Any]:
+        """The template after the SAM transform (plain CloudFormation, intrinsics unresolved)."""
+        values = {k: v for k, v in self.parameters.items()}
+        return sam.transform(self.data, region=self.region, parameters=values)
+
+    def resources_of_type(self, *types: str, deployed: bool = False) -> dict[str, dict[str, Any]]:
+        """Enabled resources of ``types`` in the template as written (or as deployed)."""
+        resources = (self.deployed if deployed else self.data)["Resources"]
         return {
             lid: res
-            for lid, res in self.data["Resources"].items()
+            for lid, res in resources.items()
             if res.get("Type") in types and self.resource_enabled(lid)
         }
+
+    def resource_enabled(self, logical_id: str) -> bool:
+        res = self.data["Resources"].get(logical_id) or self.deployed["Resources"][logical_id]
+        cond = res.get("Condition")
+        return cond is None or self.condition(cond)
+
+    def _resource(self, logical_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.data["Resources"].get(logical_id)
+        if found is None and sam.uses_sam(self.data):
+            found = self.deployed["Resources"].get(logical_id)  # e.g. a function's generated role
+        return found
 
     def local_resource(self, logical_id: str) -> LocalResource:
         if logical_id in self.resources:
             return self.resources[logical_id]
-        res = self.data["Resources"].get(logical_id)
+        res = self._resource(logical_id)
         if res is None:
             raise ConfigurationError(f"template has no resource or parameter named {logical_id}")
         service = _SERVICE_OF_TYPE.get(res.get("Type", ""), "cloudformation")
@@ -234,7 +217,7 @@ class Template:
 
     def physical_name(self, logical_id: str, name_property: str) -> str:
         """The resource's explicit name property if the template sets one, else stack-LogicalId."""
-        props = self.data["Resources"][logical_id].get("Properties") or {}
+        props = (self._resource(logical_id) or {}).get("Properties") or {}
         if name_property in props:
             value = self.resolve(props[name_property])
             if value is not NO_VALUE and value:
@@ -347,101 +330,6 @@ class Template:
             if key == "Fn::GetAZs":
                 return [f"{self.region}{suffix}" for suffix in "abc"]
             if key.startswith("Fn::"):
-                raise ConfigurationError(f"intrinsic {key} is not supported by the local engine")
+                raise ConfigurationError(f"intrinsic {key} is not supported by the local twin")
         out = {k: self.resolve(v) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not NO_VALUE}
-
-    # --- SAM views ------------------------------------------------------------------------------
-
-    def _function_globals(self) -> dict[str, Any]:
-        return dict(((self.data.get("Globals") or {}).get("Function")) or {})
-
-    def functions(self) -> dict[str, FunctionSpec]:
-        """Every enabled ``AWS::Serverless::Function``, Globals merged, environment resolved."""
-        glob = self._function_globals()
-        specs: dict[str, FunctionSpec] = {}
-        for lid, res in self.resources_of_type("AWS::Serverless::Function").items():
-            props = {**glob, **(res.get("Properties") or {})}
-            env_vars: dict[str, Any] = {
-                **((glob.get("Environment") or {}).get("Variables") or {}),
-                **(((res.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}),
-            }
-            environment = {k: _env_str(v) for k, v in self.resolve(env_vars).items() if v is not NO_VALUE}
-            handler = self.resolve(props.get("Handler"))
-            code_uri = self.resolve(props.get("CodeUri"))
-            if not isinstance(handler, str) or "." not in handler or not isinstance(code_uri, str):
-                raise ConfigurationError(f"function {lid} needs CodeUri and Handler (module.function)")
-            specs[lid] = FunctionSpec(
-                logical_id=lid,
-                name=self.physical_name(lid, "FunctionName"),
-                handler=handler,
-                code_uri=(self.root / code_uri).resolve(),
-                environment=environment,
-                timeout=int(self.resolve(props.get("Timeout", 3))),
-                memory=int(self.resolve(props.get("MemorySize", 128))),
-            )
-        return specs
-
-    def state_machines(self) -> dict[str, StateMachineSpec]:
-        """``AWS::Serverless::StateMachine`` resources with a DefinitionUri file (substitutions
-        resolved lazily by :meth:`substitutions`, once the engine registered local resources)."""
-        specs: dict[str, StateMachineSpec] = {}
-        for lid, res in self.resources_of_type("AWS::Serverless::StateMachine").items():
-            props = res.get("Properties") or {}
-            uri = props.get("DefinitionUri")
-            if not isinstance(uri, str):
-                continue  # inline or S3 definitions are not used by this project
-            specs[lid] = StateMachineSpec(
-                logical_id=lid,
-                name=self.physical_name(lid, "Name"),
-                definition_path=(self.root / uri).resolve(),
-                substitutions={},
-            )
-        return specs
-
-    def substitutions(self, logical_id: str) -> dict[str, str]:
-        props = self.data["Resources"][logical_id].get("Properties") or {}
-        subs = self.resolve(props.get("DefinitionSubstitutions") or {})
-        return {k: _env_str(v) for k, v in subs.items()}
-
-    def codebuild_projects(self) -> dict[str, CodeBuildSpec]:
-        specs: dict[str, CodeBuildSpec] = {}
-        for lid, res in self.resources_of_type("AWS::CodeBuild::Project").items():
-            props = res.get("Properties") or {}
-            env_list = self.resolve((props.get("Environment") or {}).get("EnvironmentVariables") or [])
-            source = props.get("Source") or {}
-            specs[lid] = CodeBuildSpec(
-                logical_id=lid,
-                name=self.physical_name(lid, "Name"),
-                environment={str(e["Name"]): _env_str(e.get("Value", "")) for e in env_list},
-                buildspec=str(self.resolve(source.get("BuildSpec", "")) or ""),
-            )
-        return specs
-
-
-def _env_str(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
-def substitute_definition(definition: str, substitutions: Mapping[str, str]) -> str:
-    """Apply SAM ``DefinitionSubstitutions`` (``${Name}``) to an ASL document; every
-    placeholder must have a value (a missing one is a template bug, not a local quirk)."""
-    missing: set[str] = set()
-
-    def replace(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key not in substitutions:
-            missing.add(key)
-            return match.group(0)
-        return substitutions[key]
-
-    text = re.sub(r"\$\{([A-Za-z0-9_]+)\}", replace, definition)
-    if missing:
-        raise ConfigurationError(f"DefinitionSubstitutions lack {', '.join(sorted(missing))}")
-    return text

@@ -1,10 +1,11 @@
 """Webhook bridge: distribution notifications -> EventBridge ``ECR Image Action`` events.
 
-The source registry (CNCF distribution) posts ``{"events": [...]}`` envelopes to
-``notifications.endpoints``. For every manifest push in them this bridge builds the event ECR
-would send to EventBridge (``source: aws.ecr``, ``detail-type: ECR Image Action``) and hands it
-to a callback: locally, ``LocalAws.start_execution`` — the same input the state machine gets
-from EventBridge on AWS.
+Each region's registry (CNCF distribution) posts ``{"events": [...]}`` envelopes to its
+``notifications.endpoints``. For every manifest push or deletion in them this bridge builds the
+event ECR would send to EventBridge (``source: aws.ecr``, ``detail-type: ECR Image Action``,
+``action-type`` PUSH or DELETE) and hands it
+to a callback: locally, ``LocalAws.deliver_event``, which starts the rule's target (the state
+machine) as EventBridge does on AWS, with the same input.
 
 The HTTP server listens on 127.0.0.1 only, answers 200 as soon as the body is parsed, and does
 the work on one worker thread. Distribution redelivers an envelope it could not confirm; events
@@ -79,11 +80,24 @@ def is_manifest_push(notification: dict[str, Any]) -> bool:
     )
 
 
+def is_manifest_delete(notification: dict[str, Any]) -> bool:
+    """True for a distribution ``delete`` event of a manifest (by digest: blobs are never deleted here)."""
+    target = notification.get("target")
+    return (
+        notification.get("action") == "delete"
+        and isinstance(target, dict)
+        and isinstance(target.get("repository"), str)
+        and str(target.get("digest", "")).startswith("sha256:")
+    )
+
+
 def ecr_event_from_notification(
     notification: dict[str, Any], *, account: str, region: str
 ) -> dict[str, Any] | None:
-    """The ``ECR Image Action`` event for one distribution event, or None if it is no manifest push."""
-    if not is_manifest_push(notification):
+    """The ``ECR Image Action`` event (PUSH or DELETE) for one distribution event, or None if it
+    is neither a manifest push nor a manifest deletion."""
+    pushed = is_manifest_push(notification)
+    if not pushed and not is_manifest_delete(notification):
         return None
     target: dict[str, Any] = notification["target"]
     source_id = str(notification.get("id") or target["digest"])
@@ -91,12 +105,13 @@ def ecr_event_from_notification(
         "result": "SUCCESS",
         "repository-name": target["repository"],
         "image-digest": target["digest"],
-        "action-type": "PUSH",
+        "action-type": "PUSH" if pushed else "DELETE",
     }
     tag = target.get("tag")
-    if isinstance(tag, str) and tag:
+    if pushed and isinstance(tag, str) and tag:
         detail["image-tag"] = tag
-    detail["manifest-media-type"] = target["mediaType"]
+    if pushed:
+        detail["manifest-media-type"] = target["mediaType"]
     return {
         "version": "0",
         "id": str(uuid.uuid5(_EVENT_ID_NAMESPACE, source_id)),
@@ -142,11 +157,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, message: str) -> None:
         data = message.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # a registry stopped while we answered
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("webhook %s", format % args)

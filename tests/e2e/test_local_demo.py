@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import processes_using, run_cli, stored_tag_digest
+from tests.support.template_variants import without_action, write_variant
 
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-1")
 DIGEST_LINE = re.compile(
@@ -63,3 +64,16 @@ def test_fault_demo_fails_one_region_then_rerun_heals_it(data_dir: Path) -> None
     stored = {region: stored_tag_digest(data_dir, region, "demo/app", "v1") for region in REGIONS}
     assert set(stored.values()) == {after["us-east-1"]}
     assert processes_using(data_dir) == []
+
+
+@pytest.mark.parametrize("action", ["ecr:PutImage", "ecr:CreateRepository"])
+def test_demo_fails_naming_a_permission_the_template_lacks(action: str, tmp_path: Path) -> None:
+    """Issue 10: without ecr:PutImage (or ecr:CreateRepository) the demo exits non-zero and says
+    which action was refused, in which region."""
+    template = write_variant(tmp_path / "template", without_action(action))
+    result = run_cli("local", "demo", "--template", str(template), "--regions", "us-east-1,eu-west-1")
+    assert result.returncode == 1, result.stdout + result.stderr
+    refused = result.stdout.split("Refused by IAM", 1)[1]
+    resource = r"arn:aws:ecr:eu-west-1:\d{12}:repository/demo/app"
+    assert re.search(rf"not authorized to perform: {action} on resource: {resource}", refused), result.stdout
+    assert re.search(rf"eu-west-1: FAILED: \w+: .*{action}", result.stdout), result.stdout

@@ -92,12 +92,20 @@ def test_push_by_digest_has_no_image_tag() -> None:
     [
         notification("b", media_type="application/octet-stream", tag=None),  # a blob push
         notification("p", action="pull"),  # a manifest HEAD/GET
-        notification("d", action="delete"),
         {"id": "x", "action": "push"},  # no target
+        {"id": "y", "action": "delete", "target": {"repository": "team/app", "tag": "v1"}},  # no digest
     ],
 )
 def test_other_events_are_ignored(item: dict[str, Any]) -> None:
     assert ecr_event_from_notification(item, account="1", region="us-east-1") is None
+
+
+def test_a_manifest_deletion_is_a_delete_event() -> None:
+    event = ecr_event_from_notification(notification("d", action="delete"), account="1", region="eu-west-1")
+    assert event is not None
+    assert event["detail"]["action-type"] == "DELETE"
+    assert event["region"] == "eu-west-1"
+    assert "image-tag" not in event["detail"] and "manifest-media-type" not in event["detail"]
 
 
 def test_execution_name_is_deterministic_and_valid() -> None:

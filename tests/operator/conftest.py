@@ -1,9 +1,9 @@
 """A local deployment holding 50 images in 5 repositories, pushed *before* anything replicates.
 
-Real registries per region, moto's Step Functions running both state machines of template.yaml,
-and the webhook bridge recording every push to the source in moto's ECR (``record_push``), as
-ECR itself does on AWS. Pushes do not start replication here: these are the images that existed
-before deployment, which ``backfill`` is for.
+Real registries per region behind their ECR fronts, the local AWS running both state machines of
+template.yaml with IAM, and the registries' notifications recorded in the local ECR
+(``record_push``), as ECR itself does on AWS. Pushes do not start replication here: these are the
+images that existed before deployment, which ``backfill`` is for.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from ecr_replicate_cli.main import main
-from ecr_replicate_local.ecr_mirror import record_push
-from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.environment import LocalEnvironment
+from ecr_replicate_local.local_aws import LocalAws
 from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.sample_images import PushedImage, push_image
 from ecr_replicate_local.webhook import WebhookBridge
@@ -34,6 +33,7 @@ LATE_TAGS = ["rc1", "rc2"]  # 10 images pushed after `since`
 
 @dataclass
 class Deployment:
+    local: LocalEnvironment
     regions: LocalRegions
     aws: LocalAws
     bridge: WebhookBridge
@@ -41,7 +41,12 @@ class Deployment:
     since: datetime | None = None
 
     def host(self, region: str) -> str:
+        """The bare registry of ``region`` (what tests write to, as people would)."""
         return self.regions.registry(region).host
+
+    def recorded(self, region: str, name: str, digest: str, *, present: bool = True) -> None:
+        """Wait until a write to a bare registry has reached the local ECR of its region."""
+        self.local.wait_recorded(name, digest, region, present=present)
 
     def cli(self, *args: str) -> tuple[int, str]:
         out = io.StringIO()
@@ -70,22 +75,9 @@ def _wait_recorded(env: Deployment, count: int) -> None:
 
 @pytest.fixture(scope="package")
 def deployment() -> Iterator[Deployment]:
-    holder: dict[str, Any] = {}
-
-    def on_push(event: dict[str, Any]) -> None:
-        record_push(holder["aws"].client("ecr"), holder["source"], event)
-
-    bridge = WebhookBridge(on_push, account="123456789012", region=SOURCE).start()
-    regions = aws = None
-    try:
-        regions = LocalRegions(SOURCE, TARGETS, notification_url=bridge.url).start()
-        holder["source"] = regions.source.host
-        aws = LocalAws(
-            regions=regions.endpoints(), source_region=SOURCE, parameters={"CopyRuntime": "lambda"}
-        )
-        aws.start()
-        holder["aws"] = aws
-        env = Deployment(regions, aws, bridge)
+    with LocalEnvironment(SOURCE, TARGETS, deliver_events=False) as local:
+        assert local.regions is not None
+        env = Deployment(local, local.regions, local.aws, local.bridge)
         _push_all(env, EARLY_TAGS, seed=1)
         _wait_recorded(env, len(REPOSITORIES) * len(EARLY_TAGS))
         time.sleep(1.1)  # ECR's imagePushedAt has second resolution
@@ -93,12 +85,6 @@ def deployment() -> Iterator[Deployment]:
         _push_all(env, LATE_TAGS, seed=5000)
         _wait_recorded(env, len(REPOSITORIES) * (len(EARLY_TAGS) + len(LATE_TAGS)))
         yield env
-    finally:
-        if aws is not None:
-            aws.stop()
-        if regions is not None:
-            regions.cleanup()
-        bridge.stop()
 
 
 @pytest.fixture

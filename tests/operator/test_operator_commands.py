@@ -42,6 +42,7 @@ def test_backfill_with_filters_skips_what_is_already_replicated(operator_env: De
     already = env.images["team/svc-0:v1"]
     for region in TARGETS:
         copy_plain(already.ref, f"{env.host(region)}/team/svc-0:v1")
+        env.recorded(region, "team/svc-0", already.digest)
     code, out = env.cli("backfill", "--repository", "team/svc-[01]", "--tag", "v*")
     assert code == 0, out
     assert "16 image(s) selected" in out and "1 already in" in out and "15 to replicate" in out
@@ -75,11 +76,14 @@ def test_verify_reports_missing_and_different_tags(operator_env: Deployment) -> 
     for region in TARGETS:
         for tag in ("v0", "v1", "v2"):
             copy_plain(env.images[f"{name}:{tag}"].ref, f"{env.host(region)}/{name}:{tag}")
+            env.recorded(region, name, env.images[f"{name}:{tag}"].digest)
     code, out = env.cli("verify", "--repository", name, "--tag", "v[0-2]")
     assert code == 0, out
     # drift: v0 deleted in eu-west-1 (distribution deletes by digest), v1 pointing elsewhere in ap-southeast-1
     Pusher(env.host("eu-west-1")).delete_manifest(name, env.images[f"{name}:v0"].digest)
     other = push_image(env.host("ap-southeast-1"), name, "v1", layer_count=1, layer_size=128, seed=999)
+    env.recorded("eu-west-1", name, env.images[f"{name}:v0"].digest, present=False)
+    env.recorded("ap-southeast-1", name, other.digest)
     code, out = env.cli("verify", "--repository", name, "--tag", "v[0-2]", "--json")
     assert code == 1, out
     report = json.loads(out)

@@ -12,7 +12,8 @@ import pytest
 
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate.oci.transport import RetryPolicy
-from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.environment import LocalEnvironment
+from ecr_replicate_local.local_aws import LocalAws
 from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.registry import LocalRegistry
 from ecr_replicate_local.sample_images import push_index
@@ -24,17 +25,23 @@ pytestmark = [pytest.mark.xdist_group("reliability-engine"), pytest.mark.timeout
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[tuple[LocalAws, LocalRegions]]:
-    with (
-        LocalRegions(SOURCE, TARGETS) as regions,
-        LocalAws(regions=regions.endpoints(), source_region=SOURCE) as aws,
-    ):
-        yield aws, regions
+def twin() -> Iterator[LocalEnvironment]:
+    with LocalEnvironment(SOURCE, TARGETS, deliver_events=False) as env:
+        yield env
 
 
-def test_second_delivery_copies_zero_bytes(engine: tuple[LocalAws, LocalRegions]) -> None:
+@pytest.fixture(scope="module")
+def engine(twin: LocalEnvironment) -> tuple[LocalAws, LocalRegions]:
+    assert twin.regions is not None
+    return twin.aws, twin.regions
+
+
+def test_second_delivery_copies_zero_bytes(
+    twin: LocalEnvironment, engine: tuple[LocalAws, LocalRegions]
+) -> None:
     aws, regions = engine
     image = push_index(regions.registry(SOURCE).host, "team/dup", "v1", layer_size=20_000, seed=81)
+    twin.wait_recorded("team/dup", image.digest)
     event = push_event("team/dup", "v1", image.digest)
     first, second = run(aws, event), run(aws, event)
     assert first["status"] == second["status"] == "SUCCEEDED", (first, second)
@@ -50,10 +57,11 @@ def test_second_delivery_copies_zero_bytes(engine: tuple[LocalAws, LocalRegions]
 
 
 def test_two_deliveries_at_once_both_succeed_and_leave_one_whole_image(
-    engine: tuple[LocalAws, LocalRegions],
+    twin: LocalEnvironment, engine: tuple[LocalAws, LocalRegions]
 ) -> None:
     aws, regions = engine
     image = push_index(regions.registry(SOURCE).host, "team/dup2", "v1", layer_size=20_000, seed=82)
+    twin.wait_recorded("team/dup2", image.digest)
     event = push_event("team/dup2", "v1", image.digest)
     done: list[dict[str, Any]] = []
     threads = [threading.Thread(target=lambda: done.append(run(aws, event))) for _ in range(2)]

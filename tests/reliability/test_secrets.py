@@ -29,6 +29,7 @@ from ecr_replicate_local import sample_images as si
 from ecr_replicate_local.registry import LocalRegistry
 from tests.support.fault_proxy import FaultProxy
 from tests.support.plain_http import copy_plain
+from tests.unit.handlers.conftest import FakeContext
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -194,7 +195,7 @@ def test_ecr_token_flow_through_the_copy_handler_never_logs_the_token(
             "runtime": "lambda",
             "executionName": "secrets-check",
         }
-        context = type("Context", (), {"aws_request_id": "req-1", "function_name": "copy"})()
+        context = FakeContext(function_name="copy", aws_request_id="req-1")
         result = copy_handler.handler(item, context)
         assert result["status"] == "SUCCEEDED" and result["bytesCopied"] > 0
         # the token rotates on the registry side: 401 -> invalidate -> a new GetAuthorizationToken

@@ -1,8 +1,11 @@
-"""Fixtures for the real workflow on the local engine: the real ASL from template.yaml, the real
-handlers, real registries (Debian docker-registry) standing in for regions.
+"""Fixtures for the real workflow on the local twin: the real ASL from template.yaml, the real
+handlers as their roles, real registries (Debian docker-registry) standing in for regions, each
+behind its ECR front (every registry call of the workflow goes through one).
 
-Each test module gets its own regions and engine (module scope: one engine per process at a
-time, started ~1 s once moto is imported) and keeps to one xdist group.
+Each test module gets its own twin (module scope: one local AWS per process at a time) and
+keeps to one xdist group. Tests push to the bare registries, as people do; pushes reach the
+local ECR through the registries' notifications (:meth:`Workflow.run` waits for that), and the
+tests start executions themselves (EventBridge delivery is off).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 import pytest
 
 from ecr_replicate_cli.region_rows import RegionRow, region_rows
-from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.environment import LocalEnvironment
+from ecr_replicate_local.local_aws import LocalAws
 from ecr_replicate_local.regions import LocalRegions
 
 EVENTS = Path(__file__).parent.parent / "events"
@@ -50,14 +54,21 @@ class Workflow:
     targets = TARGETS
     push_event = staticmethod(ecr_push_event)
 
-    def __init__(self, aws: LocalAws, regions: LocalRegions) -> None:
-        self.aws = aws
-        self.regions = regions
+    def __init__(self, env: LocalEnvironment) -> None:
+        assert env.regions is not None
+        self.env = env
+        self.aws: LocalAws = env.aws
+        self.regions: LocalRegions = env.regions
 
     def host(self, region: str) -> str:
+        """The bare registry of ``region``: where tests push and the oracle reads."""
         return self.regions.registry(region).host
 
     def run(self, event: dict[str, Any], timeout: float = 90) -> dict[str, Any]:
+        """Start the workflow with ``event`` (once a push it names is in the local ECR) and wait."""
+        if event.get("source") == "aws.ecr":
+            detail = event["detail"]
+            self.env.wait_recorded(detail["repository-name"], detail["image-digest"])
         arn = self.aws.start_execution(event, name=uuid.uuid4().hex)
         return self.aws.wait(arn, timeout=timeout)
 
@@ -93,8 +104,5 @@ def engine_parameters() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def workflow(engine_parameters: dict[str, str]) -> Iterator[Workflow]:
-    with (
-        LocalRegions(SOURCE, TARGETS) as regions,
-        LocalAws(regions=regions.endpoints(), source_region=SOURCE, parameters=engine_parameters) as aws,
-    ):
-        yield Workflow(aws, regions)
+    with LocalEnvironment(SOURCE, TARGETS, parameters=engine_parameters, deliver_events=False) as env:
+        yield Workflow(env)

@@ -15,7 +15,7 @@ import pytest
 
 from ecr_replicate.config import REGION_RE
 from ecr_replicate.failures import MAX_RECORD_BYTES
-from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.local_aws import LocalAws
 from ecr_replicate_local.registry import LocalRegistry, free_port
 from ecr_replicate_local.sample_images import push_image
 from tests.statemachine.conftest import SOURCE, ecr_push_event

@@ -1,5 +1,6 @@
-"""The real workflow on the local engine (moto's interpreter running statemachine/replicate.asl.json
-with the real handlers; Debian registries as regions), for the reliability tests and the report."""
+"""The real workflow on the local twin (moto's interpreter running statemachine/replicate.asl.json
+with the real handlers as their roles; Debian registries as regions), for the reliability tests and
+the report."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ecr_replicate_local.engine import LocalAws
+from ecr_replicate_local.local_aws import LocalAws
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 SOURCE = "us-east-1"
@@ -26,8 +27,10 @@ def push_event(repository: str, tag: str, digest: str) -> dict[str, Any]:
 
 
 def run(aws: LocalAws, event: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
-    """One delivery of ``event``: a new execution (EventBridge names none), waited for."""
-    return aws.wait(aws.start_execution(copy.deepcopy(event), name=uuid.uuid4().hex), timeout=timeout)
+    """One delivery of ``event`` by EventBridge (the rule's target role starts a new execution;
+    EventBridge names none), waited for."""
+    (arn,) = aws.deliver_event(copy.deepcopy(event), name=uuid.uuid4().hex)
+    return aws.wait(arn, timeout=timeout)
 
 
 def notification(aws: LocalAws, execution: dict[str, Any]) -> dict[str, Any]:

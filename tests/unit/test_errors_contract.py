@@ -152,8 +152,9 @@ def test_a_contract_class_and_a_foreign_error_pass_unchanged() -> None:
 
 def test_every_handler_reports_contract_errors() -> None:
     """The wrapper sits on every handler the template deploys (outermost, after the tracer)."""
+    from ecr_replicate_local import stack_spec  # noqa: PLC0415
     from tests.unit.test_template_iam import resolved  # noqa: PLC0415
 
-    for spec in resolved({}).functions().values():
+    for spec in stack_spec.functions(resolved({})).values():
         handler = getattr(importlib.import_module(spec.module), spec.attribute)
         assert getattr(handler, "reports_contract_errors", False), spec.handler

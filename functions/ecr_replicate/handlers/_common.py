@@ -1,9 +1,10 @@
 """What every handler shares: Powertools service name, correlation id, per-region metrics.
 
-Log keys and metric dimensions are per invocation: on Lambda one environment runs one invocation
-at a time, but the local engine runs a Map's iterations as threads of one process, so keys are
-kept thread-local (``thread_safe_*``) and each invocation's metrics live in their own
-``EphemeralMetrics`` (no state shared between concurrent regions).
+Each handler is decorated with ``logger.inject_lambda_context(correlation_id_path=CORRELATION_ID,
+clear_state=True)``: the Lambda context and the correlation id (the execution name, else the
+event id) start every invocation's log keys, and :func:`begin` adds the handler's own (region,
+repository...). One execution environment runs one invocation at a time, on Lambda as in the
+local twin; each invocation's metrics still live in their own ``EphemeralMetrics``.
 """
 
 from __future__ import annotations
@@ -49,19 +50,17 @@ def reports_contract_errors(handler: Callable[[Any, Any], Result]) -> Callable[[
     return wrapper
 
 
+CORRELATION_ID = "executionName || id"
+"""JMESPath of the correlation id: the execution name (Plan's payload, Map items, summaries),
+else the event's id (an EventBridge event invoking Plan directly)."""
+
+
 def begin(logger: Logger, event: Any, context: Any, **keys: object) -> None:
-    """Start this invocation's log context: correlation id (execution name, else event id),
-    the Lambda request id and the handler's own keys (region, repository...)."""
-    logger.thread_safe_clear_keys()
-    correlation = None
-    if isinstance(event, dict):
-        correlation = event.get("executionName") or event.get("id")
-    if correlation:
-        keys["correlation_id"] = str(correlation)
-    request_id = getattr(context, "aws_request_id", None)
-    if request_id:
-        keys["function_request_id"] = request_id
-    logger.thread_safe_append_keys(**keys)
+    """Add the handler's own keys (region, repository...) to this invocation's log context,
+    which ``inject_lambda_context`` started (``event`` and ``context`` are the handler's)."""
+    del event, context  # the decorator already read them
+    if keys:
+        logger.append_keys(**keys)
 
 
 def emit_region_metrics(region: str, values: list[tuple[str, MetricUnit, float]]) -> None:

@@ -15,6 +15,7 @@ from ecr_replicate import config, heartbeat, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate.handlers._common import (
+    CORRELATION_ID,
     SERVICE,
     EcrTokenCache,
     begin,
@@ -34,6 +35,7 @@ credentials = EcrTokenCache(lambda: ecr_clients)
 
 @reports_contract_errors
 @tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID, clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = config.current()
     copy_input = parse_copy_input(event)

@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from ecr_replicate import config, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory, ensure_repository, read_repository_settings
-from ecr_replicate.handlers._common import SERVICE, begin, reports_contract_errors
+from ecr_replicate.handlers._common import CORRELATION_ID, SERVICE, begin, reports_contract_errors
 from ecr_replicate.model import parse_copy_input
 
 logger = Logger(service=SERVICE)
@@ -21,6 +21,7 @@ kms_clients: ClientFactory = client_factory("kms")
 
 @reports_contract_errors
 @tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID, clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = config.current()
     item = workflow.verified_item(parse_copy_input(event).item, settings)

@@ -13,7 +13,13 @@ from aws_lambda_powertools import Logger, Tracer
 
 from ecr_replicate import config, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
-from ecr_replicate.handlers._common import SERVICE, EcrTokenCache, begin, reports_contract_errors
+from ecr_replicate.handlers._common import (
+    CORRELATION_ID,
+    SERVICE,
+    EcrTokenCache,
+    begin,
+    reports_contract_errors,
+)
 from ecr_replicate.model import parse_request
 
 logger = Logger(service=SERVICE)
@@ -27,6 +33,7 @@ credentials = EcrTokenCache(lambda: ecr_clients)
 
 @reports_contract_errors
 @tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID, clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     begin(logger, event, context)
     settings = config.current()

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Tracer
 
 from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.failures import from_caught_error
-from ecr_replicate.handlers._common import SERVICE, begin, reports_contract_errors
+from ecr_replicate.handlers._common import CORRELATION_ID, SERVICE, begin, reports_contract_errors
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
@@ -20,6 +20,7 @@ tracer = Tracer(service=SERVICE)
 
 @reports_contract_errors
 @tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID, clear_state=True)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise InvalidInputError("invalid region state: expected a JSON object")

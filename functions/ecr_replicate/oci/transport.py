@@ -297,12 +297,17 @@ class Transport:
     def scheme(self, host: str) -> str:
         return self.config(host).scheme
 
-    def pool(self, host: str, scheme: str | None = None) -> HostPool:
+    def pool(self, host: str, scheme: str | None = None, inherit: str | None = None) -> HostPool:
+        """``inherit``: the CA file of the registry that redirected here, trusted for a host with
+        no configuration of its own (as ``curl --cacert`` trusts it for the whole transfer)."""
         key = (scheme or self.scheme(host), host)
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                ca_file = self.config(host).ca_file if key[0] == "https" else None
+                own = self.registries.get(host)
+                ca_file = None
+                if key[0] == "https":
+                    ca_file = own.ca_file if own is not None else inherit
                 pool = HostPool(key[0], host, self.per_host_limit, self.timeout, ca_file)
                 self._pools[key] = pool
             return pool
@@ -437,7 +442,7 @@ class Transport:
         path = url.path + (f"?{url.query}" if url.query else "")
         if url.netloc == pool.host and url.scheme == pool.scheme:
             return pool, path, external
-        return self.pool(url.netloc, url.scheme or "https"), path, True
+        return self.pool(url.netloc, url.scheme or "https", inherit=pool.ca_file), path, True
 
     def resolve_location(self, host: str, location: str) -> tuple[HostPool, str]:
         """An upload Location (absolute or relative) -> the pool and path to send to."""

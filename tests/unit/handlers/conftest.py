@@ -1,4 +1,6 @@
-"""Helpers for handler tests: environment, events from tests/events, Lambda context, fakes, registries."""
+"""Helpers for handler tests: environment, events from tests/events, Lambda context, fakes, and a
+local twin (real registries behind their ECR fronts, the local AWS with the template's roles) for
+the tests that run a handler against real registries."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from typing import Any
 import pytest
 
 from ecr_replicate.config import ENV_NAMES
-from ecr_replicate_local.registry import LocalRegistry
+from ecr_replicate_local.environment import LocalEnvironment
+from ecr_replicate_local.moto_server import forget_cached_clients
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ACCOUNT = "123456789012"
@@ -100,8 +103,49 @@ def context() -> FakeContext:
     return FakeContext()
 
 
-@pytest.fixture(scope="module")
-def registries() -> Iterator[tuple[LocalRegistry, LocalRegistry]]:
-    """Two real registries on loopback: a source and a target region."""
-    with LocalRegistry.temporary("source") as source, LocalRegistry.temporary("target") as target:
-        yield source, target
+@dataclass
+class HandlerTwin:
+    """The local twin a handler runs against: push to :meth:`push_host` (a bare registry, as
+    people do), run the handler as its function's role with :meth:`as_function`; every registry
+    call it makes then goes through the region's ECR front (:meth:`front`)."""
+
+    env: LocalEnvironment
+
+    def push_host(self, region: str = SOURCE_REGION) -> str:
+        return self.env.push_host(region)
+
+    def front(self, region: str) -> str:
+        return self.env.front_host(region)
+
+    def recorded(self, repository: str, digest: str) -> None:
+        """Wait until a push to the source's bare registry is in the local ECR."""
+        self.env.wait_recorded(repository, digest)
+
+    def create_repository(self, region: str, repository: str) -> None:
+        """What the Ensure step would have done before a copy (as the operator)."""
+        self.env.aws.client("ecr", region).create_repository(repositoryName=repository)
+
+    def as_function(
+        self, monkeypatch: pytest.MonkeyPatch, role: str, service: str = "lambda.amazonaws.com"
+    ) -> None:
+        """This process becomes one of the stack's functions (or its build): the role's session
+        credentials, the local AWS endpoint, the fronts as REGISTRY_ENDPOINTS with the run's CA."""
+        aws = self.env.aws
+        session = aws.session(aws.stack.role_arn(role), service, f"unit-{role}")
+        for name, value in {
+            **session.environment(),
+            "AWS_ENDPOINT_URL": aws.endpoint_url,
+            "REGISTRY_ENDPOINTS": json.dumps(aws.regions),
+            "REGISTRY_CA_FILE": str(self.env.fronts.ca_file),
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("REGISTRY_PLAIN_HTTP", raising=False)
+        forget_cached_clients()  # boto3 clients cached under an earlier environment
+
+
+@pytest.fixture(scope="module")  # not wider: moto's in-process mocks of other modules reset it
+def twin() -> Iterator[HandlerTwin]:
+    """Three regions (the handlers' source and targets), their fronts and the local AWS."""
+    with LocalEnvironment(SOURCE_REGION, list(TARGETS), deliver_events=False, prewarm=False) as env:
+        yield HandlerTwin(env)
+    forget_cached_clients()

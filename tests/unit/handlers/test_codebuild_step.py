@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from moto import mock_aws
 
 from ecr_replicate import codebuild_step, workflow
 from ecr_replicate.errors import RegistryUnavailableError, TagImmutableError
@@ -78,23 +77,21 @@ def test_a_failed_record_is_bounded(lambda_env, copier, capsys):
     assert json.loads(line)["cause"].startswith("immutable")
 
 
-def test_codebuild_copy_against_real_registries(lambda_env, registries, capsys):
-    source, target = registries
-    pushed = push_image(source.host, "team/built", "v3", seed=9)
-    lambda_env.setenv("REGISTRY_ENDPOINTS", json.dumps({"us-east-1": source.host, "eu-west-1": target.host}))
+def test_codebuild_copy_against_real_registries(lambda_env, twin, capsys):
+    pushed = push_image(twin.push_host(), "team/built", "v3", seed=9)
+    twin.recorded("team/built", pushed.digest)
+    twin.create_repository("eu-west-1", "team/built")
     data = item(
         repository="team/built",
         tag="v3",
         digest=pushed.digest,
-        sourceRegistry=source.host,
-        targetRegistry=target.host,
+        sourceRegistry=twin.front("us-east-1"),
+        targetRegistry=twin.front("eu-west-1"),
         runtime="codebuild",
     )
     lambda_env.setenv("REPLICATION_ITEM", json.dumps(data))
-    lambda_env.setenv("REGISTRY_ENDPOINTS", json.dumps({"us-east-1": source.host, "eu-west-1": target.host}))
-    lambda_env.setenv("REGISTRY_PLAIN_HTTP", "true")  # bare docker-registry processes
-    with mock_aws():  # the endpoints are ECR registries: their tokens come from GetAuthorizationToken
-        assert codebuild_step.main([]) == 0
+    twin.as_function(lambda_env, "CopyBuildRole", "codebuild.amazonaws.com")  # as the build's role
+    assert codebuild_step.main([]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "SUCCEEDED" and out["digest"] == pushed.digest
 

@@ -4,7 +4,6 @@ import json
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from ecr_replicate.errors import (
     InvalidInputError,
@@ -94,23 +93,22 @@ def test_errors_propagate_by_class_name_for_the_state_machine(lambda_env, contex
         copy_image.handler(item(), context)
 
 
-def test_copy_against_real_registries(lambda_env, context, monkeypatch, registries):
-    source, target = registries
-    pushed = push_image(source.host, "team/copied", "v2", seed=5)
+def test_copy_against_real_registries(lambda_env, context, monkeypatch, twin):
+    pushed = push_image(twin.push_host(), "team/copied", "v2", seed=5)
+    twin.recorded("team/copied", pushed.digest)
+    twin.create_repository("eu-west-1", "team/copied")
     monkeypatch.setattr(copy_image.credentials, "provider", None)
-    lambda_env.setenv("REGISTRY_ENDPOINTS", f'{{"us-east-1": "{source.host}", "eu-west-1": "{target.host}"}}')
-    lambda_env.setenv("REGISTRY_PLAIN_HTTP", "true")  # bare docker-registry processes
+    twin.as_function(lambda_env, "CopyImageFunctionRole")  # through the ECR fronts, as its role
     data = item(
         repository="team/copied",
         tag="v2",
         digest=pushed.digest,
-        sourceRegistry=source.host,
-        targetRegistry=target.host,
+        sourceRegistry=twin.front("us-east-1"),
+        targetRegistry=twin.front("eu-west-1"),
         mediaType=pushed.media_type,
     )
-    with mock_aws():  # the endpoints are ECR registries: their tokens come from GetAuthorizationToken
-        out = copy_image.handler(data, context)
-        again = copy_image.handler(data, context)
+    out = copy_image.handler(data, context)
+    again = copy_image.handler(data, context)
     assert out["status"] == "SUCCEEDED" and out["digest"] == pushed.digest
     assert out["blobsCopied"] == len(pushed.all_blobs())
     assert again["bytesCopied"] == 0 and again["status"] == "SUCCEEDED"

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from ecr_replicate.errors import InvalidInputError, InvalidReferenceError
 from ecr_replicate.handlers import plan
@@ -156,18 +155,14 @@ def test_not_an_object_is_refused(lambda_env, context, describe):
         run(["team/app"], context)
 
 
-def test_plan_against_a_real_registry(lambda_env, context, monkeypatch, registries):
-    """The real describe_image against a real registry: digest, media type and size of an index."""
-    source, target = registries
-    pushed = push_index(source.host, "team/planned", "v1", seed=3)
-    lambda_env.setenv(
-        "REGISTRY_ENDPOINTS",
-        f'{{"us-east-1": "{source.host}", "eu-west-1": "{target.host}", "ap-southeast-1": "{target.host}"}}',
-    )
-    lambda_env.setenv("REGISTRY_PLAIN_HTTP", "true")  # bare docker-registry processes
+def test_plan_against_a_real_registry(lambda_env, context, monkeypatch, twin):
+    """The real describe_image against a real registry (through its ECR front, as the plan
+    function's role): digest, media type and size of an index."""
+    pushed = push_index(twin.push_host(), "team/planned", "v1", seed=3)
+    twin.recorded("team/planned", pushed.digest)
+    twin.as_function(lambda_env, "PlanFunctionRole")
     monkeypatch.setattr(plan.credentials, "provider", None)
-    with mock_aws():  # the endpoints are ECR registries: their tokens come from GetAuthorizationToken
-        out = run({"repository": "team/planned", "tag": "v1"}, context)
+    out = run({"repository": "team/planned", "tag": "v1"}, context)
     assert out["image"]["digest"] == pushed.digest
     assert out["image"]["mediaType"] == pushed.media_type
     assert out["image"]["sizeBytes"] >= sum(pushed.all_blobs().values())

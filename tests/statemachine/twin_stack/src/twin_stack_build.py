@@ -1,4 +1,4 @@
-"""The engine test stack's build step: prints a JSON line, or fails when the item says so."""
+"""The build step of the local AWS's test stack: prints a JSON line, or fails when the item says so."""
 
 import json
 import os
