@@ -26,8 +26,7 @@ def env() -> Iterator[LocalEnvironment]:
 
 def push_and_replicate(env: LocalEnvironment, seed: int) -> tuple[str, str]:
     """Push ``team/app:v1`` (a new image each seed), wait for its run to end: (digest, run ARN)."""
-    assert env.regions is not None
-    pushed = push_image(env.regions.source.host, "team/app", "v1", seed=seed)
+    pushed = push_image(env.push_host(), "team/app", "v1", seed=seed)
     started = env.wait_for_execution("team/app", pushed.digest)
     env.aws.wait(started.arn)
     return pushed.digest, started.arn
@@ -60,21 +59,14 @@ def test_replicate_checks_the_source_before_starting_anything(env: LocalEnvironm
     before = executions(env)
     typo = run_cli("replicate", "team/ap:v1", "--no-follow", env=cli_env, timeout=60)
     assert typo.returncode == 2
-    assert typo.stderr.strip() in (
-        "ecr-replicate replicate: repository team/ap not found in us-east-1",  # ECR: NAME_UNKNOWN
-        "ecr-replicate replicate: team/ap:v1 not found in us-east-1",  # a bare registry: MANIFEST_UNKNOWN
-    )
+    assert typo.stderr.strip() == "ecr-replicate replicate: repository team/ap not found in us-east-1"
     missing_tag = run_cli("replicate", "team/app:v9", "--no-follow", env=cli_env, timeout=60)
     assert missing_tag.returncode == 2
     assert missing_tag.stderr.strip() == "ecr-replicate replicate: team/app:v9 not found in us-east-1"
     no_tag = run_cli("replicate", "team/app", "--no-follow", env=cli_env, timeout=60)
     assert no_tag.returncode == 2 and "has no tag or digest" in no_tag.stderr
     dry_typo = run_cli("replicate", "team/ap:v1", "--dry-run", env=cli_env, timeout=60)
-    assert (
-        dry_typo.returncode == 2
-        and "team/ap" in dry_typo.stderr
-        and "not found in us-east-1" in dry_typo.stderr
-    )
+    assert dry_typo.stderr.strip() == "ecr-replicate replicate: repository team/ap not found in us-east-1"
     assert executions(env) == before  # nothing was started for any of them
     good = run_cli("replicate", "team/app:v1", "--no-follow", env=cli_env, timeout=60)
     assert good.returncode == 0 and good.stdout.startswith("started arn:aws:states:"), good.stderr
