@@ -69,8 +69,12 @@ def resolve_execution(
     machine: str | None,
     *,
     sfn_factory: Callable[[str | None], Any] = stepfunctions_client,
+    wait: Callable[[], bool] | None = None,
 ) -> str:
-    """An execution ARN from an ARN, a name within ``machine``, or ``machine``'s latest execution."""
+    """An execution ARN from an ARN, a name within ``machine``, or ``machine``'s latest execution.
+
+    ``wait``: when the state machine has no execution yet, called before asking again (``status
+    --follow`` waits for the first push); returning False gives up."""
     if execution and execution.startswith("arn:"):
         if not is_execution_arn(execution):
             raise InvalidInputError(f"not an execution ARN: {execution[:120]!r}")
@@ -85,10 +89,13 @@ def resolve_execution(
     if execution:
         return machine.replace(":stateMachine:", ":execution:", 1) + ":" + execution
     sfn = sfn_factory(arn_region(machine))
-    newest = sfn.list_executions(stateMachineArn=machine, maxResults=1).get("executions", [])  # newest first
-    if not newest:
-        raise InvalidInputError(f"state machine {machine} has no executions yet")
-    return str(newest[0]["executionArn"])
+    while True:
+        # newest first
+        newest = sfn.list_executions(stateMachineArn=machine, maxResults=1).get("executions", [])
+        if newest:
+            return str(newest[0]["executionArn"])
+        if wait is None or not wait():
+            raise InvalidInputError(f"state machine {machine} has no executions yet")
 
 
 def deployment_machine(

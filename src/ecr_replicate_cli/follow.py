@@ -1,7 +1,8 @@
 """Following an execution until it ends: one live table on a terminal, plain lines otherwise.
 
-On a terminal, one ``rich`` table redraws in place every :data:`POLL_SECONDS` (nothing else may
-write to the terminal meanwhile: the local twin's function logs go to a file). Elsewhere (a
+On a terminal, one ``rich`` table redraws in place every :data:`POLL_SECONDS`; what this process
+prints meanwhile through ``sys.stdout``/``sys.stderr`` appears above it (other processes must not
+write to the terminal: the local twin's function logs go to a file). Elsewhere (a
 pipe, a log), a line per region whenever its state changes, and at most every
 :data:`PLAIN_PROGRESS_SECONDS` while it copies.
 """
@@ -49,13 +50,9 @@ class Renderer:
                 from rich.console import Console  # noqa: PLC0415
                 from rich.live import Live  # noqa: PLC0415
 
+                # lines other code prints meanwhile (a warning on stderr) appear above the table
                 self._live = Live(
-                    self._table(view),
-                    console=Console(file=self.out),
-                    auto_refresh=False,
-                    transient=False,
-                    redirect_stdout=False,
-                    redirect_stderr=False,
+                    self._table(view), console=Console(file=self.out), auto_refresh=False, transient=False
                 )
                 self._live.start(refresh=True)
             else:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
 
 from ecr_replicate_cli.executions import (
     arn_region,
@@ -52,6 +54,20 @@ def progress_reader(
     return HeartbeatReader(bucket, region) if bucket else None
 
 
+def _first_run_waiter() -> Callable[[], bool]:
+    """``status --follow`` before the first push: say so once, then ask every second."""
+    said: list[bool] = []
+
+    def wait() -> bool:
+        if not said:
+            print("no execution yet: waiting for the first one (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            said.append(True)
+        time.sleep(1.0)
+        return True
+
+    return wait
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "execution",
@@ -71,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     outputs: dict[str, str] = {}
     if args.stack or not (args.execution or "").startswith("arn:"):
         machine, outputs = deployment_machine(args.stack, args.region, cloudformation_client)
-    arn = resolve_execution(args.execution, machine)
+    arn = resolve_execution(args.execution, machine, wait=_first_run_waiter() if args.follow else None)
     region = arn_region(arn) or args.region
     sfn = stepfunctions_client(region)
     view = watch(sfn, arn, out=sys.stdout, follow=args.follow, progress=progress_reader(outputs, region))

@@ -46,14 +46,14 @@ def moved(row: RegionRow, beat: Heartbeat | None) -> str:
 
 
 def note(row: RegionRow, beat: Heartbeat | None, now: float) -> str:
-    """Errors (with the attempt while retrying) and a heartbeat that stopped."""
+    """The attempt while retrying, a heartbeat that stopped, the error (the long part, last)."""
     parts: list[str] = []
-    if row.error:
-        parts.append(row.error if not row.cause else f"{row.error}: {' '.join(row.cause.split())}")
     if row.attempts > 1 and not row.finished:
         parts.append(f"attempt {row.attempts}")
     if row.state == COPYING and beat is not None and beat.age(now) > STALE_SECONDS:
         parts.append(f"no heartbeat for {beat.age(now):.0f} s")
+    if row.error:
+        parts.append(row.error if not row.cause else f"{row.error}: {' '.join(row.cause.split())}")
     text = "; ".join(parts)
     return text if len(text) <= MAX_NOTE else text[: MAX_NOTE - 1] + "…"
 
@@ -91,7 +91,7 @@ def rich_table(view: ExecutionView, *, footnote: str | None = None, now: float |
     table.add_column("seconds", justify="right", no_wrap=True)
     table.add_column("copied", no_wrap=True)
     table.add_column("rate", justify="right", no_wrap=True)
-    table.add_column("note", overflow="ellipsis", no_wrap=True, max_width=60)
+    table.add_column("note")  # the only column that shrinks when the terminal is narrow
     for row in view.rows:
         beat = view.progress.get(row.region)
         colour = COLOURS.get(row.state, "")
@@ -101,6 +101,6 @@ def rich_table(view: ExecutionView, *, footnote: str | None = None, now: float |
             f"{row.seconds:.1f}",
             moved(row, beat),
             rate_text(beat.rate) if row.state == COPYING and beat is not None else "",
-            note(row, beat, now),
+            Text(note(row, beat, now), no_wrap=True, overflow="ellipsis"),
         )
     return Group(Text(headline(view), no_wrap=True, overflow="ellipsis"), table)

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from ecr_replicate_cli import status
+from ecr_replicate_cli.heartbeats import HeartbeatReader
 from ecr_replicate_local.environment import LocalEnvironment
 from ecr_replicate_local.sample_images import push_image
 from tests.e2e.conftest import run_cli
@@ -77,3 +79,17 @@ def test_status_without_an_execution_shows_the_latest(env: LocalEnvironment) -> 
     shown = run_cli("status", env=env.aws.environment(), timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert f"execution {latest.rsplit(':', 1)[1]}: SUCCEEDED" in shown.stdout
+
+
+def test_the_copy_step_leaves_a_heartbeat_status_can_read(env: LocalEnvironment) -> None:
+    """Through the twin's IAM (the copy role's s3:PutObject on progress/*, the operator's read)."""
+    _, arn = push_and_replicate(env, seed=41)
+    bucket = env.aws.stack.buckets["ProgressBucket"]
+    assert env.aws.environment()["ECR_REPLICATE_PROGRESS_BUCKET"] == bucket
+    reader = HeartbeatReader(bucket, SOURCE, lambda region: env.aws.client("s3", region), min_interval=0)
+    beats = reader(arn.rsplit(":", 1)[1], TARGETS)
+    assert reader.problem is None
+    (row,) = status.snapshot(env.sfn(), arn).rows
+    beat = beats["eu-west-1"]
+    assert (beat.state, beat.runtime) == ("finished", "lambda")
+    assert beat.bytes_copied == row.bytes_copied > 0 and beat.bytes_total >= beat.bytes_copied
