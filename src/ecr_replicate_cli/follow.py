@@ -10,6 +10,7 @@ pipe, a log), a line per region whenever its state changes, and at most every
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from ecr_replicate.heartbeat import Heartbeat
@@ -25,9 +26,16 @@ class Renderer:
     """Shows successive snapshots: a live rich table on a terminal, plain lines otherwise."""
 
     def __init__(
-        self, out: TextIO, *, tty: bool | None = None, show_text: bool = True, reader: Any = None
+        self,
+        out: TextIO,
+        *,
+        tty: bool | None = None,
+        show_text: bool = True,
+        reader: Any = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.out = out
+        self.clock = clock
         self.tty = out.isatty() if tty is None else tty
         self.show_text = show_text
         self.reader = reader  # for its footnote (.problem), if any
@@ -58,7 +66,7 @@ class Renderer:
             else:
                 self._live.update(self._table(view), refresh=True)
             return
-        now = time.monotonic()
+        now = self.clock()
         for row in view.rows:
             key = (row.state, row.error, row.attempts)
             beat = view.progress.get(row.region)
@@ -69,13 +77,14 @@ class Renderer:
                 self._print_line(row, beat, now)
 
     def _progress_due(self, region: str, beat: Heartbeat, now: float) -> bool:
+        """A region's progress line every PLAIN_PROGRESS_SECONDS at most, and only if bytes moved."""
         last = self._printed_progress.get(region)
         moved = beat.bytes_copied + beat.bytes_present
-        return last is None or (now - last[0] >= PLAIN_PROGRESS_SECONDS and moved != last[1])
+        return last is not None and now - last[0] >= PLAIN_PROGRESS_SECONDS and moved != last[1]
 
     def _print_line(self, row: Any, beat: Heartbeat | None, now: float) -> None:
-        if beat is not None:
-            self._printed_progress[row.region] = (now, beat.bytes_copied + beat.bytes_present)
+        moved = beat.bytes_copied + beat.bytes_present if beat is not None else -1
+        self._printed_progress[row.region] = (now, moved)
         print(plain_row(row, beat), file=self.out, flush=True)
 
     def final(self, view: ExecutionView) -> None:
