@@ -124,7 +124,8 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Deployment:
     )
 
 
-def from_stack(cfn: Any, stack: str) -> Deployment:
+def describe_stack(cfn: Any, stack: str) -> dict[str, Any]:
+    """The stack as ``DescribeStacks`` answers; a missing stack is a clear error."""
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
     try:
@@ -133,10 +134,19 @@ def from_stack(cfn: Any, stack: str) -> Deployment:
         raise InvalidInputError(f"stack {stack!r}: {exc.response['Error'].get('Message', exc)}") from None
     if not stacks:
         raise InvalidInputError(f"stack {stack!r} not found")
-    outputs = {str(o["OutputKey"]): str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
+    return dict(stacks[0])
+
+
+def stack_outputs(described: dict[str, Any]) -> dict[str, str]:
+    return {str(o.get("OutputKey", "")): str(o.get("OutputValue", "")) for o in described.get("Outputs", [])}
+
+
+def from_stack(cfn: Any, stack: str) -> Deployment:
+    described = describe_stack(cfn, stack)
+    outputs = stack_outputs(described)
     parameters = {
         str(p["ParameterKey"]): str(p.get("ResolvedValue") or p.get("ParameterValue") or "")
-        for p in stacks[0].get("Parameters", [])
+        for p in described.get("Parameters", [])
     }
     replicate = outputs.get("StateMachineArn")
     if not replicate:

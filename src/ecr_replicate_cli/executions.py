@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ecr_replicate.errors import InvalidInputError
-from ecr_replicate_cli.deployment import ENV_REPLICATE_ARN
+from ecr_replicate_cli.deployment import ENV_REPLICATE_ARN, describe_stack, stack_outputs
 
 NO_DEPLOYMENT = (
     "no execution given and no deployment to take the latest one from: pass EXECUTION_ARN, "
@@ -37,18 +37,6 @@ def cloudformation_client(region: str | None = None) -> Any:
     import boto3  # noqa: PLC0415
 
     return boto3.client("cloudformation", region_name=region)  # type: ignore[call-overload]
-
-
-def stack_outputs(cfn: Any, stack: str) -> dict[str, str]:
-    from botocore.exceptions import ClientError  # noqa: PLC0415
-
-    try:
-        stacks = cfn.describe_stacks(StackName=stack)["Stacks"]
-    except ClientError as exc:
-        raise InvalidInputError(f"stack {stack!r}: {exc.response['Error'].get('Message', exc)}") from None
-    if not stacks:
-        raise InvalidInputError(f"stack {stack!r} not found")
-    return {str(o.get("OutputKey", "")): str(o.get("OutputValue", "")) for o in stacks[0].get("Outputs", [])}
 
 
 def stack_state_machine(outputs: Mapping[str, str], stack: str) -> str:
@@ -103,6 +91,6 @@ def deployment_machine(
 ) -> tuple[str | None, dict[str, str]]:
     """The replication state machine and the outputs of ``--stack`` (else of the environment)."""
     if stack:
-        outputs = stack_outputs(cfn_factory(region), stack)
+        outputs = stack_outputs(describe_stack(cfn_factory(region), stack))
         return stack_state_machine(outputs, stack), outputs
     return os.environ.get(ENV_REPLICATE_ARN, "").strip() or None, {}

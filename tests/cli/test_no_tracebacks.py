@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from ecr_replicate_cli.main import COMMANDS
+from tests.e2e.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 ARN = "arn:aws:states:us-east-1:123456789012:execution:ecr-replicate-ReplicateStateMachine:ecr-push-1"
@@ -140,17 +141,8 @@ def cases() -> list[tuple[str, list[str]]]:
     return found
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ecr_replicate_cli.main", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=env,
-        check=False,
-    )
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, env=env, timeout=60, inherit_env=False)
 
 
 def assert_short_failure(result: subprocess.CompletedProcess[str], what: str) -> None:
