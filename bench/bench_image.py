@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import random
+import ssl
 import threading
 import urllib.parse
 import zlib
@@ -171,8 +172,23 @@ def split_host(host: str) -> tuple[str, int]:
     return name, int(port)
 
 
+_tls: ssl.SSLContext | None = None
+
+
+def use_tls(ca_file: Path | None) -> None:
+    """Reach every registry over https trusting ``ca_file`` (None: plain http, the default)."""
+    global _tls  # noqa: PLW0603 - one setting for the whole benchmark run of a scheme
+    _tls = None if ca_file is None else ssl.create_default_context(cafile=str(ca_file))
+
+
+def scheme() -> str:
+    return "http" if _tls is None else "https"
+
+
 def connection(host: str, timeout: float = 300.0) -> http.client.HTTPConnection:
     name, port = split_host(host)
+    if _tls is not None:
+        return http.client.HTTPSConnection(name, port, timeout=timeout, context=_tls, blocksize=MiB)
     return http.client.HTTPConnection(name, port, timeout=timeout, blocksize=MiB)
 
 

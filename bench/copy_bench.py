@@ -2,9 +2,11 @@
 """Copy benchmark: our copier vs skopeo vs the raw curl limit, on the same local registries.
 
 Run: ``make bench`` (= ``.venv/bin/python -m bench.copy_bench``), or ``--quick`` for a smoke run.
-Every copy is verified (target manifest digest == source digest, every blob present at its size)
-before its time counts. Prints medians, ratios and PASS/MISS against issue #2's targets, and
-writes ``bench/results/copy-bench-<time>.json``. See bench/README.md.
+Each scheme (``--schemes http,https``) has its own registries: plain http, or https with a
+certificate of a throwaway CA on loopback (the path ECR takes). Every copy is verified (target
+manifest digest == source digest, every blob present at its size) before its time counts.
+Prints medians, ratios and PASS/MISS against issue 12's targets, and writes
+``bench/results/copy-bench-<time>.json``. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -38,11 +40,14 @@ from bench.bench_image import (
     make_layer,
     request_target,
     start_upload,
+    use_tls,
     verify_copy,
     with_digest,
 )
+from bench.bench_image import scheme as current_scheme
 from ecr_replicate_local.registry import LocalRegistry
 from tests.support.fault_proxy import FaultProxy
+from tests.support.tls import TlsFiles, TlsRegistry, make_tls_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,11 +56,31 @@ BIG_REPO = "bench/big"
 TOOLS = ("ours", "skopeo", "raw")
 CASES = ("cold", "warm", "one-new-layer")
 
-# issue #2 / #6 targets
-COLD_VS_SKOPEO = 0.60
-COLD_VS_RAW = 1.10
-WARM_VS_SKOPEO = 1.0
-RSS_LIMIT_MB = 64.0
+# issue 12 targets
+COLD_VS_SKOPEO = {"http": 0.75, "https": 0.80}
+COLD_VS_RAW = {"http": 1.0}
+RSS_LIMIT_MB = 32.0
+WARM_REQUESTS = 2  # plus one per child manifest (the bench image has none)
+
+
+@dataclass
+class Scheme:
+    """How the registries of one run are reached: ``tls`` None = plain http."""
+
+    name: str
+    tls: TlsFiles | None = None
+    cert_dir: Path | None = None  # skopeo's --src-cert-dir / --dest-cert-dir (ca.crt inside)
+
+    def registry(self, name: str) -> LocalRegistry:
+        if self.tls is None:
+            return LocalRegistry.temporary(name)
+        registry = TlsRegistry.temporary(name)
+        assert isinstance(registry, TlsRegistry)
+        registry.tls = self.tls
+        return registry
+
+
+SCHEME = Scheme("http")  # the scheme being measured (set by main for each run)
 
 
 # ---------------------------------------------------------------- tools under test
@@ -87,10 +112,19 @@ def ours_binary() -> str | None:
 
 
 def ours_argv(binary: str, jobs: int, src: str, dst: str) -> list[str]:
-    return [binary, "copy", "--plain-http", "--jobs", str(jobs), src, dst]
+    if SCHEME.tls is None:
+        transport = ["--plain-http"]
+    else:
+        ca = str(SCHEME.tls.ca_file)
+        transport = ["--src-ca-file", ca, "--dst-ca-file", ca]
+    return [binary, "copy", *transport, "--jobs", str(jobs), src, dst]
 
 
 def skopeo_argv(src: str, dst: str) -> list[str]:
+    if SCHEME.cert_dir is None:
+        transport = ["--src-tls-verify=false", "--dest-tls-verify=false"]
+    else:
+        transport = [f"--src-cert-dir={SCHEME.cert_dir}", f"--dest-cert-dir={SCHEME.cert_dir}"]
     return [
         "skopeo",
         "--insecure-policy",
@@ -98,11 +132,15 @@ def skopeo_argv(src: str, dst: str) -> list[str]:
         "--all",
         "--preserve-digests",
         "--quiet",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
+        *transport,
         f"docker://{src}",
         f"docker://{dst}",
     ]
+
+
+def curl_argv() -> list[str]:
+    curl = ["curl", "-sS", "--fail", "--no-progress-meter"]
+    return curl if SCHEME.tls is None else [*curl, "--cacert", str(SCHEME.tls.ca_file)]
 
 
 def run_process(argv: Sequence[str]) -> Run:
@@ -134,7 +172,8 @@ def raw_copy(src: str, dst: str, repo: str, tag: str, blobs: Sequence[Blob], job
     """The raw limit: per blob, POST an upload (stdlib, one small request), then
     ``curl GET src blob | curl -T - PUT <Location>&digest=`` (monolithic PUT: one request carries
     the body and completes the upload), ``jobs`` pipelines in parallel; then manifest GET | PUT."""
-    curl = ["curl", "-sS", "--fail", "--no-progress-meter"]
+    curl = curl_argv()
+    base = f"{current_scheme()}://"
 
     def one(blob: Blob) -> None:
         conn = connection(dst)
@@ -142,9 +181,9 @@ def raw_copy(src: str, dst: str, repo: str, tag: str, blobs: Sequence[Blob], job
             location = start_upload(conn, repo)
         finally:
             conn.close()
-        put_url = f"http://{dst}{request_target(with_digest(location, blob.digest))}"
+        put_url = f"{base}{dst}{request_target(with_digest(location, blob.digest))}"
         _curl_pipe(
-            [*curl, "-o", "-", f"http://{src}/v2/{repo}/blobs/{blob.digest}"],
+            [*curl, "-o", "-", f"{base}{src}/v2/{repo}/blobs/{blob.digest}"],
             [
                 *curl,
                 "-T",
@@ -166,7 +205,7 @@ def raw_copy(src: str, dst: str, repo: str, tag: str, blobs: Sequence[Blob], job
         with ThreadPoolExecutor(jobs) as pool:
             list(pool.map(one, blobs))
         _curl_pipe(
-            [*curl, "-o", "-", "-H", f"Accept: {MANIFEST_ACCEPT}", f"http://{src}/v2/{repo}/manifests/{tag}"],
+            [*curl, "-o", "-", "-H", f"Accept: {MANIFEST_ACCEPT}", f"{base}{src}/v2/{repo}/manifests/{tag}"],
             [
                 *curl,
                 "-T",
@@ -177,7 +216,7 @@ def raw_copy(src: str, dst: str, repo: str, tag: str, blobs: Sequence[Blob], job
                 "Expect:",
                 "-o",
                 "/dev/null",
-                f"http://{dst}/v2/{repo}/manifests/{tag}",
+                f"{base}{dst}/v2/{repo}/manifests/{tag}",
             ],
         )
     except BenchError as exc:
@@ -191,7 +230,7 @@ def raw_copy(src: str, dst: str, repo: str, tag: str, blobs: Sequence[Blob], job
 def snapshot_registry(base: LocalRegistry, name: str) -> LocalRegistry:
     """A new registry whose storage is a copy of ``base``'s: blob data files hard-linked (the
     registry never rewrites a committed blob), every small file copied."""
-    reg = LocalRegistry.temporary(name)
+    reg = SCHEME.registry(name)
 
     def link_or_copy(src: str, dst: str) -> object:
         if src.endswith("/data") and os.path.getsize(src) > MiB:
@@ -237,7 +276,7 @@ def time_case(case: str, tool: str, setup: Setup, ours: str | None, jobs: int) -
     if tool == "raw" and case == "warm":
         return None  # nothing to move: no raw figure
     if case == "cold":
-        target = LocalRegistry.temporary("bench-cold").start()
+        target = SCHEME.registry("bench-cold").start()
     elif case == "warm":
         target = setup.warm
     else:
@@ -288,12 +327,26 @@ def measure_bytes(setup: Setup, argv_for: Callable[[str, str], list[str]]) -> di
         target.cleanup()
 
 
+def measure_requests(setup: Setup, argv_for: Callable[[str, str], list[str]]) -> dict[str, Any]:
+    """Requests a warm copy sends (the target already has the image under its tag), counted by
+    pass-through proxies in front of the source and the target (plain http runs only)."""
+    with FaultProxy(setup.src.host) as src, FaultProxy(setup.warm.host) as dst:
+        run = run_process(argv_for(f"{src.host}/{REPO}:v1", f"{dst.host}/{REPO}:v1"))
+        log = [f"{method} {path}" for proxy in (src, dst) for method, path, _ in proxy.stats.log]
+        return {
+            "ok": run.ok,
+            "error": run.error,
+            "requests": src.stats.requests + dst.stats.requests,
+            "log": log,
+        }
+
+
 _MAX_RSS = re.compile(rb"Maximum resident set size \(kbytes\): (\d+)")
 
 
 def measure_rss(setup: Setup, argv_for: Callable[[str, str], list[str]]) -> dict[str, Any]:
     """Peak RSS (``/usr/bin/time -v``) of one copy of the single-layer image to an empty target."""
-    target = LocalRegistry.temporary("bench-rss").start()
+    target = SCHEME.registry("bench-rss").start()
     try:
         argv = [
             "/usr/bin/time",
@@ -340,30 +393,27 @@ def _verdict(checks: list[bool | None]) -> str:
 
 
 def build_table(
+    scheme: str,
     samples: Samples,
-    bytes_ours: dict[str, Any] | None,
-    bytes_skopeo: dict[str, Any] | None,
+    extras: dict[str, Any],
     needed: int,
     new_layer: int,
-    rss: dict[str, dict[str, Any] | None],
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for case in CASES:
         ours, sko, raw = (samples.median(case, t) for t in TOOLS)
         r_s, r_r = _ratio(ours, sko), _ratio(ours, raw)
+        target, verdict = "(no time target)", "-"
         if case == "cold":
-            target = f"<={COLD_VS_SKOPEO:.2f}x skopeo, <={COLD_VS_RAW:.2f}x raw"
-            verdict = _verdict(
-                [None if r_s is None else r_s <= COLD_VS_SKOPEO, None if r_r is None else r_r <= COLD_VS_RAW]
-            )
-        elif case == "warm":
-            target = f"<={WARM_VS_SKOPEO:.1f}x skopeo"
-            verdict = _verdict([None if r_s is None else r_s <= WARM_VS_SKOPEO])
-        else:
-            target, verdict = "(no time target)", "-"
+            checks: list[bool | None] = [None if r_s is None else r_s <= COLD_VS_SKOPEO[scheme]]
+            target = f"<={COLD_VS_SKOPEO[scheme]:.2f}x skopeo"
+            if scheme in COLD_VS_RAW:
+                checks.append(None if r_r is None else r_r <= COLD_VS_RAW[scheme])
+                target += f", <={COLD_VS_RAW[scheme]:.2f}x raw"
+            verdict = _verdict(checks)
         rows.append(
             {
-                "case": f"{case} (s)",
+                "case": f"{scheme} {case} (s)",
                 "ours": ours,
                 "skopeo": sko,
                 "raw": raw,
@@ -374,31 +424,42 @@ def build_table(
             }
         )
 
-    def blob_bytes(m: dict[str, Any] | None) -> float | None:
-        return float(m["blobBytes"]) if m and m["ok"] else None
+    def ok(name: str, tool: str, key: str) -> float | None:
+        m = extras.get(name, {}).get(tool)
+        return float(m[key]) if m and m["ok"] and m.get(key) is not None else None
 
-    b_ours, b_sko = blob_bytes(bytes_ours), blob_bytes(bytes_skopeo)
+    if "bytes" in extras:
+        b_ours, b_sko = ok("bytes", "ours", "blobBytes"), ok("bytes", "skopeo", "blobBytes")
+        rows.append(
+            {
+                "case": f"{scheme} one-new-layer source blob bytes (MiB)",
+                "ours": b_ours / MiB if b_ours is not None else None,
+                "skopeo": b_sko / MiB if b_sko is not None else None,
+                "raw": needed / MiB,
+                "oursVsSkopeo": _ratio(b_ours, b_sko),
+                "oursVsRaw": _ratio(b_ours, needed),
+                "target": f"== new layer {new_layer} B + config {needed - new_layer} B",
+                "verdict": _verdict([None if b_ours is None else b_ours == needed]),
+            }
+        )
+    if "requests" in extras:
+        q_ours, q_sko = ok("requests", "ours", "requests"), ok("requests", "skopeo", "requests")
+        rows.append(
+            {
+                "case": f"{scheme} warm copy requests",
+                "ours": q_ours,
+                "skopeo": q_sko,
+                "raw": None,
+                "oursVsSkopeo": _ratio(q_ours, q_sko),
+                "oursVsRaw": None,
+                "target": f"<={WARM_REQUESTS} (+1 per child manifest: none here)",
+                "verdict": _verdict([None if q_ours is None else q_ours <= WARM_REQUESTS]),
+            }
+        )
+    rss_ours, rss_sko = ok("rss", "ours", "peakRssMB"), ok("rss", "skopeo", "peakRssMB")
     rows.append(
         {
-            "case": "one-new-layer source blob bytes (MiB)",
-            "ours": b_ours / MiB if b_ours is not None else None,
-            "skopeo": b_sko / MiB if b_sko is not None else None,
-            "raw": needed / MiB,
-            "oursVsSkopeo": _ratio(b_ours, b_sko),
-            "oursVsRaw": _ratio(b_ours, needed),
-            "target": f"== new layer {new_layer} B + config {needed - new_layer} B",
-            "verdict": _verdict([None if b_ours is None else b_ours == needed]),
-            "exact": {"ours": b_ours, "skopeo": b_sko, "needed": needed, "newLayer": new_layer},
-        }
-    )
-
-    def peak(m: dict[str, Any] | None) -> float | None:
-        return float(m["peakRssMB"]) if m and m["ok"] else None
-
-    rss_ours, rss_sko = peak(rss.get("ours")), peak(rss.get("skopeo"))
-    rows.append(
-        {
-            "case": "peak RSS, single-layer image (MB)",
+            "case": f"{scheme} peak RSS, single-layer image (MB)",
             "ours": rss_ours,
             "skopeo": rss_sko,
             "raw": None,
@@ -488,7 +549,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "ecr-replicate-bench-cache")
     p.add_argument("--anchors-only", action="store_true", help="measure skopeo and raw only")
     p.add_argument("--output", type=Path, default=None, help="results JSON (default bench/results/...)")
+    p.add_argument("--schemes", default="http,https", help="comma-separated: http, https (default both)")
     args = p.parse_args(argv)
+    args.schemes = [name.strip() for name in args.schemes.split(",") if name.strip()]
+    if not args.schemes or any(name not in ("http", "https") for name in args.schemes):
+        p.error("--schemes takes http, https or both")
     args.reps = args.reps or (1 if args.quick else 5)
     args.warmup = args.warmup if args.warmup is not None else (0 if args.quick else 1)
     args.warm_reps = args.warm_reps or (3 if args.quick else 15)
@@ -497,32 +562,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    t0 = time.perf_counter()
-    load_before = os.getloadavg()
-    ours = None if args.anchors_only else ours_binary()
-    print(
-        f"ours: {ours or 'not available (anchors only)'}; jobs={args.jobs}; "
-        f"reps={args.reps} (warm {args.warm_reps}), warm-up rounds={args.warmup}",
-        flush=True,
-    )
-    print(f"interpreter: {interpreter()}", flush=True)
-
-    layer_size = args.layer_mib * MiB
-    specs = [(layer_size, seed) for seed in range(1, args.layers + 1)]
-    specs += [(layer_size, 1000), (args.big_mib * MiB, 2000)]  # the new layer; the RSS image's layer
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:  # hashing and zlib release the GIL
-        *layers, new_layer, big_layer = pool.map(lambda spec: make_layer(args.cache, *spec), specs)
-    v1, v2, big = make_image(layers), make_image([*layers, new_layer]), make_image([big_layer])
-    print(
-        f"image: {len(layers)} x {args.layer_mib} MiB gzip layers, {v1.size / MiB:.1f} MiB "
-        f"({time.perf_counter() - t0:.1f}s to prepare layers)",
-        flush=True,
-    )
-
-    results: dict[str, Any] = {}
-    with LocalRegistry.temporary("bench-src") as src, LocalRegistry.temporary("bench-warm") as warm:
+def run_scheme(
+    scheme: Scheme, args: argparse.Namespace, ours: str | None, images: tuple[Image, Image, Image], t0: float
+) -> dict[str, Any]:
+    """Every case of one scheme, on registries of that scheme; returns samples, extras, table."""
+    global SCHEME  # noqa: PLW0603 - the argv builders read the scheme being measured
+    SCHEME = scheme
+    use_tls(scheme.tls.ca_file if scheme.tls else None)
+    v1, v2, big = images
+    new_layer = v2.layers[-1]
+    print(f"== {scheme.name}", flush=True)
+    with scheme.registry("bench-src") as src, scheme.registry("bench-warm") as warm:
         pusher = Pusher(src.host, jobs=args.jobs)
         for image, repo in ((v1, REPO), (v2, REPO), (big, BIG_REPO)):
             pusher.push(image, repo, "v2" if image is v2 else "v1")
@@ -531,8 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"registries ready ({time.perf_counter() - t0:.1f}s)", flush=True)
 
         # The first copies after the set-up run slower than later ones, and the rotation below
-        # gives the very first slot to the same tool every run (in 6 of the 8 full runs recorded
-        # before this round existed, that first cold copy was its tool's slowest of the three).
+        # gives the very first slot to the same tool every run: untimed warm-up rounds first.
         for rep in range(args.warmup):
             for tool in TOOLS:
                 run = time_case("cold", tool, setup, ours, args.jobs)
@@ -541,7 +590,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         samples = Samples()
         for case in CASES:
-            # a warm copy takes a tenth of a second: more repetitions cost little and steady its median
             for rep in range(args.warm_reps if case == "warm" else args.reps):
                 order = TOOLS[rep % 3 :] + TOOLS[: rep % 3]  # rotate, so no tool always runs first
                 for tool in order:
@@ -556,26 +604,82 @@ def main(argv: Sequence[str] | None = None) -> int:
             assert ours is not None
             return ours_argv(ours, args.jobs, s, d)
 
-        bytes_ours = measure_bytes(setup, ours_for) if ours else None
-        bytes_skopeo = measure_bytes(setup, skopeo_argv)
-        rss: dict[str, dict[str, Any] | None] = {
-            "ours": measure_rss(setup, ours_for) if ours else None,
-            "skopeo": measure_rss(setup, skopeo_argv),
+        tools: dict[str, Callable[[str, str], list[str]] | None] = {
+            "ours": ours_for if ours else None,
+            "skopeo": skopeo_argv,
         }
-        for name, m in rss.items():
+        extras: dict[str, dict[str, Any]] = {"rss": {}}
+        if scheme.tls is None:  # the counting proxies speak plain http
+            extras["bytes"] = {name: measure_bytes(setup, fn) if fn else None for name, fn in tools.items()}
+            extras["requests"] = {
+                name: measure_requests(setup, fn) if fn else None for name, fn in tools.items()
+            }
+        extras["rss"] = {name: measure_rss(setup, fn) if fn else None for name, fn in tools.items()}
+        for name, m in extras["rss"].items():
             if m is not None:
                 print(
                     f"  rss            {name:6}: {_fmt(m['peakRssMB'])} MB in {m['seconds']:.2f}s "
                     f"{'ok' if m['ok'] else 'FAILED ' + m['error']}",
                     flush=True,
                 )
-
     needed = sum(b.size for b in setup.new_blobs)
-    rows = build_table(samples, bytes_ours, bytes_skopeo, needed, new_layer.blob.size, rss)
+    rows = build_table(scheme.name, samples, extras, needed, new_layer.blob.size)
+    return {
+        "runs": {
+            case: {tool: [vars(r) for r in runs] for tool, runs in by_tool.items()}
+            for case, by_tool in samples.runs.items()
+        },
+        "extras": extras,
+        "table": rows,
+        "failed": any(
+            not r.ok for by_tool in samples.runs.values() for runs in by_tool.values() for r in runs
+        )
+        or any(m is not None and not m["ok"] for by_tool in extras.values() for m in by_tool.values()),
+    }
+
+
+def make_scheme(name: str, work: Path) -> Scheme:
+    if name == "http":
+        return Scheme("http")
+    tls = make_tls_files(work / "tls", common_name="ecr-replicate bench CA")
+    cert_dir = work / "skopeo-certs"
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(tls.ca_file, cert_dir / "ca.crt")  # skopeo trusts the *.crt files of a cert dir
+    return Scheme("https", tls, cert_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+    load_before = os.getloadavg()
+    ours = None if args.anchors_only else ours_binary()
+    print(
+        f"ours: {ours or 'not available (anchors only)'}; jobs={args.jobs}; "
+        f"reps={args.reps} (warm {args.warm_reps}), warm-up rounds={args.warmup}; schemes {args.schemes}",
+        flush=True,
+    )
+    print(f"interpreter: {interpreter()}; load average {load_before}", flush=True)
+
+    layer_size = args.layer_mib * MiB
+    specs = [(layer_size, seed) for seed in range(1, args.layers + 1)]
+    specs += [(layer_size, 1000), (args.big_mib * MiB, 2000)]  # the new layer; the RSS image's layer
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:  # hashing and zlib release the GIL
+        *layers, new_layer, big_layer = pool.map(lambda spec: make_layer(args.cache, *spec), specs)
+    v1, v2, big = make_image(layers), make_image([*layers, new_layer]), make_image([big_layer])
+    print(
+        f"image: {len(layers)} x {args.layer_mib} MiB gzip layers, {v1.size / MiB:.1f} MiB "
+        f"({time.perf_counter() - t0:.1f}s to prepare layers)",
+        flush=True,
+    )
+    by_scheme: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="ecr-replicate-bench-") as work:
+        for name in args.schemes:
+            by_scheme[name] = run_scheme(make_scheme(name, Path(work)), args, ours, (v1, v2, big), t0)
+    use_tls(None)
+    rows = [row for result in by_scheme.values() for row in result["table"]]
     print()
     print_table(rows)
     print("\nMedians of whole-process wall time; figures are noisy under load, the ratios are what counts.")
-
     results = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -589,22 +693,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "incrementalDigest": v2.digest,
             "bigDigest": big.digest,
         },
-        "runs": {
-            case: {tool: [vars(r) for r in runs] for tool, runs in by_tool.items()}
-            for case, by_tool in samples.runs.items()
-        },
-        "bytes": {"ours": bytes_ours, "skopeo": bytes_skopeo, "needed": needed},
-        "rss": rss,
+        "schemes": by_scheme,
         "table": rows,
         "seconds": time.perf_counter() - t0,
     }
     out = args.output or ROOT / "bench" / "results" / f"copy-bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"results: {out} ({results['seconds']:.0f}s)")
-    failed = any(not r.ok for by_tool in samples.runs.values() for runs in by_tool.values() for r in runs)
-    failed |= any(m is not None and not m["ok"] for m in (bytes_ours, bytes_skopeo, *rss.values()))
-    if failed:
+    print(f"results: {out} ({results['seconds']:.0f}s; load average {os.getloadavg()})")
+    if any(result["failed"] for result in by_scheme.values()):
         print("some copy FAILED or did not verify: its figure is left out (see above)")
         return 2
     return 1 if any(r["verdict"] == "MISS" for r in rows) else 0

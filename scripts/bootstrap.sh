@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 extras="${1:-dev}"
 venv="${VENV:-.venv}"
 
-# The interpreter: Debian's own python3 when it is there (libpython linked into the executable).
-# A pyenv build found first on PATH (libpython as a shared library) ran a warm copy, which is timed
-# start-up included, 12% slower here (README, Performance). PYTHON=/path/to/python3 overrides.
+# The interpreter: Debian's own python3 when it is there, rather than whatever python3 comes
+# first on PATH: the one the tests and benchmarks were measured with, with its ssl linked to
+# Debian's OpenSSL and updated by Debian's security updates. PYTHON=/path/to/python3 overrides.
 python="${PYTHON:-}"
 if [ -z "$python" ]; then
   python=/usr/bin/python3

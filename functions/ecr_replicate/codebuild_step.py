@@ -24,7 +24,7 @@ from typing import Any
 
 from ecr_replicate import config, heartbeat, workflow
 from ecr_replicate.config import REGION_RE
-from ecr_replicate.credentials import EcrCredentials
+from ecr_replicate.credentials import for_deployment
 from ecr_replicate.ecr import client_factory
 from ecr_replicate.errors import InvalidInputError, ReplicationError
 from ecr_replicate.failures import failed_region
@@ -64,7 +64,7 @@ def copy(data: Any) -> RegionResult:
         copy_input,
         settings,
         copier=workflow.real_copier(),
-        credentials=EcrCredentials(client_factory("ecr"), endpoints=settings.registry_endpoints),
+        credentials=for_deployment(settings, client_factory("ecr")),
         heartbeat=heartbeat.writer(settings),
     )
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.oci import api
 from ecr_replicate.oci.blobs import blob_exists
 from ecr_replicate.oci.copy import newer_push, walk
+from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest
 from ecr_replicate.oci.reference import parse_reference
 from ecr_replicate.oci.registry_config import RegistryConfig
 from ecr_replicate.oci.transport import RetryPolicy, Transport
@@ -109,7 +109,7 @@ def plan_image(
         retry=RetryPolicy(attempts=3),
     )
     try:
-        root = api.fetch_manifest(transport, source)
+        root = fetch_manifest(transport, source)
         # the guard a real run applies before tagging (tagged images only): asked once, of the source
         newer = newer_push(transport, source, tag, root.digest) if tag else None
         regions: list[RegionPlan] = []
@@ -118,7 +118,7 @@ def plan_image(
                 f"{host}/{repository}:{tag}" if tag else f"{host}/{repository}@{root.digest}"
             )
             try:
-                found = api.head_manifest(transport, target, target.reference)
+                found = head_manifest(transport, target, target.reference)
                 if found == root.digest:
                     regions.append(RegionPlan(region, "present", found))
                     continue

@@ -15,9 +15,7 @@ contain credentials: registry error bodies are truncated and scrubbed before the
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
-if TYPE_CHECKING:  # annotations only: `typing` stays out of the copy command's start-up
-    from typing import Any, ClassVar
+from typing import Any, ClassVar
 
 
 class ReplicationError(Exception):
@@ -82,6 +80,24 @@ class RegistryThrottledError(RegistryUnavailableError):
 
 class AuthenticationError(RegistryError):
     """401/403 that persisted after one re-authentication."""
+
+
+class RegistryTlsError(RegistryError):
+    """TLS failed in a way retrying cannot fix: the certificate does not verify against the trusted
+    CAs (``REGISTRY_CA_FILE`` or the system store), it does not name the host, or the registry does
+    not speak TLS at all. Permanent: fix the trust or the address, then run again."""
+
+
+class RegistryProtocolError(RegistryError):
+    """A registry's answer broke the protocol in a way retrying cannot fix: a malformed status line
+    or header, an invalid digest or name in a header, an upload Location or redirect that is not
+    acceptable, a body over its size limit."""
+
+
+class DeadlineExceededError(ReplicationError):
+    """The copy's overall time budget (``--timeout``; in Lambda the remaining time minus a margin)
+    ran out: a slow or dripping registry. Not retried by the copier; the state machine's Catch
+    records the region as failed and it can be re-run."""
 
 
 class ImageNotFoundError(RegistryError):

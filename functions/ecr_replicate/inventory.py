@@ -21,7 +21,7 @@ from typing import Any
 
 from ecr_replicate.ecr import aws_call
 from ecr_replicate.errors import ReplicationError
-from ecr_replicate.oci.inspect import head_digest
+from ecr_replicate.oci.describe import head_digest
 from ecr_replicate.oci.registry_config import RegistryConfig
 from ecr_replicate.oci.transport import RetryPolicy
 

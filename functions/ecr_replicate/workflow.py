@@ -34,6 +34,9 @@ from ecr_replicate.model import (
     SummaryStatus,
     parse,
 )
+from ecr_replicate.oci.copy import CopyResult, copy_image
+from ecr_replicate.oci.describe import describe_image
+from ecr_replicate.oci.reference import Reference
 from ecr_replicate.units import copied_text, plural
 
 logger = logging.getLogger(__name__)
@@ -49,32 +52,24 @@ class ImageDescriptionLike(Protocol):
     size_bytes: int
 
 
-class CopyResultLike(Protocol):
-    status: str
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-
 Describe = Callable[..., ImageDescriptionLike]
-Copier = Callable[..., CopyResultLike]
+Copier = Callable[..., CopyResult]
+"""``copy_image`` (ecr_replicate.oci.copy) or a stand-in with its signature and CopyResult."""
 
 
 def real_describe() -> Describe:
-    from ecr_replicate.oci.inspect import describe_image  # noqa: PLC0415 - lean import for handlers
-
     return describe_image
 
 
 def real_copier() -> Copier:
-    from ecr_replicate.oci.copy import copy_image  # noqa: PLC0415
-
     return copy_image
 
 
-def image_reference(registry: str, repository: str, tag: str | None, digest: str | None) -> str:
+def image_reference(registry: str, repository: str, tag: str | None, digest: str | None) -> Reference:
+    """The image by tag when it has one, else by digest."""
     if tag is not None:
-        return f"{registry}/{repository}:{tag}"
-    return f"{registry}/{repository}@{digest}"
+        return Reference(registry, repository, tag=tag)
+    return Reference(registry, repository, digest=digest)
 
 
 # --- Plan ------------------------------------------------------------------------------------------
@@ -203,16 +198,18 @@ def copy_region(
     *,
     copier: Copier,
     credentials: Any = None,
+    timeout: float | None = None,
     heartbeat: Write | None = None,
 ) -> RegionResult:
     """Copy the item's image to its region with the newer-push-wins guard when it has a tag.
 
+    ``timeout``: the copy's time budget in seconds (the Lambda handler passes its remaining time
+    minus a margin), so a stalled registry ends in DeadlineExceededError, not a killed function.
     ``heartbeat``: where to record the copy's progress for ``status`` (:mod:`ecr_replicate.heartbeat`);
     needs the execution name, which every Map iteration carries.
     """
     item = verified_item(copy_input.item, settings)
     source = image_reference(item.source_registry, item.repository, item.tag, item.digest)
-    target = image_reference(item.target_registry, item.repository, item.tag, item.digest)
     recorder = None
     if heartbeat is not None and copy_input.execution_name:
         try:
@@ -223,27 +220,36 @@ def copy_region(
     with recorder if recorder is not None else contextlib.nullcontext():
         result = copier(
             source,
-            target,
+            source.with_host(item.target_registry),
             digest=item.digest,
             guard_source_tag=item.tag is not None,
             jobs=settings.copy_jobs,
             source_config=settings.registry_config(item.source_registry),
             target_config=settings.registry_config(item.target_registry),
             credentials=credentials,
+            timeout=timeout,
             **({"progress": recorder} if recorder is not None else {}),
         )
-    data = result.to_dict()
+    warnings = list(copy_input.ensured.warnings) if copy_input.ensured else []
     return RegionResult(
         region=item.region,
         status="SUPERSEDED" if result.status == "SUPERSEDED" else "SUCCEEDED",
-        digest=str(data.get("digest") or item.digest),
-        bytes_copied=int(data.get("bytesCopied", 0)),
-        blobs_copied=int(data.get("blobsCopied", 0)),
-        blobs_skipped=int(data.get("blobsSkipped", 0)),
-        blobs_mounted=int(data.get("blobsMounted", 0)),
-        seconds=float(data.get("seconds", 0.0)),
-        warnings=list(copy_input.ensured.warnings) if copy_input.ensured else [],
+        digest=result.digest,
+        bytes_copied=result.bytes_copied,
+        blobs_copied=result.blobs_copied,
+        blobs_skipped=result.blobs_skipped,
+        blobs_mounted=result.blobs_mounted,
+        seconds=round(result.seconds, 3),
+        warnings=[*warnings, *bounded_warnings(result.warnings)],
     )
+
+
+def bounded_warnings(warnings: list[str], count: int = 5, length: int = 300) -> list[str]:
+    """At most ``count`` warnings of at most ``length`` characters: the state stays small."""
+    kept = [warning[:length] for warning in warnings[:count]]
+    if len(warnings) > count:
+        kept.append(f"... and {len(warnings) - count} more warnings")
+    return kept
 
 
 # --- Summarize ---------------------------------------------------------------------------------------

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import TextIO
 
 from ecr_replicate.oci.copy import CopyProgress, CopyResult
 from ecr_replicate.units import human_bytes
-
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
-if TYPE_CHECKING:  # annotations only: `typing` stays out of the copy command's start-up
-    from typing import TextIO
-
-MIB = 1024 * 1024
-
-
 
 
 class ProgressLine:
@@ -82,4 +75,5 @@ def summary(result: CopyResult) -> str:
         f"mounted {result.blobs_mounted}; "
         f"manifests {result.manifests_copied}; referrers {result.referrers_copied}; "
         f"{human_bytes(result.bytes_copied)} ({result.bytes_copied} bytes) in {result.seconds:.2f} s"
+        + "".join(f"\nwarning: {warning}" for warning in result.warnings)
     )

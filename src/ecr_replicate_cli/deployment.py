@@ -69,10 +69,10 @@ class Deployment:
 
     def credentials(self) -> Any:
         """Registry credentials: ECR tokens for ECR hosts and the configured endpoints."""
-        from ecr_replicate.credentials import EcrCredentials  # noqa: PLC0415
+        from ecr_replicate.credentials import for_deployment  # noqa: PLC0415
         from ecr_replicate.ecr import client_factory  # noqa: PLC0415
 
-        return EcrCredentials(client_factory("ecr"), endpoints=self.settings.registry_endpoints)
+        return for_deployment(self.settings, client_factory("ecr"))
 
     def progress_reader(self) -> Any:
         """Reads the copy heartbeats for status views; None without a progress bucket."""

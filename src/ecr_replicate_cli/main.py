@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
@@ -33,29 +32,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class HelpFormatter(argparse.HelpFormatter):
-    """argparse's formatter, sized without ``shutil``.
-
-    argparse builds a formatter for every ``add_argument`` and, without a width, imports
-    ``shutil`` (and with it bz2, lzma, zlib, fnmatch) to size it: a tenth of ``copy``'s start-up.
-    """
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:  # fmt: skip
-        super().__init__(prog, indent_increment, max_help_position, width or terminal_width() - 2)
-
-
-def terminal_width() -> int:
-    """``$COLUMNS``, else the terminal's width, else 80 (what shutil.get_terminal_size answers)."""
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
-    try:
-        return os.get_terminal_size(sys.__stdout__.fileno() if sys.__stdout__ else 1).columns or 80
-    except (OSError, ValueError):
-        return 80
-
-
 def register(name: str, module: str, help_text: str) -> None:
     """Add a subcommand (for plugins/tests; the built-in ones are listed in COMMANDS)."""
     COMMANDS[name] = (module, help_text)
@@ -64,7 +40,6 @@ def register(name: str, module: str, help_text: str) -> None:
 def _top_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ecr-replicate",
-        formatter_class=HelpFormatter,
         description="Replicate container images across registries and AWS regions.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -111,7 +86,7 @@ def _parse(name: str, args: list[str]) -> tuple[argparse.Namespace, Any]:
     module_name, help_text = COMMANDS[name]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(
-        prog=f"ecr-replicate {name}", description=help_text, formatter_class=HelpFormatter
+        prog=f"ecr-replicate {name}", description=help_text
     )
     module.configure(parser)
     if "--verbose" not in parser._option_string_actions:

@@ -6,7 +6,7 @@ terminal), prints the execution ARN and follows it like ``status --follow``. ``-
 what would be copied to each region, with byte counts, and starts nothing.
 
 The image needs a tag or a digest (never a silent ``:latest``), and the source is read first, as
-the workflow's Plan step would (:func:`ecr_replicate.oci.inspect.describe_image`): a repository
+the workflow's Plan step would (:func:`ecr_replicate.oci.describe.describe_image`): a repository
 or tag that does not exist is said plainly, and no execution is started for it.
 """
 
@@ -70,7 +70,7 @@ def source_missing(exc: ReplicationError, image: Image, region: str) -> InvalidI
 
 def check_source(deploy: deployment.Deployment, image: tuple[str, str | None, str | None]) -> str:
     """Read the image in the source region as the Plan step will; returns its digest."""
-    from ecr_replicate.oci.inspect import describe_image  # noqa: PLC0415
+    from ecr_replicate.oci.describe import describe_image  # noqa: PLC0415
 
     repository, tag, digest = image
     host = deploy.registry(deploy.source_region)

@@ -99,7 +99,7 @@ def _follow(env: LocalEnvironment, arn: str, out: TextIO) -> status.ExecutionVie
 def digest_check(env: LocalEnvironment, repository: str, tag: str, out: TextIO) -> bool:
     """HEAD the tag through every region's ECR front (as the operator); True when every target's
     digest equals the source's."""
-    from ecr_replicate.oci.inspect import head_digest  # noqa: PLC0415
+    from ecr_replicate.oci.describe import head_digest  # noqa: PLC0415
     from ecr_replicate.oci.transport import RetryPolicy  # noqa: PLC0415
 
     credentials, config = env.operator_registry_access()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from ecr_replicate import dryrun
 from ecr_replicate.oci.copy import SUPERSEDED, copy_image
-from ecr_replicate.oci.inspect import head_digest
+from ecr_replicate.oci.describe import head_digest
 from ecr_replicate.oci.registry_config import RegistryConfig
 from ecr_replicate_local.registry import LocalRegistry
 from ecr_replicate_local.sample_images import push_image

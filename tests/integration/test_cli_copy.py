@@ -1,4 +1,4 @@
-"""``ecr-replicate copy`` as a process: exit codes, one-line errors, the summary, lean imports."""
+"""``ecr-replicate copy`` as a process: exit codes, one-line errors, the summary."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ def test_warm_copy_moves_nothing(
     assert [method for method, _, _ in proxy.stats.log] == ["HEAD"], proxy.stats.log
     # an untagged-but-present image only needs the tag
     retag = copy_plain(image.ref, f"{proxy.host}/app:v2")
-    assert retag.tagged and retag.blobs_copied == 0 and retag.manifests_copied == 1
+    assert retag.tagged and retag.blobs_copied == 0 and retag.manifests_copied == 0  # the tag only
 
 
 def test_incremental_reads_only_the_new_layer(

@@ -98,7 +98,7 @@ class RotatingCredentials:
         self.cached: dict[str, tuple[str, str]] = {}
         self.invalidated: list[str] = []
 
-    def get(self, host: str) -> tuple[str, str] | None:
+    def get(self, host: str, scheme: str = "https") -> tuple[str, str] | None:
         proxy = self.proxies.get(host)
         if proxy is None:
             return None

@@ -12,7 +12,7 @@ import pytest
 
 from ecr_replicate.errors import ConfigurationError, RegistryError
 from ecr_replicate.oci.copy import copy_image
-from ecr_replicate.oci.inspect import describe_image, head_digest
+from ecr_replicate.oci.describe import describe_image, head_digest
 from ecr_replicate.oci.registry_config import RegistryConfig
 from ecr_replicate.oci.transport import RetryPolicy
 from ecr_replicate_local import sample_images as si

@@ -28,7 +28,7 @@ from ecr_replicate.errors import (
     ReplicationError,
     UnsupportedManifestError,
 )
-from ecr_replicate.oci import api as oci_api
+from ecr_replicate.oci import copy as oci_copy
 from ecr_replicate.oci.copy import walk
 from ecr_replicate.oci.manifests import MAX_BLOBS_PER_MANIFEST, MAX_INDEX_DEPTH, Manifest, parse_manifest
 from ecr_replicate.oci.reference import Reference, parse_reference
@@ -337,8 +337,8 @@ def test_an_index_cycle_is_refused_by_the_walk(monkeypatch: pytest.MonkeyPatch) 
         assert reference is not None
         return parse_manifest(bodies[reference], reference, OCI_INDEX)
 
-    monkeypatch.setattr(oci_api, "fetch_manifest", fetch)
-    monkeypatch.setattr(oci_api, "head_manifest", lambda *a, **k: None)
+    monkeypatch.setattr(oci_copy, "fetch_manifest", fetch)
+    monkeypatch.setattr(oci_copy, "head_manifest", lambda *a, **k: None)
     root = parse_manifest(index_of(d1), "sha256:" + "0" * 64, OCI_INDEX)
     with pytest.raises(UnsupportedManifestError, match="cycle"):
         walk(Transport(), parse_reference("127.0.0.1:1/app:v1"), root, parse_reference("127.0.0.1:1/app:v1"))
@@ -426,7 +426,7 @@ HOST = st.one_of(
     st.just("123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
     st.builds(
         lambda labels, port: ".".join(labels) + (f":{port}" if port else ""),
-        st.lists(LABEL, min_size=1, max_size=3),
+        st.lists(LABEL, min_size=2, max_size=3),  # one label alone is a repository (Docker's rule)
         st.none() | st.integers(1, 65535),
     ),
 )

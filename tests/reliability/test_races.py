@@ -10,7 +10,8 @@ then A's tag PUT lands.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import pytest
 
@@ -35,35 +36,11 @@ class GatedTransport(Transport):
         self.arrived = threading.Event()
         self.release = threading.Event()
 
-    def request(
-        self,
-        method: str,
-        host: str,
-        path: str,
-        *,
-        scope: str,
-        headers: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-        ok: Iterable[int] = (200,),
-        what: str = "",
-        retry: bool = True,
-        read: int | None = None,
-    ) -> Response:
+    def request(self, method: str, host: str, path: str, **options: Any) -> Response:  # type: ignore[override]
         if method == "PUT" and path.endswith(f"/manifests/{self.tag}") and not self.release.is_set():
             self.arrived.set()
             assert self.release.wait(30), "the test never released this tag PUT"
-        return super().request(
-            method,
-            host,
-            path,
-            scope=scope,
-            headers=headers,
-            body=body,
-            ok=ok,
-            what=what,
-            retry=retry,
-            read=read,
-        )
+        return super().request(method, host, path, **options)
 
 
 class Replication:

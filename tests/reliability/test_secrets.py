@@ -178,7 +178,9 @@ def test_ecr_token_flow_through_the_copy_handler_never_logs_the_token(
         endpoints = {"us-east-1": src.host, "eu-west-1": dst.host}
         monkeypatch.setenv("REGISTRY_ENDPOINTS", json.dumps(endpoints))
         monkeypatch.setenv("REGISTRY_PLAIN_HTTP", "true")
-        provider = EcrCredentials(lambda region: fakes[region], endpoints=endpoints)
+        provider = EcrCredentials(
+            lambda region: fakes[region], endpoints=endpoints, plain_http_hosts=endpoints.values()
+        )
         monkeypatch.setattr(copy_handler.credentials, "provider", provider)
         # the copy step recomputes both registries from the region: the proxies are the regions'
         monkeypatch.setenv("REGISTRY_ENDPOINTS", json.dumps({"us-east-1": src.host, "eu-west-1": dst.host}))

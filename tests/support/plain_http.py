@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecr_replicate.oci.copy import CopyResult, copy_image
-from ecr_replicate.oci.inspect import ImageDescription, describe_image, head_digest
+from ecr_replicate.oci.describe import ImageDescription, describe_image, head_digest
 from ecr_replicate.oci.reference import Reference
 from ecr_replicate.oci.registry_config import RegistryConfig
 

@@ -11,6 +11,7 @@ from ecr_replicate import workflow
 from ecr_replicate.config import Settings
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate.model import parse_copy_input, parse_request
+from ecr_replicate.oci.copy import CopyResult
 from ecr_replicate.oci.registry_config import RegistryConfig
 from tests.unit.handlers.conftest import FakeCopyResult, FakeDescription
 from tests.unit.handlers.test_copy_image import item
@@ -67,7 +68,7 @@ def test_the_workflow_passes_each_side_its_registry_config(tmp_path: Path) -> No
     trusted = RegistryConfig(ca_file=str(ca))
     copies: list[dict[str, Any]] = []
 
-    def copier(source: Any, target: Any, **options: Any) -> FakeCopyResult:
+    def copier(source: Any, target: Any, **options: Any) -> CopyResult:
         copies.append(options)
         return FakeCopyResult()
 

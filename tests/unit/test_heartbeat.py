@@ -17,7 +17,8 @@ from ecr_replicate import heartbeat, workflow
 from ecr_replicate.config import Settings
 from ecr_replicate.heartbeat import COPYING, FAILED, FINISHED, Heartbeat, HeartbeatRecorder
 from ecr_replicate.model import parse_copy_input
-from ecr_replicate.oci.copy import CopyProgress
+from ecr_replicate.oci.copy import CopyProgress, CopyResult
+from ecr_replicate.oci.reference import Reference
 from ecr_replicate_cli.heartbeats import HeartbeatReader
 from ecr_replicate_cli.region_rows import COPYING as ROW_COPYING
 from ecr_replicate_cli.region_rows import RegionRow
@@ -172,19 +173,18 @@ def copy_input(execution: str | None = EXECUTION) -> Any:
     })  # fmt: skip
 
 
-class Result:
-    status = "COPIED"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"digest": "sha256:" + "a" * 64, "bytesCopied": 3 * MIB, "blobsCopied": 1}
+def result(source: Reference, target: Reference) -> CopyResult:
+    return CopyResult(status="COPIED", source=source, target=target, digest="sha256:" + "a" * 64,
+                      media_type="application/vnd.oci.image.manifest.v1+json", bytes_copied=3 * MIB,
+                      blobs_copied=1)  # fmt: skip
 
 
 def copier_moving(megabytes: int) -> Any:
-    def copy(source: str, target: str, **options: Any) -> Result:
+    def copy(source: Reference, target: Reference, **options: Any) -> CopyResult:
         progress = options.get("progress")
         assert progress is not None, "copy_region passes the heartbeat recorder as the copier's progress"
         progress(CopyProgress("blob-progress", "sha256:b", megabytes * MIB, megabytes * MIB))
-        return Result()
+        return result(source, target)
 
     return copy
 
@@ -219,9 +219,9 @@ def test_no_bucket_or_no_execution_name_means_no_heartbeat(s3: Any) -> None:
     assert heartbeat.writer(settings(), lambda region: s3) is None
     store = Store()
 
-    def copy(source: str, target: str, **options: Any) -> Result:
+    def copy(source: Reference, target: Reference, **options: Any) -> CopyResult:
         assert "progress" not in options
-        return Result()
+        return result(source, target)
 
     workflow.copy_region(copy_input(execution=None), settings(), copier=copy, heartbeat=store)
     assert store.attempts == 0

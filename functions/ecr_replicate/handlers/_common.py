@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from ecr_replicate import config
-from ecr_replicate.credentials import EcrCredentials
+from ecr_replicate.credentials import for_deployment
 from ecr_replicate.ecr import ClientFactory
 from ecr_replicate.errors import ReplicationError, reported
 
@@ -86,6 +86,5 @@ class EcrTokenCache:
 
     def __call__(self) -> Any:
         if self.provider is None:
-            endpoints = config.current().registry_endpoints
-            self.provider = EcrCredentials(self._clients(), endpoints=endpoints)
+            self.provider = for_deployment(config.current(), self._clients())
         return self.provider

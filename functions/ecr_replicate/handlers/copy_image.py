@@ -27,10 +27,21 @@ from ecr_replicate.model import parse_copy_input
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
+#: seconds kept back from the function's remaining time, to report a copy that ran out of it
+DEADLINE_MARGIN = 20.0
+
 ecr_clients: ClientFactory = client_factory("ecr")
 copier_factory = workflow.real_copier
 progress_s3: ClientFactory = heartbeat.s3_client  # region -> S3 client for the copy's heartbeats
 credentials = EcrTokenCache(lambda: ecr_clients)
+
+
+def copy_budget(context: Any) -> float | None:
+    """The copy's time budget: what is left of this invocation minus DEADLINE_MARGIN seconds."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return max(float(remaining()) / 1000.0 - DEADLINE_MARGIN, 1.0)
 
 
 @reports_contract_errors
@@ -47,6 +58,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             settings,
             copier=copier_factory(),
             credentials=credentials(),
+            timeout=copy_budget(context),
             heartbeat=heartbeat.writer(settings, progress_s3),
         )
     except ReplicationError as exc:

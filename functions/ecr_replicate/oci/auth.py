@@ -1,26 +1,43 @@
 """Registry authentication: anonymous, HTTP Basic, the Bearer token challenge.
 
-Credentials come from a :class:`CredentialProvider` (``ecr_replicate.credentials`` holds the
-ECR one); tokens are cached and never logged.
+Credentials come from a :class:`CredentialProvider` (``ecr_replicate.credentials`` holds the ECR
+and Docker-config ones) and go to the registry's own host and scheme only:
+
+- Basic credentials are sent to the registry they belong to, never to another host;
+- a Bearer ``realm`` must be an absolute http(s) URL; it gets the Basic credentials only when it
+  is the registry's own scheme, host and port (as go-containerregistry checks): a realm on
+  another host, over http for an https registry, or with another scheme is asked anonymously;
+- tokens are checked (printable ASCII, bounded) before they go into a header, cached per scope,
+  and never logged.
+
+The challenge header is parsed by a single linear pass, bounded in length and parameters.
 """
 
 from __future__ import annotations
 
-import json
-import re
+import base64
 import threading
-from typing import Protocol
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from ecr_replicate.errors import AuthenticationError, RegistryUnavailableError
-from ecr_replicate.oci.http11 import Connection
+from ecr_replicate.errors import AuthenticationError, RegistryProtocolError, UnsupportedManifestError
+from ecr_replicate.oci.manifests import parse_json
+from ecr_replicate.oci.urls import Url, origin, resolve
 
-TOKEN_TIMEOUT = 30.0
+MAX_CHALLENGE = 8192
+MAX_CHALLENGE_PARAMS = 32
+MAX_TOKEN = 16384
+TOKEN_BODY_LIMIT = 1 << 20
+
+TokenFetch = Callable[[Url, dict[str, str]], bytes]
+"""``fetch(url, headers) -> body``: one GET of a token endpoint by the transport (typed errors)."""
 
 
 class CredentialProvider(Protocol):
-    """Answers ``(user, password)`` for a registry host, or None (anonymous)."""
+    """Answers ``(user, password)`` for a registry host reached over ``scheme``, or None."""
 
-    def get(self, host: str) -> tuple[str, str] | None: ...
+    def get(self, host: str, scheme: str = "https") -> tuple[str, str] | None: ...
 
     def invalidate(self, host: str) -> None: ...
 
@@ -31,7 +48,7 @@ class StaticCredentials:
     def __init__(self, credentials: dict[str, tuple[str, str]]) -> None:
         self._credentials = dict(credentials)
 
-    def get(self, host: str) -> tuple[str, str] | None:
+    def get(self, host: str, scheme: str = "https") -> tuple[str, str] | None:
         return self._credentials.get(host)
 
     def invalidate(self, host: str) -> None:
@@ -39,119 +56,158 @@ class StaticCredentials:
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """``Bearer realm="...",service="...",scope="..."`` -> ``("bearer", {...})``."""
+    """``Bearer realm="...",service="..."`` -> ``("bearer", {...})``, in one linear pass.
+
+    Parameters end at the first item that is not ``key=value`` (a second challenge).
+    """
+    if len(header) > MAX_CHALLENGE:
+        raise AuthenticationError(f"authentication challenge of {len(header)} characters refused")
     scheme, _, rest = header.strip().partition(" ")
-    params = {
-        match.group(1).lower(): match.group(2) if match.group(2) is not None else match.group(3)
-        for match in re.finditer(r'([A-Za-z][\w-]*)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', rest)
-    }
+    params: dict[str, str] = {}
+    i, n = 0, len(rest)
+    while i < n and len(params) < MAX_CHALLENGE_PARAMS:
+        while i < n and rest[i] in " \t,":
+            i += 1
+        start = i
+        while i < n and rest[i] not in "= \t,":
+            i += 1
+        key = rest[start:i].lower()
+        if not key or i >= n or rest[i] != "=":
+            break
+        i += 1
+        if i < n and rest[i] == '"':
+            i += 1
+            chars: list[str] = []
+            while i < n and rest[i] != '"':
+                if rest[i] == "\\" and i + 1 < n:
+                    i += 1
+                chars.append(rest[i])
+                i += 1
+            i += 1
+            value = "".join(chars)
+        else:
+            start = i
+            while i < n and rest[i] not in " \t,":
+                i += 1
+            value = rest[start:i]
+        params.setdefault(key, value)
     return scheme.lower(), params
 
 
 def basic_header(user: str, password: str) -> str:
-    import base64  # noqa: PLC0415 - only Basic auth needs it
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+def _valid_token(token: Any) -> bool:
+    return isinstance(token, str) and 0 < len(token) <= MAX_TOKEN and all("!" <= c <= "~" for c in token)
 
 
 class Authenticator:
     """Per-host authorization state shared by every request of one copy (thread-safe)."""
 
-    def __init__(self, credentials: CredentialProvider | None = None, timeout: float = TOKEN_TIMEOUT) -> None:
+    def __init__(self, credentials: CredentialProvider | None = None) -> None:
         self._credentials = credentials
-        self._timeout = timeout
         self._lock = threading.Lock()
-        self._scheme: dict[str, str] = {}  # host -> "basic" | "bearer"
+        self._mode: dict[str, str] = {}  # host -> "basic" | "bearer"
         self._basic: dict[str, str] = {}
-        self._bearer: dict[tuple[str, str], str] = {}  # (host, scope key) -> header
+        self._bearer: dict[tuple[str, str], str] = {}  # (host, scope) -> header
 
-    def header(self, host: str, scope_key: str) -> str | None:
-        """The Authorization header to send, or None for anonymous."""
+    def header(self, host: str, scheme: str, scope: str) -> str | None:
+        """The Authorization header for a request to the registry ``host`` (None: anonymous)."""
         with self._lock:
-            scheme = self._scheme.get(host)
-            if scheme == "bearer":
-                return self._bearer.get((host, scope_key))
-            if scheme == "basic" or scheme is None:
-                cached = self._basic.get(host)
-                if cached is not None or scheme == "basic":
-                    return cached
-        if self._credentials is not None and scheme is None:
-            creds = self._credentials.get(host)
-            if creds is not None:
-                value = basic_header(*creds)
-                with self._lock:
-                    self._basic[host] = value
-                return value
-        return None
+            mode = self._mode.get(host)
+            if mode == "bearer":
+                return self._bearer.get((host, scope))
+            cached = self._basic.get(host)
+        if cached is not None or mode == "basic":
+            return cached
+        user_pass = self._fresh(host, scheme, refresh=False)
+        if user_pass is None:
+            return None
+        value = basic_header(*user_pass)
+        with self._lock:
+            self._basic[host] = value
+        return value
 
-    def challenge(self, host: str, scope_key: str, www_authenticate: str | None, sent: str | None) -> bool:
+    def challenge(
+        self,
+        host: str,
+        scheme: str,
+        scope: str,
+        www_authenticate: str | None,
+        sent: str | None,
+        *,
+        fetch: TokenFetch,
+    ) -> bool:
         """React to a 401 (or an 'expired' 403). True when new credentials are ready to retry with."""
-        scheme, params = parse_challenge(www_authenticate or "")
-        if scheme == "bearer" and params.get("realm"):
-            user_pass = self._fresh_credentials(host, refresh=False)
+        kind, params = parse_challenge(www_authenticate or "")
+        if kind == "bearer":
+            realm = self._realm(host, scheme, params.get("realm", ""))
+            own = realm.origin == origin(scheme, host)  # only the registry's own origin gets Basic
+            user_pass = self._fresh(host, scheme, refresh=False) if own else None
             try:
-                token = self._fetch_token(host, params, user_pass)
+                token = self._token(host, realm, params, scope, user_pass=user_pass, fetch=fetch)
             except AuthenticationError:
                 if user_pass is None:
                     raise
                 # the password may have been rotated (ECR tokens expire): fetch it again, once
-                token = self._fetch_token(host, params, self._fresh_credentials(host, refresh=True))
+                user_pass = self._fresh(host, scheme, refresh=True)
+                token = self._token(host, realm, params, scope, user_pass=user_pass, fetch=fetch)
             value = f"Bearer {token}"
             with self._lock:
-                self._scheme[host] = "bearer"
-                self._bearer[(host, scope_key)] = value
+                self._mode[host] = "bearer"
+                self._bearer[(host, scope)] = value
             return value != sent
-        # Basic (or no challenge header): refresh the user/password.
-        user_pass = self._fresh_credentials(host, refresh=sent is not None)
+        user_pass = self._fresh(host, scheme, refresh=sent is not None)
         if user_pass is None:
             return False
         value = basic_header(*user_pass)
         with self._lock:
-            self._scheme[host] = "basic"
+            self._mode[host] = "basic"
             self._basic[host] = value
-        return value != sent or sent is None
+        return value != sent
 
-    def _fresh_credentials(self, host: str, *, refresh: bool) -> tuple[str, str] | None:
+    def _fresh(self, host: str, scheme: str, *, refresh: bool) -> tuple[str, str] | None:
         if self._credentials is None:
             return None
         if refresh:
             self._credentials.invalidate(host)
-        return self._credentials.get(host)
+        return self._credentials.get(host, scheme)
 
-    def _fetch_token(self, host: str, params: dict[str, str], user_pass: tuple[str, str] | None) -> str:
-        import urllib.parse  # noqa: PLC0415 - with ipaddress, a tenth of start-up: paid on use
+    @staticmethod
+    def _realm(host: str, scheme: str, realm: str) -> Url:
+        if not realm.lower().startswith(("http://", "https://")):
+            raise AuthenticationError(
+                f"{host} names a token realm {realm[:80]!r} that is not an http(s) URL: refused", host=host
+            )
+        try:
+            return resolve(Url(scheme, host, "/"), realm, f"token realm of {host}")
+        except RegistryProtocolError as exc:
+            raise AuthenticationError(str(exc), host=host) from None
 
-        realm = urllib.parse.urlsplit(params["realm"])
-        query = [(key, params[key]) for key in ("service",) if key in params]
-        query += [("scope", scope) for scope in params.get("scope", "").split(" ") if scope]
-        path = (realm.path or "/") + "?" + urllib.parse.urlencode(query)
-        if realm.query:
-            path += "&" + realm.query
+    @staticmethod
+    def _token(
+        host: str,
+        realm: Url,
+        params: dict[str, str],
+        scope: str,
+        *,
+        user_pass: tuple[str, str] | None,
+        fetch: TokenFetch,
+    ) -> str:
+        query = [("service", params["service"])] if "service" in params else []
+        query += [("scope", item) for item in scope.split(" ") if item]
+        separator = "&" if "?" in realm.target else "?"
+        url = Url(realm.scheme, realm.host, realm.target + separator + urllib.parse.urlencode(query))
         headers = {"Accept": "application/json"}
         if user_pass is not None:
             headers["Authorization"] = basic_header(*user_pass)
-        conn = Connection(realm.scheme or "https", realm.netloc, self._timeout)
+        body = fetch(url, headers)
         try:
-            conn.request("GET", path, headers)
-            response = conn.get_response("GET")
-            body = response.read(1 << 20)
-        except OSError as exc:
-            raise RegistryUnavailableError(
-                f"token endpoint of {host} unreachable: {type(exc).__name__}", host=host
-            ) from None
-        finally:
-            conn.close()
-        if response.status != 200:
-            raise AuthenticationError(
-                f"token endpoint of {host} refused the request (HTTP {response.status})",
-                status=response.status,
-                host=host,
-            )
-        try:
-            data = json.loads(body)
-            token = data.get("token") or data.get("access_token")
-        except (ValueError, AttributeError):
-            token = None
-        if not isinstance(token, str) or not token:
-            raise AuthenticationError(f"token endpoint of {host} answered without a token", host=host)
-        return token
+            data = parse_json(body[:TOKEN_BODY_LIMIT], "token answer")
+        except UnsupportedManifestError:
+            data = None
+        token = (data.get("token") or data.get("access_token")) if isinstance(data, dict) else None
+        if not _valid_token(token):
+            raise AuthenticationError(f"token endpoint of {host} answered without a usable token", host=host)
+        return str(token)

@@ -1,40 +1,42 @@
 """copy_image(): digest-exact registry-to-registry copy of one image (and its referrers).
 
-Order: resolve the source once -> walk manifests (limits, cycles) -> copy every blob once, in
-parallel (HEAD, mount, stream) -> put child manifests -> guard -> put the root under its tag.
+Order: resolve the source once (the target's tag is looked up at the same time: a warm copy is
+those two requests) -> walk manifests (limits, cycles) -> copy every blob once, in parallel
+(HEAD, mount, stream) -> put child manifests and the root by digest -> copy referrers -> guard ->
+put the root under its tag, last. So a tag in the target means the whole image and the
+signatures found with it are there; a later signature comes with its own push.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
 
-from ecr_replicate.errors import UnsupportedManifestError
-from ecr_replicate.oci import api
+from ecr_replicate.errors import ReplicationError, UnsupportedManifestError
+from ecr_replicate.oci.auth import CredentialProvider
 from ecr_replicate.oci.blobs import BlobRoute, copy_blob
-from ecr_replicate.oci.lazy_logging import get_logger
+from ecr_replicate.oci.deadline import Deadline
+from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest, put_manifest
 from ecr_replicate.oci.manifests import MAX_INDEX_DEPTH, MAX_MANIFESTS, Descriptor, Manifest
 from ecr_replicate.oci.reference import Reference, parse_reference, validate_digest
+from ecr_replicate.oci.referrers import MAX_REFERRERS, MAX_SUBJECTS, Discovery, discover, tolerated
 from ecr_replicate.oci.registry_config import HTTPS, RegistryConfig, per_host
 from ecr_replicate.oci.transport import RetryPolicy, Transport
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
-if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
-    from typing import Any
-
-    from ecr_replicate.oci.auth import CredentialProvider
-
-logger = get_logger(__name__)  # logging.getLogger, imported when a record can be emitted
+logger = logging.getLogger(__name__)
 
 DEFAULT_JOBS = 4
-REFERRER_TAG_SUFFIXES = (".sig", ".att", ".sbom")
 MAX_TAG_RESTORES = 3
 COPIED = "COPIED"
 SUPERSEDED = "SUPERSEDED"
 
 
+@dataclass(frozen=True, slots=True)
 class CopyProgress:
     """One progress event.
 
@@ -42,64 +44,38 @@ class CopyProgress:
     manifest-put | tagged | superseded. ``bytes`` is the delta moved by this event.
     """
 
-    __slots__ = ("bytes", "digest", "event", "repository", "size")
-
-    def __init__(self, event: str, digest: str, size: int = 0, bytes: int = 0, repository: str = "") -> None:
-        self.event = event
-        self.digest = digest
-        self.size = size
-        self.bytes = bytes
-        self.repository = repository
-
-    def __repr__(self) -> str:
-        fields = (self.event, self.digest, self.size, self.bytes, self.repository)
-        return f"CopyProgress{fields!r}"
+    event: str
+    digest: str
+    size: int = 0
+    bytes: int = 0
+    repository: str = ""
 
 
+@dataclass
 class CopyResult:
-    """What one copy_image() call did (``to_dict()`` is the camelCase contract)."""
+    """What one copy_image() call did (``to_dict()`` is the camelCase form the CLI prints)."""
 
-    def __init__(
-        self,
-        *,
-        status: str,
-        source: str,
-        target: str,
-        digest: str,
-        media_type: str,
-        tagged: bool = False,
-        manifests_copied: int = 0,
-        blobs_copied: int = 0,
-        blobs_skipped: int = 0,
-        blobs_mounted: int = 0,
-        bytes_copied: int = 0,
-        referrers_copied: int = 0,
-        seconds: float = 0.0,
-        platforms: list[str] | None = None,
-    ) -> None:
-        self.status = status
-        self.source = source
-        self.target = target
-        self.digest = digest
-        self.media_type = media_type
-        self.tagged = tagged
-        self.manifests_copied = manifests_copied
-        self.blobs_copied = blobs_copied
-        self.blobs_skipped = blobs_skipped
-        self.blobs_mounted = blobs_mounted
-        self.bytes_copied = bytes_copied
-        self.referrers_copied = referrers_copied
-        self.seconds = seconds
-        self.platforms = platforms or []
-
-    def __repr__(self) -> str:
-        return f"CopyResult({self.to_dict()!r})"
+    status: str
+    source: Reference
+    target: Reference
+    digest: str
+    media_type: str
+    tagged: bool = False
+    manifests_copied: int = 0
+    blobs_copied: int = 0
+    blobs_skipped: int = 0
+    blobs_mounted: int = 0
+    bytes_copied: int = 0
+    referrers_copied: int = 0
+    seconds: float = 0.0
+    platforms: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
-            "source": self.source,
-            "target": self.target,
+            "source": str(self.source),
+            "target": str(self.target),
             "digest": self.digest,
             "mediaType": self.media_type,
             "tagged": self.tagged,
@@ -110,6 +86,7 @@ class CopyResult:
             "bytesCopied": self.bytes_copied,
             "referrersCopied": self.referrers_copied,
             "seconds": round(self.seconds, 3),
+            "warnings": list(self.warnings),
         }
 
 
@@ -120,22 +97,19 @@ def newer_push(transport: Transport, source: Reference, tag: str, digest: str) -
     """The newer-push-wins decision: None while the source's ``tag`` still names ``digest``, else
     the digest it names now ("" when the tag is gone): a newer push owns the tag, and copying
     ``digest`` under it would be superseded. Dry runs ask the same question (``dryrun.py``)."""
-    current = api.head_manifest(transport, source.with_digest(None), tag)
+    current = head_manifest(transport, source.with_digest(None), tag)
     return None if current == digest else (current or "")
 
 
 def walk(
-    transport: Transport,
-    source: Reference,
-    root: Manifest,
-    target: Reference | None = None,
+    transport: Transport, source: Reference, root: Manifest, target: Reference | None = None
 ) -> list[Manifest]:
     """Manifests of the tree, children before parents (root last), each digest once.
 
     With ``target``, subtrees whose manifest the target already has are not descended into.
     """
     ordered: list[Manifest] = []
-    seen: set[str] = set()
+    seen: set[str] = {root.digest}
 
     def visit(manifest: Manifest, path: tuple[str, ...]) -> None:
         if len(path) > MAX_INDEX_DEPTH:
@@ -150,12 +124,14 @@ def walk(
             seen.add(child.digest)
             if len(seen) > MAX_MANIFESTS:
                 raise UnsupportedManifestError(f"more than {MAX_MANIFESTS} manifests in one image")
-            if target is not None and api.head_manifest(transport, target, child.digest, push=True):
+            if (
+                target is not None
+                and head_manifest(transport, target, child.digest, push=True) == child.digest
+            ):
                 continue
-            visit(api.fetch_manifest(transport, source, child.digest), (*path, child.digest))
+            visit(fetch_manifest(transport, source, child.digest), (*path, child.digest))
         ordered.append(manifest)
 
-    seen.add(root.digest)
     visit(root, (root.digest,))
     return ordered
 
@@ -166,8 +142,6 @@ class Concurrent:
     As a context manager, leaving the block waits for the thread, also when the block raises:
     that error is the one reported, and no look-up outlives the copy.
     """
-
-    __slots__ = ("_error", "_thread", "_value")
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self._value: Any = None
@@ -195,41 +169,51 @@ class Concurrent:
         return self._value
 
 
+@dataclass
+class _Counts:
+    copied: int = 0
+    skipped: int = 0
+    mounted: int = 0
+    bytes: int = 0
+    manifests: int = 0
+    referrers: int = 0
+
+
 class _Copier:
-    """State of one copy_image() call: shared transport, blob futures, counters."""
+    """State of one copy_image() call: shared transport, blob futures, counters, warnings."""
 
     def __init__(self, transport: Transport, jobs: int, progress: ProgressCallback | None) -> None:
         self.transport = transport
-        self.jobs = jobs
         self.progress = progress
         self.lock = threading.Lock()
         self.blob_futures: dict[tuple[str, str], Future[str]] = {}
-        self.counts = {"copied": 0, "skipped": 0, "mounted": 0, "bytes": 0, "manifests": 0, "referrers": 0}
-        self.executor: ThreadPoolExecutor | None = None  # started by the first blob (a warm copy has none)
-
-    def _pool(self) -> ThreadPoolExecutor:
-        if self.executor is None:
-            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - imports logging
-
-            self.executor = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="blob")
-        return self.executor
+        self.counts = _Counts()
+        self.warnings: list[str] = []
+        self.executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="blob")
 
     def close(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
     def emit(self, event: str, digest: str, size: int = 0, moved: int = 0, repository: str = "") -> None:
         if self.progress is not None:
             self.progress(CopyProgress(event, digest, size, moved, repository))
 
+    def warn(self, message: str) -> None:
+        logger.warning("%s", message)
+        with self.lock:
+            self.warnings.append(message)
+
     def _blob_event(self, repository: str) -> Callable[[str, Descriptor, int], None]:
         def on_event(kind: str, desc: Descriptor, moved: int) -> None:
-            if kind == "progress":
-                with self.lock:
-                    self.counts["bytes"] += moved
-            elif kind in ("skipped", "mounted", "done"):
-                with self.lock:
-                    self.counts["copied" if kind == "done" else kind] += 1
+            with self.lock:
+                if kind == "progress":
+                    self.counts.bytes += moved
+                elif kind == "done":
+                    self.counts.copied += 1
+                elif kind == "skipped":
+                    self.counts.skipped += 1
+                elif kind == "mounted":
+                    self.counts.mounted += 1
             self.emit(f"blob-{kind}", desc.digest, desc.size, moved if kind == "progress" else 0, repository)
 
         return on_event
@@ -239,16 +223,14 @@ class _Copier:
         on_event = self._blob_event(route.target.repository)
         with self.lock:
             for desc in blobs:
-                key = (route.target.host + "/" + route.target.repository, desc.digest)
+                key = (f"{route.target.host}/{route.target.repository}", desc.digest)
                 future = self.blob_futures.get(key)
                 if future is None:
-                    future = self._pool().submit(copy_blob, self.transport, route, desc, on_event)
+                    future = self.executor.submit(copy_blob, self.transport, route, desc, on_event)
                     self.blob_futures[key] = future
                 futures.append(future)
         if not futures:
             return
-        from concurrent.futures import FIRST_EXCEPTION, wait  # noqa: PLC0415 - loaded with the pool
-
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in done:
             error = future.exception()
@@ -257,55 +239,50 @@ class _Copier:
                     other.cancel()
                 raise error
 
+    def put(self, target: Reference, manifest: Manifest, reference: str) -> None:
+        """PUT a manifest; by digest it is a manifest copied, by tag the tag is set."""
+        put_manifest(self.transport, target, manifest, reference)
+        if reference == manifest.digest:
+            with self.lock:
+                self.counts.manifests += 1
+            self.emit("manifest-put", manifest.digest, len(manifest.body), 0, target.repository)
+
     def copy(
-        self,
-        source: Reference,
-        target: Reference,
-        digest: str | None,
-        guard: bool,
-    ) -> tuple[str, Manifest, bool, list[Manifest]]:
-        """Copy one image; returns (status, root manifest, tagged, manifests of the tree)."""
-        transport = self.transport
+        self, source: Reference, target: Reference, digest: str | None, guard: bool, referrers: bool
+    ) -> tuple[str, Manifest, bool]:
+        """Copy one image; returns (status, root manifest, tagged)."""
         tag = target.tag
         root, target_tagged = self.resolve(source, target, digest)
         if target_tagged:  # warm: the target's tag already names this exact image
             self.emit("tagged", root.digest, 0, 0, target.repository)
-            return COPIED, root, True, [root]
-        present = api.head_manifest(transport, target, root.digest, push=True) is not None
-        tree = [root] if present else walk(transport, source, root, target)
+            return COPIED, root, True
+        by_digest = target.with_tag(None).with_digest(root.digest)
+        present = head_manifest(self.transport, by_digest, root.digest, push=True) == root.digest
         if not present:
+            tree = walk(self.transport, source, root, target)
             blobs: dict[str, Descriptor] = {}
             for manifest in tree:
                 for desc in manifest.blobs:
                     blobs.setdefault(desc.digest, desc)
             self.copy_blobs(BlobRoute(source, target), list(blobs.values()))
-            for manifest in tree[:-1]:
-                api.put_manifest(transport, target, manifest, manifest.digest)
-                with self.lock:
-                    self.counts["manifests"] += 1
-                self.emit("manifest-put", manifest.digest, len(manifest.body), 0, target.repository)
+            for manifest in tree:  # children first, the root last; tags come after
+                self.put(target, manifest, manifest.digest)
+        if referrers:
+            self.copy_referrers(source, target, [root.digest, *(child.digest for child in root.children)])
         if tag is None:
-            if not present:
-                api.put_manifest(transport, target, root, root.digest)
-                with self.lock:
-                    self.counts["manifests"] += 1
-                self.emit("manifest-put", root.digest, len(root.body), 0, target.repository)
-            return COPIED, root, False, tree
+            return COPIED, root, False
         if guard:
-            newer = newer_push(transport, source, tag, root.digest)
+            newer = newer_push(self.transport, source, tag, root.digest)
             if newer is not None:
                 logger.info("source tag %s now points at %s, not %s: superseded", tag, newer, root.digest)
                 self.emit("superseded", root.digest, 0, 0, target.repository)
-                return SUPERSEDED, root, False, tree
-        api.put_manifest(transport, target, root, tag)
-        with self.lock:
-            self.counts["manifests"] += 1
-        self.emit("manifest-put", root.digest, len(root.body), 0, target.repository)
+                return SUPERSEDED, root, False
+        self.put(target, root, tag)
         if guard and self.restore_newer_tag(source, target, tag, root.digest):
             self.emit("superseded", root.digest, 0, 0, target.repository)
-            return SUPERSEDED, root, False, tree
+            return SUPERSEDED, root, False
         self.emit("tagged", root.digest, 0, 0, target.repository)
-        return COPIED, root, True, tree
+        return COPIED, root, True
 
     def resolve(self, source: Reference, target: Reference, digest: str | None) -> tuple[Manifest, bool]:
         """The source's root manifest, and whether the target's tag already names its digest.
@@ -314,10 +291,10 @@ class _Copier:
         """
         reference = digest or source.reference
         if target.tag is None:
-            return api.fetch_manifest(self.transport, source, reference), False
+            return fetch_manifest(self.transport, source, reference), False
         by_tag = target.with_digest(None)
-        with Concurrent(api.head_manifest, self.transport, by_tag, target.tag, push=True) as head_tag:
-            root = api.fetch_manifest(self.transport, source, reference)
+        with Concurrent(head_manifest, self.transport, by_tag, target.tag, push=True) as head_tag:
+            root = fetch_manifest(self.transport, source, reference)
         return root, head_tag.result() == root.digest
 
     def restore_newer_tag(self, source: Reference, target: Reference, tag: str, ours: str) -> bool:
@@ -333,52 +310,68 @@ class _Copier:
         source_tag, target_repo = source.with_digest(None), target.with_digest(None)
         tagged = ours
         for _ in range(MAX_TAG_RESTORES):
-            current = api.head_manifest(transport, source_tag, tag)
+            current = head_manifest(transport, source_tag, tag)
             if current is None or current == tagged:
                 break
-            if api.head_manifest(transport, target_repo, current, push=True) is None:
+            if head_manifest(transport, target_repo, current, push=True) != current:
                 break
-            newer = api.fetch_manifest(transport, target_repo, current)
-            api.put_manifest(transport, target_repo, newer, tag)
+            newer = fetch_manifest(transport, target_repo, current)
+            put_manifest(transport, target_repo, newer, tag)
             logger.info("source tag %s moved to %s while tagging %s: tag restored", tag, current, ours)
             tagged = current
         return tagged != ours
 
     def copy_referrers(self, source: Reference, target: Reference, subjects: list[str]) -> None:
-        """Copy cosign-style ``sha256-<hex>.sig/.att/.sbom`` tags and OCI 1.1 referrers."""
-        base_source, base_target = (
-            source.with_digest(None).with_tag(None),
-            target.with_digest(None).with_tag(None),
+        """Copy the signature tags and OCI 1.1 referrers of each subject (bounded, never fatal
+        unless transient: a refused or malformed discovery or copy is a warning)."""
+        if len(subjects) > MAX_SUBJECTS:
+            self.warn(f"referrers looked up for the first {MAX_SUBJECTS} of {len(subjects)} manifests only")
+            subjects = subjects[:MAX_SUBJECTS]
+        base_source, base_target = source.repository_only(), target.repository_only()
+        found: list[Discovery] = list(
+            self.executor.map(lambda subject: discover(self.transport, base_source, subject), subjects)
         )
-        if not subjects:
-            return
-        # the tag list and the first subject's referrers are asked for at once
-        with Concurrent(api.list_referrers, self.transport, base_source, subjects[0]) as first:
-            tags = set(api.list_tags(self.transport, base_source))
+        budget = MAX_REFERRERS
         done: set[str] = set()
-        referrers_api = True  # until the source answers that it has none (404/400)
-        for index, subject in enumerate(subjects):
-            algorithm, _, encoded = subject.partition(":")
-            for suffix in REFERRER_TAG_SUFFIXES:
-                tag = f"{algorithm}-{encoded}{suffix}"
-                if tag in tags:
-                    self.copy(base_source.with_tag(tag), base_target.with_tag(tag), None, False)
-                    with self.lock:
-                        self.counts["referrers"] += 1
-            if index == 0:
-                found = first.result()
-            else:
-                found = api.list_referrers(self.transport, base_source, subject) if referrers_api else None
-            referrers_api = found is not None
-            for referrer in found or []:
-                if referrer in done:
+        for discovery in found:
+            for message in discovery.warnings:
+                self.warn(message)
+            jobs: list[tuple[Reference, Reference, str | None]] = [
+                (base_source.with_tag(tag), base_target.with_tag(tag), digest)
+                for tag, digest in discovery.tags
+            ]
+            jobs += [(base_source.with_digest(d), base_target.with_digest(d), d) for d in discovery.referrers]
+            for src, dst, digest in jobs:
+                if digest in done:
                     continue
-                done.add(referrer)
-                self.copy(
-                    base_source.with_digest(referrer), base_target.with_digest(referrer), referrer, False
-                )
-                with self.lock:
-                    self.counts["referrers"] += 1
+                if budget == 0:
+                    self.warn(f"more than {MAX_REFERRERS} referrers: the rest are not copied")
+                    return
+                budget -= 1
+                done.add(str(digest))
+                self.copy_referrer(src, dst, digest, discovery.subject, from_api=src.tag is None)
+
+    def copy_referrer(
+        self, source: Reference, target: Reference, digest: str | None, subject: str, *, from_api: bool
+    ) -> None:
+        try:
+            if from_api:
+                assert digest is not None
+                manifest = fetch_manifest(self.transport, source, digest)
+                if manifest.subject != subject:
+                    self.warn(
+                        f"referrer {digest[:19]} is listed for {subject[:19]} but its subject is "
+                        f"{(manifest.subject or 'none')[:19]}: not copied"
+                    )
+                    return
+            self.copy(source, target, digest, guard=False, referrers=False)
+        except ReplicationError as exc:
+            if not tolerated(exc):
+                raise
+            self.warn(f"referrer {source} not copied: {exc}"[:300])
+            return
+        with self.lock:
+            self.counts.referrers += 1
 
 
 def copy_image(
@@ -394,12 +387,15 @@ def copy_image(
     referrers: bool = True,
     progress: ProgressCallback | None = None,
     retry: RetryPolicy | None = None,
+    timeout: float | None = None,
     transport: Transport | None = None,
 ) -> CopyResult:
     """Copy one image digest-exactly from ``source`` to ``target`` (see docs/design.md).
 
     ``source_config``/``target_config``: how each registry is reached (https unless asked).
-    A ``transport`` given by the caller brings its own settings and they are not used.
+    ``timeout``: the copy's overall time budget in seconds (None: none; every read is still
+    bounded by the transport's read timeout). A ``transport`` given by the caller brings its
+    own settings (configs, credentials, retry policy and deadline) and they are not used.
     """
     started = time.monotonic()
     src = parse_reference(source)
@@ -418,13 +414,13 @@ def copy_image(
             registries=per_host((src.host, source_config), (dst.host, target_config)),
             retry=retry,
             per_host_limit=max(16, 2 * workers + 4),
+            deadline=Deadline(timeout),
         )
     copier = _Copier(transport, workers, progress)
     try:
-        status, root, tagged, _tree = copier.copy(src, dst, digest, guard_source_tag and dst.tag is not None)
-        if referrers and status == COPIED:
-            subjects = [root.digest] + [child.digest for child in root.children]
-            copier.copy_referrers(src, dst, subjects)
+        status, root, tagged = copier.copy(
+            src, dst, digest, guard_source_tag and dst.tag is not None, referrers
+        )
     finally:
         copier.close()
         if own_transport:
@@ -432,17 +428,18 @@ def copy_image(
     counts = copier.counts
     return CopyResult(
         status=status,
-        source=str(src),
-        target=str(dst.with_digest(None)) if dst.tag else str(dst.with_digest(root.digest)),
+        source=src,
+        target=dst.with_digest(None) if dst.tag else dst.with_digest(root.digest),
         digest=root.digest,
         media_type=root.media_type,
         tagged=tagged,
-        manifests_copied=counts["manifests"],
-        blobs_copied=counts["copied"],
-        blobs_skipped=counts["skipped"],
-        blobs_mounted=counts["mounted"],
-        bytes_copied=counts["bytes"],
-        referrers_copied=counts["referrers"],
+        manifests_copied=counts.manifests,
+        blobs_copied=counts.copied,
+        blobs_skipped=counts.skipped,
+        blobs_mounted=counts.mounted,
+        bytes_copied=counts.bytes,
+        referrers_copied=counts.referrers,
         seconds=time.monotonic() - started,
         platforms=[child.platform for child in root.children if child.platform],
+        warnings=list(copier.warnings),
     )

@@ -1,15 +1,20 @@
-"""Manifest media types, what each kind references, and the limits we enforce."""
+"""Manifest media types, what each kind references, and the limits we enforce.
+
+A manifest comes from a registry, so every part of it that the copier acts on is checked here,
+where it is read: each descriptor's digest (OCI grammar), its size (an integer no registry could
+exceed), the number of layers and children, the subject's digest. Anything else is a typed
+UnsupportedManifestError before a single request is built from it.
+"""
 
 from __future__ import annotations
 
-import importlib
+import hashlib
 import json
+from dataclasses import dataclass, field
+from typing import Any
 
 from ecr_replicate.errors import BlobIntegrityError, UnsupportedManifestError
-
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
-if TYPE_CHECKING:
-    from typing import Any
+from ecr_replicate.oci.reference import digest_algorithm, is_digest
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -23,103 +28,81 @@ IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 MANIFEST_TYPES = INDEX_TYPES | IMAGE_TYPES
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # ECR refuses larger manifests
 MAX_BLOBS_PER_MANIFEST = 10_000
 MAX_INDEX_CHILDREN = 1_000
 MAX_INDEX_DEPTH = 4
 MAX_MANIFESTS = 5_000
+MAX_BLOB_BYTES = 64 * 1024**3  # ECR's largest layer is 52,000 MiB
+MAX_TEXT = 256  # media types and platform names kept from a manifest
 
 
+@dataclass(frozen=True, slots=True)
 class Descriptor:
-    """A content descriptor: what a manifest says of a blob or child manifest."""
+    """A content descriptor: what a manifest says of a blob or child manifest (validated)."""
 
-    __slots__ = ("digest", "media_type", "platform", "size")
-
-    def __init__(self, media_type: str, digest: str, size: int, platform: str | None = None) -> None:
-        self.media_type = media_type
-        self.digest = digest
-        self.size = size
-        self.platform = platform
-
-    def _key(self) -> tuple[str, str, int, str | None]:
-        return (self.media_type, self.digest, self.size, self.platform)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Descriptor) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return f"Descriptor{self._key()!r}"
+    media_type: str
+    digest: str
+    size: int
+    platform: str | None = None
 
 
+@dataclass(slots=True)
 class Manifest:
     """A manifest exactly as served, plus what it references."""
 
-    __slots__ = ("blobs", "body", "children", "digest", "media_type", "subject")
-
-    def __init__(self, digest: str, media_type: str, body: bytes) -> None:
-        self.digest = digest
-        self.media_type = media_type
-        self.body = body
-        self.blobs: list[Descriptor] = []
-        self.children: list[Descriptor] = []
-        self.subject: str | None = None
-
-    def __repr__(self) -> str:
-        return f"Manifest({self.digest}, {self.media_type}, {len(self.body)} bytes)"
+    digest: str
+    media_type: str
+    body: bytes = field(repr=False)
+    blobs: list[Descriptor] = field(default_factory=list)
+    children: list[Descriptor] = field(default_factory=list)
+    subject: str | None = None
 
     @property
     def is_index(self) -> bool:
         return self.media_type in INDEX_TYPES
 
 
-def _hexdigest(algorithm: str, data: bytes) -> str:
-    """Hex sha256/sha512 of ``data``.
-
-    CPython's own C implementations (``_sha2`` from 3.12, ``_sha256``/``_sha512`` before) load in
-    microseconds, where ``hashlib`` loads OpenSSL: a tenth of a warm copy's start-up. Manifests are
-    a few KiB, so either hashes them as fast; other interpreters fall back to hashlib.
-    """
-    for module in ("_sha2", "_" + algorithm):
-        try:
-            return str(getattr(importlib.import_module(module), algorithm)(data).hexdigest())
-        except ImportError:
-            continue
-    import hashlib  # noqa: PLC0415
-
-    return hashlib.new(algorithm, data).hexdigest()
+def hasher(digest: str) -> Any:
+    """A fresh hashlib object of ``digest``'s algorithm (sha256 or sha512)."""
+    return hashlib.new(digest_algorithm(digest))
 
 
 def digest_of(data: bytes) -> str:
-    return "sha256:" + _hexdigest("sha256", data)
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def verify_digest(data: bytes, expected: str) -> None:
-    algorithm, _, _ = expected.partition(":")
-    if algorithm not in ("sha256", "sha512"):
-        raise UnsupportedManifestError(f"unsupported digest algorithm in {expected}")
-    actual = f"{algorithm}:" + _hexdigest(algorithm, data)
+    digest = hasher(expected)
+    digest.update(data)
+    actual = f"{digest.name}:{digest.hexdigest()}"
     if actual != expected:
         raise BlobIntegrityError(f"manifest bytes hash to {actual}, expected {expected}")
+
+
+def _text(value: Any) -> str:
+    return value[:MAX_TEXT] if isinstance(value, str) else ""
 
 
 def _descriptor(item: Any, where: str) -> Descriptor:
     if not isinstance(item, dict):
         raise UnsupportedManifestError(f"{where}: descriptor is not an object")
     digest, size = item.get("digest"), item.get("size")
-    media_type = item.get("mediaType", "")
-    if not isinstance(digest, str) or ":" not in digest:
-        raise UnsupportedManifestError(f"{where}: descriptor without a valid digest")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise UnsupportedManifestError(f"{where}: descriptor {digest} without a valid size")
+    if not is_digest(digest):
+        shown = repr(digest)[:80] if isinstance(digest, str) else type(digest).__name__
+        raise UnsupportedManifestError(
+            f"{where}: descriptor digest {shown} is not a valid digest (sha256:<64 hex> or sha512:<128 hex>)"
+        )
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_BLOB_BYTES:
+        raise UnsupportedManifestError(
+            f"{where}: descriptor {digest} has no valid size (0..{MAX_BLOB_BYTES})"
+        )
     platform = item.get("platform")
     platform_text = None
     if isinstance(platform, dict):
-        parts = [str(platform.get(key)) for key in ("os", "architecture", "variant") if platform.get(key)]
-        platform_text = "/".join(parts) or None
-    return Descriptor(str(media_type), digest, size, platform_text)
+        parts = [_text(platform.get(key)) for key in ("os", "architecture", "variant")]
+        platform_text = "/".join(part for part in parts if part) or None
+    return Descriptor(_text(item.get("mediaType")), digest, size, platform_text)
 
 
 def _media_type(data: dict[str, Any], content_type: str | None, digest: str) -> str:
@@ -136,17 +119,22 @@ def _media_type(data: dict[str, Any], content_type: str | None, digest: str) -> 
         return OCI_MANIFEST
     if header_type in (DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED) or data.get("schemaVersion") == 1:
         raise UnsupportedManifestError(f"manifest {digest} is Docker schema 1, which is not supported")
-    raise UnsupportedManifestError(f"manifest {digest} has unknown media type {media_type!r}")
+    raise UnsupportedManifestError(f"manifest {digest} has unknown media type {media_type[:80]!r}")
+
+
+def parse_json(body: bytes, what: str) -> Any:
+    """JSON from a registry; anything that is not (nesting too deep included) is a typed error."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise UnsupportedManifestError(f"{what} is not JSON") from None
 
 
 def parse_manifest(body: bytes, digest: str, content_type: str | None) -> Manifest:
     """Parse a manifest's references; the bytes are kept untouched."""
     if len(body) > MAX_MANIFEST_BYTES:
         raise UnsupportedManifestError(f"manifest {digest} is {len(body)} bytes; limit {MAX_MANIFEST_BYTES}")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise UnsupportedManifestError(f"manifest {digest} is not JSON") from None
+    data = parse_json(body, f"manifest {digest}")
     if not isinstance(data, dict):
         raise UnsupportedManifestError(f"manifest {digest} is not a JSON object")
     media_type = _media_type(data, content_type, digest)
@@ -168,6 +156,6 @@ def parse_manifest(body: bytes, digest: str, content_type: str | None) -> Manife
         manifest.blobs = [_descriptor(data.get("config"), where)]
         manifest.blobs += [_descriptor(item, where) for item in layers]
     subject = data.get("subject")
-    if isinstance(subject, dict) and isinstance(subject.get("digest"), str):
-        manifest.subject = subject["digest"]
+    if subject is not None:
+        manifest.subject = _descriptor(subject, f"{where} subject").digest
     return manifest

@@ -1,26 +1,33 @@
-"""Image references ``HOST[:PORT]/REPO(:TAG|@DIGEST)`` by the OCI distribution grammar."""
+"""Image references ``HOST[:PORT]/REPO(:TAG|@DIGEST)`` and the OCI grammar of each part.
+
+Every repository, tag, digest and host the copier puts into a request goes through one of the
+``validate_*`` functions first, wherever it came from (a command line, an event, a manifest, a
+header). Each check bounds the length before any pattern runs, and the patterns have no nested
+ambiguity, so a hostile string costs linear time.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from dataclasses import dataclass
+from typing import TypeGuard
 
 from ecr_replicate.errors import InvalidReferenceError
 
 MAX_REPOSITORY_LENGTH = 255
+MAX_TAG_LENGTH = 128
+MAX_HOST_LENGTH = 261  # a 255-character DNS name and ":65535"
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-_DIGEST_RES = {
-    "sha256": re.compile(r"[a-f0-9]{64}"),
-    "sha512": re.compile(r"[a-f0-9]{128}"),
-}
-_HOSTNAME_RE = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-)
+_DIGEST_HEX = {"sha256": 64, "sha512": 128}
+_HEX = frozenset("0123456789abcdef")
+_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def _short(value: str) -> str:
-    return value if len(value) <= 80 else value[:77] + "..."
+    return repr(value if len(value) <= 80 else value[:77] + "...")
 
 
 def validate_repository(name: str) -> str:
@@ -33,7 +40,7 @@ def validate_repository(name: str) -> str:
         )
     if not _REPOSITORY_RE.fullmatch(name):
         raise InvalidReferenceError(
-            f"invalid repository name {_short(name)!r}: use lowercase letters, digits and "
+            f"invalid repository name {_short(name)}: use lowercase letters, digits and "
             "separators (. _ __ -) between them, components joined by '/'"
         )
     return name
@@ -43,45 +50,53 @@ def validate_tag(tag: str) -> str:
     """Return ``tag`` if valid (``[A-Za-z0-9_][A-Za-z0-9._-]{0,127}``), else raise."""
     if not tag:
         raise InvalidReferenceError("tag is empty")
-    if len(tag) > 128:
-        raise InvalidReferenceError(f"tag is {len(tag)} characters long; the limit is 128")
+    if len(tag) > MAX_TAG_LENGTH:
+        raise InvalidReferenceError(f"tag is {len(tag)} characters long; the limit is {MAX_TAG_LENGTH}")
     if not _TAG_RE.fullmatch(tag):
         raise InvalidReferenceError(
-            f"invalid tag {_short(tag)!r}: letters, digits, '_', '.', '-' only, not starting with '.' or '-'"
+            f"invalid tag {_short(tag)}: letters, digits, '_', '.', '-' only, not starting with '.' or '-'"
         )
     return tag
 
 
+def is_digest(value: object) -> TypeGuard[str]:
+    """True for ``sha256:<64 lowercase hex>`` and ``sha512:<128 lowercase hex>`` only."""
+    if not isinstance(value, str) or len(value) > 7 + 128:
+        return False
+    algorithm, sep, encoded = value.partition(":")
+    length = _DIGEST_HEX.get(algorithm)
+    return bool(sep) and length is not None and len(encoded) == length and _HEX.issuperset(encoded)
+
+
 def validate_digest(digest: str) -> str:
     """Return ``digest`` if it is ``sha256:<64 hex>`` or ``sha512:<128 hex>``, else raise."""
-    algorithm, sep, encoded = digest.partition(":")
-    pattern = _DIGEST_RES.get(algorithm)
-    if not sep or pattern is None:
+    if not is_digest(digest):
         raise InvalidReferenceError(
-            f"invalid digest {_short(digest)!r}: expected sha256:<64 hex> or sha512:<128 hex>"
-        )
-    if not pattern.fullmatch(encoded):
-        raise InvalidReferenceError(
-            f"invalid digest {_short(digest)!r}: {algorithm} needs {'64' if algorithm == 'sha256' else '128'}"
-            " lowercase hex characters"
+            f"invalid digest {_short(str(digest))}: expected sha256:<64 lowercase hex> or "
+            "sha512:<128 lowercase hex>"
         )
     return digest
 
 
+def digest_algorithm(digest: str) -> str:
+    """``"sha256"`` or ``"sha512"`` of a valid digest."""
+    return validate_digest(digest).partition(":")[0]
+
+
 def validate_host(host: str) -> str:
     """Return ``host`` (``name[:port]`` or ``[ipv6][:port]``) if valid, else raise."""
+    if not host or len(host) > MAX_HOST_LENGTH:
+        raise InvalidReferenceError(f"invalid registry host {_short(host)}")
     name, port = split_host(host)
     if port is not None and not 0 < port < 65536:
-        raise InvalidReferenceError(f"invalid port in registry host {_short(host)!r}")
+        raise InvalidReferenceError(f"invalid port in registry host {_short(host)}")
     if name.startswith("["):
         try:
-            import ipaddress  # noqa: PLC0415 - only IPv6 literals need it
-
             ipaddress.IPv6Address(name[1:-1])
         except ValueError:
-            raise InvalidReferenceError(f"invalid IPv6 registry host {_short(host)!r}") from None
-    elif not _HOSTNAME_RE.fullmatch(name):
-        raise InvalidReferenceError(f"invalid registry host {_short(host)!r}")
+            raise InvalidReferenceError(f"invalid IPv6 registry host {_short(host)}") from None
+    elif not name or not all(_LABEL_RE.fullmatch(label) for label in name.split(".")):
+        raise InvalidReferenceError(f"invalid registry host {_short(host)}")
     return host
 
 
@@ -90,19 +105,19 @@ def split_host(host: str) -> tuple[str, int | None]:
     if host.startswith("["):
         end = host.find("]")
         if end < 0:
-            raise InvalidReferenceError(f"invalid registry host {_short(host)!r}: missing ']'")
+            raise InvalidReferenceError(f"invalid registry host {_short(host)}: missing ']'")
         name, rest = host[: end + 1], host[end + 1 :]
         if not rest:
             return name, None
         if not rest.startswith(":"):
-            raise InvalidReferenceError(f"invalid registry host {_short(host)!r}")
+            raise InvalidReferenceError(f"invalid registry host {_short(host)}")
         port_text = rest[1:]
     else:
         name, sep, port_text = host.partition(":")
         if not sep:
             return name, None
-    if not port_text.isdigit():
-        raise InvalidReferenceError(f"invalid port in registry host {_short(host)!r}")
+    if not (port_text.isascii() and port_text.isdigit()) or len(port_text) > 5:
+        raise InvalidReferenceError(f"invalid port in registry host {_short(host)}")
     return name, int(port_text)
 
 
@@ -111,56 +126,38 @@ def is_loopback_host(host: str) -> bool:
     name = split_host(host)[0].lower()
     if name == "localhost":
         return True
-    if _is_ipv4(name):
-        return name.startswith("127.")
-    if name.startswith("[") and name.endswith("]"):
-        import ipaddress  # noqa: PLC0415 - only IPv6 literals need it (start-up stays lean)
-
-        try:
-            return ipaddress.IPv6Address(name[1:-1]).is_loopback
-        except ValueError:
-            return False
-    return False
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
-def _is_ipv4(name: str) -> bool:
-    parts = name.split(".")
-    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts)
+def looks_like_host(component: str) -> bool:
+    """Docker's rule for the first component of a reference: a registry host has a '.' or a ':'
+    or is ``localhost``; anything else is a repository component (``team/app``)."""
+    return "." in component or ":" in component or component == "localhost" or component.startswith("[")
 
 
+@dataclass(frozen=True, slots=True)
 class Reference:
-    """``host/repository`` plus a tag, a digest, or both (``repo:tag@digest``). Immutable.
+    """``host/repository`` plus a tag, a digest, or both (``repo:tag@digest``).
 
-    A plain slotted class rather than a NamedTuple: ``typing`` stays out of the CLI's start-up.
+    Every part is validated when the reference is made, so a Reference in hand is safe to put
+    into a request path.
     """
-
-    __slots__ = ("digest", "host", "repository", "tag")
 
     host: str
     repository: str
-    tag: str | None
-    digest: str | None
+    tag: str | None = None
+    digest: str | None = None
 
-    def __init__(self, host: str, repository: str, tag: str | None = None, digest: str | None = None) -> None:
-        object.__setattr__(self, "host", host)
-        object.__setattr__(self, "repository", repository)
-        object.__setattr__(self, "tag", tag)
-        object.__setattr__(self, "digest", digest)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"Reference is immutable ({name})")
-
-    def _key(self) -> tuple[str, str, str | None, str | None]:
-        return (self.host, self.repository, self.tag, self.digest)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Reference) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return f"Reference({self.host!r}, {self.repository!r}, {self.tag!r}, {self.digest!r})"
+    def __post_init__(self) -> None:
+        validate_host(self.host)
+        validate_repository(self.repository)
+        if self.tag is not None:
+            validate_tag(self.tag)
+        if self.digest is not None:
+            validate_digest(self.digest)
 
     @property
     def reference(self) -> str:
@@ -181,6 +178,12 @@ class Reference:
     def with_tag(self, tag: str | None) -> Reference:
         return Reference(self.host, self.repository, tag, self.digest)
 
+    def with_host(self, host: str) -> Reference:
+        return Reference(host, self.repository, self.tag, self.digest)
+
+    def repository_only(self) -> Reference:
+        return Reference(self.host, self.repository)
+
     def __str__(self) -> str:
         text = f"{self.host}/{self.repository}"
         if self.tag:
@@ -197,23 +200,21 @@ def parse_reference(value: str | Reference) -> Reference:
     text = value.strip()
     if not text:
         raise InvalidReferenceError("image reference is empty")
+    if len(text) > MAX_HOST_LENGTH + MAX_REPOSITORY_LENGTH + MAX_TAG_LENGTH + 140:
+        raise InvalidReferenceError(f"image reference {_short(text)} is too long")
     if "://" in text:
-        raise InvalidReferenceError(f"image reference {_short(text)!r} must not carry a URL scheme")
+        raise InvalidReferenceError(f"image reference {_short(text)} must not carry a URL scheme")
     host, slash, rest = text.partition("/")
-    if not slash or not rest:
+    if not slash or not rest or not looks_like_host(host):
         raise InvalidReferenceError(
-            f"image reference {_short(text)!r} needs a registry host: HOST[:PORT]/REPO(:TAG|@DIGEST)"
+            f"image reference {_short(text)}: the registry host is missing "
+            "(write HOST[:PORT]/REPO(:TAG|@DIGEST), e.g. 127.0.0.1:5000/team/app:v1)"
         )
-    validate_host(host)
     digest: str | None = None
     if "@" in rest:
         rest, _, digest = rest.partition("@")
-        validate_digest(digest)
     tag: str | None = None
-    last_slash = rest.rfind("/")
     colon = rest.rfind(":")
-    if colon > last_slash:
+    if colon > rest.rfind("/"):
         rest, tag = rest[:colon], rest[colon + 1 :]
-        validate_tag(tag)
-    validate_repository(rest)
     return Reference(host=host, repository=rest, tag=tag, digest=digest)

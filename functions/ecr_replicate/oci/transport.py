@@ -1,273 +1,199 @@
-"""HTTP/1.1 transport for the OCI distribution API: pooled connections, per-host limit, auth, retries.
+"""Requests to registries: one path for every call, over urllib3, with auth, redirects and retries.
 
-One bounded retry policy lives here (connection errors, 408, 429, 5xx; Retry-After honoured,
-exponential backoff with full jitter). Non-retryable answers become typed errors by OCI error
-code. Error messages carry no Authorization header and at most a short piece of the body.
+:meth:`Transport.request` is the only way the copier talks to a registry (blob streams, token
+endpoints and upload sessions included). Per request it:
+
+- resolves the target (a path built from validated parts, or a URL a registry named) and checks it;
+- sends credentials only to the registry's own scheme, host and port (never with a Location or a
+  redirect that leads elsewhere), re-authenticating once on a 401 or an "expired" 403;
+- follows redirects of GET/HEAD (at most MAX_REDIRECTS), each hop checked the same way;
+- maps every failure to a typed error (``answers``), and honours the copy's :class:`Deadline`.
+
+Retries: ONE bounded policy, applied at one level and never nested (see :class:`RetryPolicy`).
 """
 
 from __future__ import annotations
 
-import json
-import re
+import http.client
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import urllib3
+import urllib3.exceptions
+from urllib3.util import Timeout
 
 from ecr_replicate.errors import (
-    AuthenticationError,
     BlobIntegrityError,
-    ImageNotFoundError,
-    ManifestRejectedError,
-    RegistryError,
-    RegistryThrottledError,
+    DeadlineExceededError,
+    RegistryProtocolError,
     RegistryUnavailableError,
-    RepositoryNotFoundError,
-    TagImmutableError,
+    ReplicationError,
 )
-from ecr_replicate.oci.auth import Authenticator
-from ecr_replicate.oci.http11 import Connection
-from ecr_replicate.oci.http11 import Response as HTTPResponse
-from ecr_replicate.oci.lazy_logging import get_logger
-from ecr_replicate.oci.registry_config import HTTPS, RegistryConfig
-
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing at start-up
-if TYPE_CHECKING:
-    import random
-
-    from ecr_replicate.oci.auth import CredentialProvider
-
-logger = get_logger(__name__)  # logging.getLogger, imported when a record can be emitted
+from ecr_replicate.oci.answers import (
+    REDIRECT_STATUSES,
+    error_from_exception,
+    error_from_response,
+    parse_content_length,
+    parse_digest_header,
+    parse_retry_after,
+)
+from ecr_replicate.oci.auth import Authenticator, CredentialProvider
+from ecr_replicate.oci.connections import Pools, SocketWatch
+from ecr_replicate.oci.deadline import Deadline
+from ecr_replicate.oci.registry_config import HTTPS, RegistryConfig, is_https_only
+from ecr_replicate.oci.urls import Url, origin, resolve
 
 USER_AGENT = "ecr-replicate/0.1"
-DEFAULT_TIMEOUT = 60.0
+READ_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 15.0
+POOL_WAIT = 3600.0
 ERROR_BODY_LIMIT = 64 * 1024
-MESSAGE_BODY_CHARS = 300
-RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-_CREDENTIAL_PATTERN = r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"  # compiled at first use (errors only)
+_IO_ERRORS = (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException, ValueError)
 
 
+class AnswerTooLargeError(RegistryProtocolError):
+    """An answer over the limit its caller set (reported as RegistryProtocolError, or by the
+    caller as what the limit is about: an UnsupportedManifestError for a manifest)."""
+
+
+@dataclass
 class RetryPolicy:
     """Bounded exponential backoff with full jitter; Retry-After honoured up to a cap.
 
-    ``attempts`` counts every try (the first one included).
+    ``attempts`` counts every try, the first included. Where it applies (one level, never nested):
+
+    - a small call (HEAD, manifest GET/PUT, upload POST, mount): per request, so one such request
+      is sent at most ``attempts`` times (a DIGEST_INVALID answer to a manifest PUT included);
+    - a blob stream: per blob. Each attempt is one upload session (POST, GET from the source,
+      one streaming PATCH, PUT ``?digest=``) whose requests are each sent once; so a blob is read
+      from the source at most ``attempts`` times, and written at most ``attempts`` times.
+
+    Besides the attempts, a request may be re-sent once after re-authenticating (a 401, or a 403
+    saying the token expired) and may follow at most MAX_REDIRECTS redirects. Every wait ends at
+    the copy's deadline. Worst case with the defaults: 6 reads of one blob, 6 sends of one HEAD.
     """
 
-    def __init__(
-        self,
-        attempts: int = 6,
-        *,
-        base_delay: float = 0.25,
-        max_delay: float = 8.0,
-        max_retry_after: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,  # default: created at the first wait
-    ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        self.attempts = attempts
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self.max_retry_after = max_retry_after
-        self.sleep = sleep
-        self.rng = rng
+    attempts: int = 6
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    max_retry_after: float = 30.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    rng: random.Random = field(default_factory=random.Random, repr=False)  # jitter, not a secret
 
-    def __repr__(self) -> str:
-        return (
-            f"RetryPolicy(attempts={self.attempts}, base_delay={self.base_delay}, "
-            f"max_delay={self.max_delay}, max_retry_after={self.max_retry_after})"
-        )
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
         ceiling = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
-        if self.rng is None:
-            import random  # noqa: PLC0415 - only a retry needs it: start-up stays lean
-
-            self.rng = random.Random()  # noqa: S311 - jitter, not a secret
         return self.rng.uniform(0.0, ceiling)
 
-    def wait(self, attempt: int, retry_after: float | None = None) -> None:
-        self.sleep(self.delay(attempt, retry_after))
+
+ONCE = RetryPolicy(attempts=1)
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as seconds (``"3"``) or an HTTP date; None when absent or unparsable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if text.isdigit():
-        return float(text)
-    import email.utils  # noqa: PLC0415 - rare path; keeps the email package out of start-up
+@dataclass
+class _Call:
+    """What one request() sends, whatever the attempt or redirect."""
 
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    method: str
+    registry: str
+    scope: str
+    what: str
+    body: bytes | Iterable[bytes] | None
+    headers: dict[str, str] = field(default_factory=dict)
 
-
-def scrub(text: str) -> str:
-    """Remove anything that looks like a credential, and shorten."""
-    text = re.sub(_CREDENTIAL_PATTERN, r"\1 <redacted>", text)
-    text = " ".join(text.split())
-    return text if len(text) <= MESSAGE_BODY_CHARS else text[:MESSAGE_BODY_CHARS] + "..."
-
-
-def parse_oci_error(body: bytes) -> tuple[str, str]:
-    """First ``(code, message)`` of an OCI error body, or ``("", <text>)``."""
-    try:
-        data = json.loads(body)
-        first = data["errors"][0]
-        return str(first.get("code", "")), str(first.get("message", ""))
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        return "", body[:MESSAGE_BODY_CHARS].decode("utf-8", "replace")
-
-
-_CODE_ERRORS: dict[str, type[RegistryError]] = {
-    "NAME_UNKNOWN": RepositoryNotFoundError,
-    "MANIFEST_UNKNOWN": ImageNotFoundError,
-    "BLOB_UNKNOWN": ImageNotFoundError,
-    "MANIFEST_INVALID": ManifestRejectedError,
-    "MANIFEST_BLOB_UNKNOWN": ManifestRejectedError,
-    "UNSUPPORTED": ManifestRejectedError,
-    "TAG_INVALID": ManifestRejectedError,
-    "BLOB_UPLOAD_INVALID": ManifestRejectedError,
-}
-_STATUS_ERRORS: dict[int, type[RegistryError]] = {404: ImageNotFoundError, 405: ManifestRejectedError}
-
-
-def _error_class(status: int, code: str, message: str) -> type[RegistryError] | None:
-    """The error class for an answer; None means "the bytes were wrong" (BlobIntegrityError)."""
-    if code in ("DIGEST_INVALID", "SIZE_INVALID"):
-        return None
-    if status == 429 or code == "TOOMANYREQUESTS":
-        return RegistryThrottledError
-    if status in RETRYABLE_STATUSES or status >= 500:
-        return RegistryUnavailableError
-    if status in (401, 403):
-        return AuthenticationError
-    if code == "TAG_INVALID" and "immutable" in message.lower():
-        return TagImmutableError
-    return _CODE_ERRORS.get(code) or _STATUS_ERRORS.get(status, RegistryError)
-
-
-def error_from_response(
-    status: int, body: bytes, *, host: str, what: str, retry_after: float | None = None
-) -> RegistryError | BlobIntegrityError:
-    """Map an HTTP error answer to the project's typed error (by OCI error code, then status)."""
-    code, message = parse_oci_error(body)
-    detail = scrub(
-        f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
-    )
-    cls = _error_class(status, code.upper(), message)
-    if cls is None:
-        return BlobIntegrityError(detail)
-    error = cls(detail, status=status, code=code, host=host)
-    error.retry_after = retry_after  # type: ignore[attr-defined]
-    return error
-
-
-class HostPool:
-    """Idle keep-alive connections to one ``scheme://host`` plus a limit on requests in flight."""
-
-    def __init__(
-        self, scheme: str, host: str, limit: int, timeout: float, ca_file: str | None = None
-    ) -> None:
-        self.scheme = scheme
-        self.host = host
-        self.timeout = timeout
-        self.ca_file = ca_file
-        self._idle: list[Connection] = []
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(limit)
-
-    def acquire(self, *, fresh: bool = False) -> Connection:
-        """A connection (idle keep-alive one unless ``fresh``), holding one request slot."""
-        self._slots.acquire()
-        if not fresh:
-            with self._lock:
-                if self._idle:
-                    return self._idle.pop()
-        try:
-            return self._connect()
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def has_idle(self) -> bool:
-        with self._lock:
-            return bool(self._idle)
-
-    def _connect(self) -> Connection:
-        conn = Connection(self.scheme, self.host, self.timeout, self.ca_file)
-        conn.connect()
-        return conn
-
-    def release(self, conn: Connection, *, reuse: bool) -> None:
-        if reuse and conn.sock is not None:
-            with self._lock:
-                self._idle.append(conn)
-        else:
-            conn.close()
-        self._slots.release()
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+    @property
+    def resendable(self) -> bool:
+        return self.body is None or isinstance(self.body, bytes)
 
 
 class Response:
-    """An answer whose connection goes back to the pool once the body is read or closed."""
+    """An answer; its connection goes back to the pool once the body is read or it is closed."""
 
-    def __init__(self, pool: HostPool, conn: Connection, raw: HTTPResponse) -> None:
-        self.pool = pool
-        self.conn = conn
+    def __init__(self, raw: urllib3.HTTPResponse, url: Url, transport: Transport, what: str) -> None:
         self.raw = raw
+        self.url = url
         self.status = raw.status
+        self.what = what
         self.data = b""
-        self._released = False
+        self._transport = transport
+        self._closed = False
 
     def header(self, name: str) -> str | None:
-        return self.raw.getheader(name)
+        value = self.raw.headers.get(name)
+        return None if value is None else str(value)
 
     @property
     def content_length(self) -> int | None:
-        value = self.header("Content-Length")
-        return int(value) if value is not None and value.strip().isdigit() else None
+        return parse_content_length(self.header("Content-Length"), self.what, self.url.host)
 
-    def read(self, limit: int | None = None) -> bytes:
+    def digest_header(self) -> str | None:
+        """Docker-Content-Digest, validated (a typed error when malformed)."""
+        return parse_digest_header(self.header("Docker-Content-Digest"), self.what, self.url.host)
+
+    def read_some(self, amount: int) -> bytes:
+        """Up to ``amount`` body bytes (b"" at the end); failures are typed, the deadline honoured."""
         try:
-            data = self.raw.read() if limit is None else self.raw.read(limit)
-        except OSError:
-            self.close(reuse=False)
-            raise
-        if limit is not None and not self.raw.isclosed():
-            self.close(reuse=False)
-        else:
-            self.close(reuse=True)
+            data = bytes(self.raw.read(amount))
+        except _IO_ERRORS as exc:
+            self.close()
+            raise self._transport.failure(exc, self.what, self.url.host) from None
+        self._transport.check_deadline(self, self.what)  # a shut-down socket reads as a clean end
         return data
 
-    def close(self, *, reuse: bool = False) -> None:
-        if self._released:
+    def read(self, limit: int) -> bytes:
+        """The body, which must not be over ``limit`` bytes (a typed error before reading when the
+        declared length is, or as soon as more arrives)."""
+        declared = self.content_length
+        if declared is not None and declared > limit:
+            self.close()
+            raise AnswerTooLargeError(
+                f"{self.what}: an answer of {declared} bytes is over the {limit} bytes limit",
+                host=self.url.host,
+            )
+        parts: list[bytes] = []
+        size = 0
+        while size <= limit:
+            piece = self.read_some(min(1 << 20, limit + 1 - size))
+            if not piece:
+                break
+            parts.append(piece)
+            size += len(piece)
+        self.close()
+        if size > limit:
+            raise AnswerTooLargeError(
+                f"{self.what}: the answer is over the {limit} bytes limit", host=self.url.host
+            )
+        return b"".join(parts)
+
+    def error_body(self) -> bytes:
+        """What an error answer says, best effort: b"" when it is too long or cannot be read."""
+        try:
+            return self.read(ERROR_BODY_LIMIT)
+        except DeadlineExceededError:
+            raise
+        except ReplicationError:
+            self.close()
+            return b""
+
+    def close(self) -> None:
+        """Release the connection: kept alive when the body was read to its end, else closed."""
+        if self._closed:
             return
-        self._released = True
-        if reuse and not self.raw.isclosed() and self.raw.length == 0 and not self.raw.chunked:
-            self.raw.read()  # nothing left (HEAD, 204, empty body): marks the exchange complete
-        reusable = reuse and self.raw.isclosed() and not self.raw.will_close
-        if not self.raw.isclosed():
-            self.raw.close()
-        self.pool.release(self.conn, reuse=reusable)
+        self._closed = True
+        try:
+            if not self.raw.closed:
+                self.raw.close()
+        finally:
+            self.raw.release_conn()
 
 
 class Transport:
@@ -280,15 +206,16 @@ class Transport:
         registries: Mapping[str, RegistryConfig] | None = None,
         retry: RetryPolicy | None = None,
         per_host_limit: int = 16,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = READ_TIMEOUT,
+        deadline: Deadline | None = None,
     ) -> None:
         """``registries``: host -> RegistryConfig; any other host is reached over https."""
         self.auth = Authenticator(credentials)
         self.registries = {host: config.check(host) for host, config in (registries or {}).items()}
         self.retry = retry or RetryPolicy()
-        self.per_host_limit = per_host_limit
         self.timeout = timeout
-        self._pools: dict[tuple[str, str], HostPool] = {}
+        self.deadline = deadline or Deadline(None)
+        self.pools = Pools(SocketWatch(self.deadline), per_host_limit=per_host_limit)
         self._lock = threading.Lock()
 
     def config(self, host: str) -> RegistryConfig:
@@ -297,159 +224,219 @@ class Transport:
     def scheme(self, host: str) -> str:
         return self.config(host).scheme
 
-    def pool(self, host: str, scheme: str | None = None, inherit: str | None = None) -> HostPool:
-        """``inherit``: the CA file of the registry that redirected here, trusted for a host with
-        no configuration of its own (as ``curl --cacert`` trusts it for the whole transfer)."""
-        key = (scheme or self.scheme(host), host)
-        with self._lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                own = self.registries.get(host)
-                ca_file = None
-                if key[0] == "https":
-                    ca_file = own.ca_file if own is not None else inherit
-                pool = HostPool(key[0], host, self.per_host_limit, self.timeout, ca_file)
-                self._pools[key] = pool
-            return pool
-
     def close(self) -> None:
-        with self._lock:
-            pools = list(self._pools.values())
-        for pool in pools:
-            pool.close()
+        self.pools.close()
 
-    # -- one exchange ------------------------------------------------------------------------
+    def __enter__(self) -> Transport:
+        return self
 
-    def send_once(
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- where and with what ---------------------------------------------------------------------
+
+    def url(self, registry: str, target: str, what: str = "request") -> Url:
+        """``target`` (a path, or a URL the registry named) on ``registry``, checked."""
+        return resolve(Url(self.scheme(registry), registry, "/"), target, what)
+
+    def is_registry(self, url: Url, registry: str) -> bool:
+        """True when ``url`` is on the registry's own scheme, host and port (credentials may go)."""
+        return url.origin == origin(self.scheme(registry), registry)
+
+    def failure(self, exc: BaseException, what: str, host: str) -> ReplicationError:
+        """A transport exception as a typed error (the deadline's, once it has run out)."""
+        if self.deadline.expired:
+            return self.deadline.error(what)
+        return error_from_exception(exc, what=what, host=host)
+
+    def wait(self, policy: RetryPolicy, attempt: int, retry_after: float | None, what: str) -> None:
+        self.deadline.sleep(policy.delay(attempt, retry_after), what, policy.sleep)
+
+    # -- one exchange --------------------------------------------------------------------------
+
+    def _exchange(  # noqa: PLR0917 - one exchange is these six things
         self,
         method: str,
-        pool: HostPool,
-        path: str,
+        url: Url,
+        registry: str,
         headers: Mapping[str, str],
-        body: bytes | None = None,
+        body: bytes | Iterable[bytes] | None,
+        what: str,
     ) -> Response:
-        """One request on a pooled connection (a stale keep-alive connection is retried once)."""
-        for fresh in (False, True):
-            reused = not fresh and pool.has_idle()
-            try:
-                conn = pool.acquire(fresh=fresh)
-            except OSError:
-                if reused:
-                    continue
-                raise
-            try:
-                conn.request(method, path, dict(headers), body)
-                raw = conn.get_response(method)
-            except OSError:
-                pool.release(conn, reuse=False)
-                if reused and not fresh:
-                    continue  # the server closed an idle connection: try on a new one
-                raise
-            return Response(pool, conn, raw)
-        raise AssertionError("unreachable")
+        self.deadline.check(what)
+        if url.scheme == "http" and is_https_only(url.host):
+            raise RegistryProtocolError(
+                f"{what}: plain http to {url.host} refused (https only)", host=url.host
+            )
+        known = self.registries.get(url.host)
+        ca_file = (known or self.config(registry)).ca_file
+        pool = self.pools.get(url.scheme, url.host, ca_file)
+        timeout = Timeout(connect=self.deadline.cap(CONNECT_TIMEOUT), read=self.deadline.cap(self.timeout))
+        try:
+            raw = pool.urlopen(  # type: ignore[no-untyped-call]
+                method,
+                url.target,
+                body=body,
+                headers=dict(headers),
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+                timeout=timeout,
+                pool_timeout=self.deadline.cap(POOL_WAIT),
+                release_conn=False,
+                preload_content=False,
+                decode_content=False,
+                enforce_content_length=True,
+                chunked=False,
+            )
+        except _IO_ERRORS as exc:
+            raise self.failure(exc, what, url.host) from None
+        response = Response(raw, url, self, what)
+        self.check_deadline(response, what)
+        return response
+
+    def check_deadline(self, response: Response, what: str) -> None:
+        """Once the deadline has shut the sockets down, what they gave may be cut short: refuse it."""
+        if self.deadline.expired:
+            response.close()
+            raise self.deadline.error(what)
+
+    def fetch_token(self, registry: str) -> Callable[[Url, dict[str, str]], bytes]:
+        """The token endpoint GET for ``registry``'s challenges (one exchange, typed errors)."""
+
+        def fetch(url: Url, headers: dict[str, str]) -> bytes:
+            what = f"token for {registry}"
+            response = self._exchange("GET", url, registry, {"User-Agent": USER_AGENT, **headers}, None, what)
+            if response.status != 200:
+                body = response.error_body()
+                raise error_from_response(response.status, body, host=url.host, what=what)
+            return response.read(ERROR_BODY_LIMIT * 16)
+
+        return fetch
+
+    # -- a request -----------------------------------------------------------------------------
 
     def request(
         self,
         method: str,
-        host: str,
-        path: str,
+        registry: str,
+        target: str,
         *,
         scope: str,
         headers: Mapping[str, str] | None = None,
-        body: bytes | None = None,
+        body: bytes | Iterable[bytes] | None = None,
         ok: Iterable[int] = (200,),
         what: str = "",
         retry: bool = True,
         read: int | None = None,
+        retry_integrity: bool = False,
     ) -> Response:
         """Send with auth and retries; return the answer when its status is in ``ok``.
 
-        ``scope`` names the authorization scope (``"<repository>:pull"`` / ``":push"``). The
-        caller reads or closes the returned response, unless ``read`` is given: then up to
-        ``read`` body bytes are read (inside the retry loop) into ``response.data``. Redirects
-        of GET/HEAD are followed, to other hosts without credentials.
+        ``registry`` is the registry the request is for (its scheme, credentials and CA);
+        ``target`` a path on it or a URL it named. ``scope`` is the token scope
+        (``repository:<name>:pull`` ...). A body that is not ``bytes`` is a stream: sent once,
+        never retried or redirected here (``retry`` must be False; the caller's loop retries).
+        The caller reads or closes the answer, unless ``read`` is given: then the body (at most
+        ``read`` bytes) is read inside the retry loop into ``response.data``. ``retry_integrity``
+        retries a DIGEST_INVALID answer (a manifest PUT racing another writer).
         """
+        call = _Call(method, registry, scope, what or f"{method} {registry}", body)
+        if not call.resendable and retry:
+            raise ValueError("a streamed body is sent once: the caller retries it")
+        policy = self.retry if retry else ONCE
+        url = self.url(registry, target, call.what)
+        call.headers = {"User-Agent": USER_AGENT, **(headers or {})}
         accepted = frozenset(ok)
-        label = what or f"{method} {host}{path.split('?', 1)[0]}"
-        pool, target_path, external = self.pool(host), path, False
         attempt = redirects = 0
         reauthenticated = False
         while True:
             attempt += 1
-            sent = None if external else self.auth.header(host, scope)
-            retry_after: float | None = None
             try:
-                response = self.send_once(method, pool, target_path, self._headers(headers, sent), body)
+                response, sent = self._send(call, url)
                 if response.status in accepted:
                     return self._complete(response, method, read)
-            except OSError as exc:
-                error: RegistryError | BlobIntegrityError = RegistryUnavailableError(
-                    f"{label}: {type(exc).__name__}: {scrub(str(exc))}", host=pool.host
-                )
-            else:
-                status = response.status
-                if status in REDIRECT_STATUSES and method in ("GET", "HEAD") and redirects < MAX_REDIRECTS:
+                if response.status in REDIRECT_STATUSES and method in ("GET", "HEAD"):
                     redirects += 1
+                    url = self._redirect(call, response, url, redirects)
                     attempt -= 1
-                    location = response.header("Location") or ""
-                    response.read(ERROR_BODY_LIMIT)
-                    pool, target_path, external = self._redirect(pool, location, external)
                     continue
-                error_body = b"" if method == "HEAD" else response.read(ERROR_BODY_LIMIT)
-                response.close(reuse=True)
-                auth_failed = status == 401 or (status == 403 and b"expired" in error_body.lower())
-                if (
-                    auth_failed
-                    and not external
-                    and not reauthenticated
-                    and self.auth.challenge(host, scope, response.header("WWW-Authenticate"), sent)
-                ):
+                error_body = b"" if method == "HEAD" else response.error_body()
+                response.close()
+                if not reauthenticated and self._reauthenticate(call, response, url, sent, error_body):
                     reauthenticated = True
                     attempt -= 1
                     continue
-                retry_after = parse_retry_after(response.header("Retry-After"))
-                error = error_from_response(
-                    status, error_body, host=pool.host, what=label, retry_after=retry_after
-                )
-            if retry and error.retryable and attempt < self.retry.attempts:
-                logger.debug("%s: %s, retrying (attempt %d)", label, type(error).__name__, attempt)
-                self.retry.wait(attempt, retry_after)
+                error = self._refusal(call, response, url, error_body, retry_integrity)
+            except RegistryUnavailableError as exc:
+                error = exc
+            if error.retryable and attempt < policy.attempts:
+                self.wait(policy, attempt, getattr(error, "retry_after", None), call.what)
                 continue
             raise error
 
+    def _send(self, call: _Call, url: Url) -> tuple[Response, str | None]:
+        """One exchange; credentials only when ``url`` is the registry's own origin."""
+        own = self.is_registry(url, call.registry)
+        sent = self.auth.header(call.registry, self.scheme(call.registry), call.scope) if own else None
+        headers = {**call.headers, "Authorization": sent} if sent else call.headers
+        return self._exchange(call.method, url, call.registry, headers, call.body, call.what), sent
+
     @staticmethod
-    def _headers(extra: Mapping[str, str] | None, authorization: str | None) -> dict[str, str]:
-        headers = {"User-Agent": USER_AGENT, **(extra or {})}
-        if authorization:
-            headers["Authorization"] = authorization
-        return headers
+    def _redirect(call: _Call, response: Response, url: Url, redirects: int) -> Url:
+        location = response.header("Location")
+        response.close()
+        if redirects > MAX_REDIRECTS:
+            raise RegistryProtocolError(
+                f"{call.what}: more than {MAX_REDIRECTS} redirects", status=response.status
+            )
+        return resolve(url, location, f"{call.what}: redirect")
+
+    def _reauthenticate(
+        self, call: _Call, response: Response, url: Url, sent: str | None, body: bytes
+    ) -> bool:
+        """After a 401 (or a 403 saying the token expired) from the registry itself: True when
+        fresh credentials are ready and the request can be sent again as it is."""
+        expired = response.status == 403 and b"expired" in body.lower()
+        if not (response.status == 401 or expired) or not self.is_registry(url, call.registry):
+            return False
+        renewed = self.auth.challenge(
+            call.registry,
+            self.scheme(call.registry),
+            call.scope,
+            response.header("WWW-Authenticate"),
+            sent,
+            fetch=self.fetch_token(call.registry),
+        )
+        if renewed and not call.resendable:
+            raise RegistryUnavailableError(
+                f"{call.what}: credentials renewed; the streamed request is sent again",
+                status=response.status,
+            )
+        return renewed
+
+    @staticmethod
+    def _refusal(
+        call: _Call, response: Response, url: Url, body: bytes, retry_integrity: bool
+    ) -> ReplicationError:
+        retry_after = parse_retry_after(response.header("Retry-After"))
+        error = error_from_response(
+            response.status, body, host=url.host, what=call.what, retry_after=retry_after
+        )
+        if retry_integrity and isinstance(error, BlobIntegrityError):
+            return RegistryUnavailableError(str(error), status=response.status, host=url.host)
+        return error
 
     @staticmethod
     def _complete(response: Response, method: str, read: int | None) -> Response:
-        """An accepted answer: HEADs are closed, ``read`` bodies read (errors propagate to retry)."""
-        if method == "HEAD":
-            response.close(reuse=True)
-        elif read is not None:
-            response.data = response.read(read)
+        """An accepted answer: HEADs are released, ``read`` bodies read (errors go to the retry)."""
+        try:
+            if method == "HEAD":
+                response.read_some(1)  # no body: marks the exchange complete, keeps the connection
+                response.close()
+            elif read is not None:
+                response.data = response.read(read)
+        except BaseException:
+            response.close()
+            raise
         return response
-
-    def _redirect(self, pool: HostPool, location: str, external: bool) -> tuple[HostPool, str, bool]:
-        import urllib.parse  # noqa: PLC0415 - with ipaddress, a tenth of start-up: paid on use
-
-        url = urllib.parse.urlsplit(location)
-        if not url.netloc:
-            return pool, location, external
-        path = url.path + (f"?{url.query}" if url.query else "")
-        if url.netloc == pool.host and url.scheme == pool.scheme:
-            return pool, path, external
-        return self.pool(url.netloc, url.scheme or "https", inherit=pool.ca_file), path, True
-
-    def resolve_location(self, host: str, location: str) -> tuple[HostPool, str]:
-        """An upload Location (absolute or relative) -> the pool and path to send to."""
-        import urllib.parse  # noqa: PLC0415 - with ipaddress, a tenth of start-up: paid on use
-
-        url = urllib.parse.urlsplit(location)
-        path = url.path + (f"?{url.query}" if url.query else "")
-        if not url.netloc or url.netloc == host:
-            return self.pool(host), path
-        return self.pool(url.netloc, url.scheme or self.scheme(url.netloc)), path

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from ecr_replicate.config import ENV_NAMES
+from ecr_replicate.oci.copy import CopyResult
+from ecr_replicate.oci.reference import Reference
 from ecr_replicate_local.environment import LocalEnvironment
 from ecr_replicate_local.moto_server import forget_cached_clients
 
@@ -47,36 +49,34 @@ class FakeDescribe:
     description: FakeDescription = field(default_factory=FakeDescription)
     calls: list[tuple[str, Any]] = field(default_factory=list)
 
-    def __call__(self, ref: str, credentials: Any = None, config: Any = None) -> FakeDescription:
-        self.calls.append((ref, credentials))
+    def __call__(self, ref: Any, credentials: Any = None, config: Any = None) -> FakeDescription:
+        self.calls.append((str(ref), credentials))
         return self.description
 
 
-@dataclass
-class FakeCopyResult:
-    status: str = "COPIED"
-    digest: str = DIGEST
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "digest": self.digest,
-            "bytesCopied": 2048,
-            "blobsCopied": 2,
-            "blobsSkipped": 1,
-            "blobsMounted": 0,
-            "seconds": 0.25,
-        }
+def FakeCopyResult(status: str = "COPIED", digest: str = DIGEST) -> CopyResult:
+    """What copy_image() returns, with fixed counts."""
+    return CopyResult(
+        status=status,
+        source=Reference("source.example", "team/app", "v1"),
+        target=Reference("target.example", "team/app", "v1"),
+        digest=digest,
+        media_type="application/vnd.oci.image.index.v1+json",
+        bytes_copied=2048,
+        blobs_copied=2,
+        blobs_skipped=1,
+        seconds=0.25,
+    )
 
 
 @dataclass
 class FakeCopier:
-    result: FakeCopyResult = field(default_factory=FakeCopyResult)
+    result: CopyResult = field(default_factory=FakeCopyResult)
     error: Exception | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
 
-    def __call__(self, source: str, target: str, **kwargs: Any) -> FakeCopyResult:
-        self.calls.append({"source": source, "target": target, **kwargs})
+    def __call__(self, source: Any, target: Any, **kwargs: Any) -> CopyResult:
+        self.calls.append({"source": str(source), "target": str(target), **kwargs})
         if self.error is not None:
             raise self.error
         return self.result

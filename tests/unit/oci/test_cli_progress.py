@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 
 from ecr_replicate.oci.copy import CopyProgress, CopyResult
+from ecr_replicate.oci.reference import Reference
 from ecr_replicate.units import human_bytes
 from ecr_replicate_cli.copy_progress import ProgressLine, summary
 from ecr_replicate_cli.main import COMMANDS, main
@@ -30,8 +31,8 @@ def test_progress_line_counts_and_clears() -> None:
 def test_summary_text() -> None:
     result = CopyResult(
         status="COPIED",
-        source="a/b:1",
-        target="c/b:1",
+        source=Reference("a.example", "b", "1"),
+        target=Reference("c.example", "b", "1"),
         digest="sha256:x",
         media_type="m",
         blobs_copied=2,

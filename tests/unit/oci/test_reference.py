@@ -40,13 +40,13 @@ def test_parse_valid(text: str, expected: Reference) -> None:
         ("", "empty"),
         ("app:v1", "registry host"),
         ("https://reg/app:v1", "scheme"),
-        ("reg/App:v1", "invalid repository"),
-        ("reg/app:-v1", "invalid tag"),
-        ("reg/app:" + "t" * 129, "128"),
-        ("reg/app@sha256:abc", "64"),
-        ("reg/app@md5:" + "a" * 32, "sha256"),
+        ("reg.example/App:v1", "invalid repository"),
+        ("reg.example/app:-v1", "invalid tag"),
+        ("reg.example/app:" + "t" * 129, "128"),
+        ("reg.example/app@sha256:abc", "64"),
+        ("reg.example/app@md5:" + "a" * 32, "sha256"),
         ("reg:99999/app", "port"),
-        ("reg/app//x", "invalid repository"),
+        ("reg.example/app//x", "invalid repository"),
         ("bad host/app", "registry host"),
     ],
 )
@@ -84,8 +84,31 @@ def test_loopback(host: str, loopback: bool) -> None:
 
 
 def test_reference_property() -> None:
-    ref = parse_reference(f"h/app:v1@{DIGEST}")
+    ref = parse_reference(f"h.example/app:v1@{DIGEST}")
     assert ref.reference == DIGEST
     assert ref.with_digest(None).reference == "v1"
     with pytest.raises(InvalidReferenceError):
         _ = ref.with_digest(None).with_tag(None).reference
+
+
+@pytest.mark.parametrize("text", ["team/app:v1", "team/app", "library/busybox@" + DIGEST, "a/b/c:v1"])
+def test_a_reference_without_a_registry_host_says_so(text: str) -> None:
+    """Docker's rule: a first component without '.' or ':' (and not localhost) is not a host."""
+    with pytest.raises(InvalidReferenceError, match="registry host is missing"):
+        parse_reference(text)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("host", "a b"),
+        ("repository", "App"),
+        ("tag", "-x"),
+        ("digest", "sha256:" + "A" * 64),
+        ("digest", "md5:x"),
+    ],
+)
+def test_a_reference_is_validated_when_made(field: str, value: str) -> None:
+    parts = {"host": "reg.example", "repository": "app", "tag": None, "digest": None, field: value}
+    with pytest.raises(InvalidReferenceError):
+        Reference(**parts)  # type: ignore[arg-type]

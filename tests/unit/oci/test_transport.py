@@ -17,7 +17,8 @@ from ecr_replicate.errors import (
     RepositoryNotFoundError,
     TagImmutableError,
 )
-from ecr_replicate.oci.transport import RetryPolicy, error_from_response, parse_retry_after, scrub
+from ecr_replicate.oci.answers import error_from_response, parse_retry_after, scrub
+from ecr_replicate.oci.transport import RetryPolicy
 
 
 def body(code: str, message: str = "msg") -> bytes:
@@ -28,6 +29,10 @@ def test_retry_after_seconds_and_date() -> None:
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after(None) is None
     assert parse_retry_after("soon") is None
+    assert parse_retry_after("\u00b2") is None  # a superscript two is a digit to str.isdigit, not to us
+    assert parse_retry_after("\u0663") is None  # an Arabic-Indic three
+    assert parse_retry_after("9" * 400) is None
+    assert parse_retry_after("Mon, 99 Foo 9999 99:99:99") is None
     now = 1_700_000_000.0
     date = email.utils.formatdate(now + 30, usegmt=True)
     assert parse_retry_after(date, now=now) == pytest.approx(30, abs=1)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ecr_replicate.oci import api
+from ecr_replicate.oci.auth import CredentialProvider
 from ecr_replicate.oci.copy import walk
+from ecr_replicate.oci.deadline import Deadline
+from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest
 from ecr_replicate.oci.reference import Reference, parse_reference
 from ecr_replicate.oci.registry_config import HTTPS, RegistryConfig
 from ecr_replicate.oci.transport import RetryPolicy, Transport
 
-if TYPE_CHECKING:
-    from ecr_replicate.oci.auth import CredentialProvider
+#: the time budget of one describe or head (a few small requests), unless the caller gives one
+DEFAULT_TIMEOUT = 300.0
 
 
 @dataclass
@@ -34,9 +36,15 @@ class ImageDescription:
 
 
 def _transport(
-    host: str, credentials: CredentialProvider | None, config: RegistryConfig, retry: RetryPolicy | None
+    host: str,
+    credentials: CredentialProvider | None,
+    config: RegistryConfig,
+    retry: RetryPolicy | None,
+    timeout: float | None,
 ) -> Transport:
-    return Transport(credentials=credentials, registries={host: config}, retry=retry)
+    return Transport(
+        credentials=credentials, registries={host: config}, retry=retry, deadline=Deadline(timeout)
+    )
 
 
 def describe_image(
@@ -45,15 +53,13 @@ def describe_image(
     *,
     config: RegistryConfig = HTTPS,
     retry: RetryPolicy | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> ImageDescription:
     """Digest, media type, platforms and total size (every blob once, plus the manifests)."""
     reference = parse_reference(ref)
-    transport = _transport(reference.host, credentials, config, retry)
-    try:
-        root = api.fetch_manifest(transport, reference)
+    with _transport(reference.host, credentials, config, retry, timeout) as transport:
+        root = fetch_manifest(transport, reference)
         tree = walk(transport, reference, root)
-    finally:
-        transport.close()
     blobs: dict[str, int] = {}
     for manifest in tree:
         for desc in manifest.blobs:
@@ -74,11 +80,9 @@ def head_digest(
     *,
     config: RegistryConfig = HTTPS,
     retry: RetryPolicy | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> str | None:
     """The digest ``ref`` (tag or digest) resolves to, or None when it does not exist."""
     reference = parse_reference(ref)
-    transport = _transport(reference.host, credentials, config, retry)
-    try:
-        return api.head_manifest(transport, reference, reference.reference)
-    finally:
-        transport.close()
+    with _transport(reference.host, credentials, config, retry, timeout) as transport:
+        return head_manifest(transport, reference, reference.reference)

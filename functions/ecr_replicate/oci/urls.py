@@ -1,0 +1,77 @@
+"""Where a request goes: ``scheme://host/path``, and the checks on every URL a registry names.
+
+A registry names URLs in upload ``Location`` headers, redirects and Bearer realms. Each one is
+checked before it is used: ASCII without spaces or control characters, bounded in length,
+http or https only, a valid host and no user information, an absolute path. A URL that fails is a
+typed error; nothing is ever sent to it.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+
+from ecr_replicate.errors import InvalidReferenceError, RegistryProtocolError
+from ecr_replicate.oci.reference import split_host, validate_host
+
+MAX_URL_LENGTH = 8192
+SCHEMES = ("http", "https")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class Url:
+    """An absolute http(s) URL; ``target`` is the path and query sent on the request line."""
+
+    scheme: str
+    host: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.host}{self.target}"
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        """``(scheme, lowercase host name, port)`` with the scheme's default port filled in."""
+        return origin(self.scheme, self.host)
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+
+def origin(scheme: str, host: str) -> tuple[str, str, int]:
+    name, port = split_host(host)
+    return scheme, name.lower(), port or DEFAULT_PORTS[scheme]
+
+
+def _refuse(what: str, url: str, reason: str) -> RegistryProtocolError:
+    shown = url if len(url) <= 120 else url[:117] + "..."
+    return RegistryProtocolError(f"{what}: unacceptable URL {shown!r}: {reason}")
+
+
+def resolve(base: Url, location: object, what: str) -> Url:
+    """``location`` (absolute, or relative to ``base``) as a checked :class:`Url`."""
+    if not isinstance(location, str) or not location:
+        raise _refuse(what, str(location or ""), "empty")
+    if len(location) > MAX_URL_LENGTH:
+        raise _refuse(what, location, f"over {MAX_URL_LENGTH} characters")
+    if not all("!" <= char <= "~" for char in location):
+        raise _refuse(what, location, "spaces, control or non-ASCII characters")
+    try:
+        parts = urllib.parse.urlsplit(urllib.parse.urljoin(str(base), location))
+        netloc = parts.netloc
+    except ValueError as exc:
+        raise _refuse(what, location, str(exc)) from None
+    if parts.scheme not in SCHEMES:
+        raise _refuse(what, location, "only http and https are followed")
+    if "@" in netloc:
+        raise _refuse(what, location, "user information in a URL is not followed")
+    try:
+        validate_host(netloc)
+    except InvalidReferenceError:
+        raise _refuse(what, location, "invalid host") from None
+    if not parts.path.startswith("/"):
+        raise _refuse(what, location, "no absolute path")
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return Url(parts.scheme, netloc, target)
