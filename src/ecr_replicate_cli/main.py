@@ -11,10 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing (copy's start-up)
-if TYPE_CHECKING:
-    from typing import Any
+from typing import Any
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
@@ -85,9 +82,7 @@ def _parse(name: str, args: list[str]) -> tuple[argparse.Namespace, Any]:
     """The subcommand's module (imported now) and its parsed options; ``--verbose`` for all."""
     module_name, help_text = COMMANDS[name]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(
-        prog=f"ecr-replicate {name}", description=help_text
-    )
+    parser = argparse.ArgumentParser(prog=f"ecr-replicate {name}", description=help_text)
     module.configure(parser)
     if "--verbose" not in parser._option_string_actions:
         parser.add_argument(
