@@ -112,6 +112,7 @@ def environments(trap: Trap, home: Path) -> dict[str, dict[str, str]]:
         "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
         "AWS_SECRET_ACCESS_KEY": "not-a-secret",
         "AWS_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "2",  # botocore's retries of a refused connection: the same answer, sooner
         "ECR_REPLICATE_STATE_MACHINE_ARN": MACHINE,
         "ECR_REPLICATE_PROGRESS_BUCKET": "ecr-replicate-progress",
         "ECR_REPLICATE_DEAD_LETTER_QUEUES": f"http://127.0.0.1:{port}/123456789012/dlq",
@@ -134,10 +135,11 @@ def environments(trap: Trap, home: Path) -> dict[str, dict[str, str]]:
     }
 
 
-def cases() -> list[tuple[str, list[str]]]:
-    found = [(name, args) for name in COMMANDS for args in TYPED.get(name, [])]
-    found += [(name, args) for name in COMMANDS for args in GENERIC]
-    found += [(name, []) for name in COMMANDS if name not in TYPED]  # a new command, as typed bare
+def cases() -> list[tuple[str, list[str], bool]]:
+    """(command, arguments, in every environment?): bad arguments fail before any is read."""
+    found = [(name, args, True) for name in COMMANDS for args in TYPED.get(name, [])]
+    found += [(name, args, False) for name in COMMANDS for args in GENERIC]
+    found += [(name, [], True) for name in COMMANDS if name not in TYPED]  # a new command, typed bare
     return found
 
 
@@ -157,16 +159,19 @@ def assert_short_failure(result: subprocess.CompletedProcess[str], what: str) ->
 
 
 def test_the_cases_cover_every_command() -> None:
-    assert {name for name, _ in cases()} == set(COMMANDS)
+    assert {name for name, _, _ in cases()} == set(COMMANDS)
 
 
 @pytest.mark.parametrize(
-    ("command", "args"), cases(), ids=lambda v: v if isinstance(v, str) else " ".join(v)[:40]
+    ("command", "args", "every_environment"),
+    cases(),
+    ids=lambda v: v if isinstance(v, str) else " ".join(v)[:40] if isinstance(v, list) else "",
 )
 def test_every_command_fails_in_one_short_line(
-    command: str, args: list[str], trap: Trap, tmp_path: Path
+    command: str, args: list[str], every_environment: bool, trap: Trap, tmp_path: Path
 ) -> None:
-    for env_name, env in environments(trap, tmp_path).items():
+    envs = environments(trap, tmp_path)
+    for env_name, env in envs.items() if every_environment else [("nothing", envs["nothing"])]:
         port = env.get("AWS_ENDPOINT_URL", ":0").rsplit(":", 1)[1]
         typed = [arg.replace("{closed}", port) for arg in args]
         result = run([command, *typed], env)
