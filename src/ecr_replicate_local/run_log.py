@@ -25,8 +25,6 @@ class RunLog:
         self.verbose = verbose
         self.path: Path | None = None
         self.fd: int | None = None
-        self._handler: logging.Handler | None = None
-        self._saved_level = logging.NOTSET
 
     def __enter__(self) -> RunLog:
         if self.verbose:
@@ -36,11 +34,9 @@ class RunLog:
         handler = logging.FileHandler(self.path, encoding="utf-8")
         handler.setFormatter(logging.Formatter(FORMAT))
         root = logging.getLogger()
-        self._saved_level = root.level
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         logging.captureWarnings(True)
-        self._handler = handler
         return self
 
     def __exit__(
@@ -51,16 +47,6 @@ class RunLog:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-
-    def detach(self) -> None:
-        """Remove the handler (for callers that go on after the run: tests)."""
-        if self._handler is not None:
-            root = logging.getLogger()
-            root.removeHandler(self._handler)
-            root.setLevel(self._saved_level)
-            self._handler.close()
-            self._handler = None
-            logging.captureWarnings(False)
 
     def describe(self) -> str:
         """The line telling where the logs are."""
