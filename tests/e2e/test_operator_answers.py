@@ -94,15 +94,3 @@ def test_the_copy_step_leaves_a_heartbeat_status_can_read(env: LocalEnvironment)
     assert (beat.state, beat.runtime) == ("finished", "lambda")
     assert beat.bytes_copied == row.bytes_copied > 0 and beat.bytes_total >= beat.bytes_copied
 
-
-def test_the_codebuild_copy_step_leaves_its_heartbeat_too() -> None:
-    """The build runs as the build project's role, with the project's PROGRESS_BUCKET."""
-    with LocalEnvironment(SOURCE, TARGETS, runtime="codebuild") as local:
-        pushed = push_image(local.push_host(), "team/cb", "v1", layer_size=4096, seed=51)
-        started = local.wait_for_execution("team/cb", pushed.digest)
-        assert local.aws.wait(started.arn)["status"] == "SUCCEEDED"
-        reader = HeartbeatReader(
-            local.aws.stack.buckets["ProgressBucket"], SOURCE, lambda region: local.aws.client("s3", region)
-        )
-        beat = reader(started.arn.rsplit(":", 1)[1], TARGETS)["eu-west-1"]
-    assert (beat.runtime, beat.state) == ("codebuild", "finished") and beat.bytes_copied > 0
