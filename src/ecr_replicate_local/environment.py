@@ -23,7 +23,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,22 @@ def event_label(event: Mapping[str, Any]) -> str:
     return f"{kind}{name} ({detail['image-digest'][:19]})"
 
 
+def _at_once(steps: list[Callable[[], object]]) -> None:
+    """Run the stop steps in parallel and wait for all; a failing one does not stop the others."""
+
+    def run(step: Callable[[], object]) -> None:
+        try:
+            step()
+        except Exception as exc:  # keep stopping the rest
+            print(f"warning: while stopping: {exc}", file=sys.stderr)
+
+    threads = [threading.Thread(target=run, args=(step,), name="stop") for step in steps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 class LocalEnvironment:
     """Regions + fronts + local AWS + webhook bridges, started in order and stopped in reverse."""
 
@@ -85,7 +101,10 @@ class LocalEnvironment:
         function_overrides: Mapping[str, str] | None = None,
         drop_events: float = 0.0,
         drop_seed: int | None = None,
+        log: int | None = None,
     ) -> None:
+        """``log``: a file descriptor for the functions' output (``local demo|up`` give their log
+        file); None: this process's stderr."""
         from ecr_replicate_local.lost_events import EventDropper  # noqa: PLC0415
 
         self.source_region = source_region
@@ -102,6 +121,7 @@ class LocalEnvironment:
         self.throttle = throttle  # an ecr_front.Throttle for the fronts, e.g. Throttle.ecr_defaults()
         self.prewarm = prewarm
         self.function_overrides = dict(function_overrides or {})
+        self.log = log
         self.regions: LocalRegions | None = None
         self.fronts: Any = None
         self.aws: Any = None
@@ -151,6 +171,7 @@ class LocalEnvironment:
                 retry_time_scale=self.retry_time_scale,
                 prewarm=self.prewarm,
                 function_overrides=self.function_overrides,
+                log=self.log,
             )
             self.fronts = RegionFronts(
                 self.regions,
@@ -180,23 +201,16 @@ class LocalEnvironment:
             self._stop()
 
     def _stop(self) -> None:
+        """In three waves, each one's parts at once (Ctrl-C in ``local up`` ends within 2 s): the
+        bridges (no new event), the local AWS (no new copy), then the fronts and the registries."""
         bridges, self.bridges = list(self.bridges.values()), {}
         aws, self.aws = self.aws, None
         fronts, self.fronts = self.fronts, None
         regions, self.regions = self.regions, None
         self._ready.set()  # wake events waiting for a start that will not come
-        for step in (
-            *(bridge.stop for bridge in bridges),
-            aws.stop if aws is not None else None,
-            fronts.stop if fronts is not None else None,
-            regions.cleanup if regions is not None else None,
-        ):
-            if step is None:
-                continue
-            try:
-                step()
-            except Exception as exc:  # keep stopping the rest
-                print(f"warning: while stopping: {exc}", file=sys.stderr)
+        _at_once([bridge.stop for bridge in bridges])
+        _at_once([aws.stop] if aws is not None else [])
+        _at_once([step for step in (fronts and fronts.stop, regions and regions.cleanup) if step])
 
     def __enter__(self) -> LocalEnvironment:
         return self.start()
