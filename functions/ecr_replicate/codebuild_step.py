@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ecr_replicate import config, metrics, workflow
+from ecr_replicate import config, heartbeat, metrics, workflow
 from ecr_replicate.config import REGION_RE
 from ecr_replicate.credentials import for_deployment
 from ecr_replicate.ecr import client_factory
@@ -66,6 +66,7 @@ def copy(data: Any) -> RegionResult:
         settings,
         copier=workflow.real_copier(),
         credentials=for_deployment(settings, client_factory("ecr")),
+        heartbeat=heartbeat.writer(settings),
     )
 
 

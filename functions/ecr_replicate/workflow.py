@@ -22,6 +22,7 @@ seconds from it to the moment the target holds the image (``RegionResult.lag_sec
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +31,7 @@ from typing import Any, Protocol
 from ecr_replicate.config import Settings
 from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.filters import filter_reason
+from ecr_replicate.heartbeat import HeartbeatRecorder, Write
 from ecr_replicate.model import (
     CopyInput,
     ImageInfo,
@@ -45,7 +47,7 @@ from ecr_replicate.model import (
 from ecr_replicate.oci.copy import CopyResult, copy_image
 from ecr_replicate.oci.describe import describe_image, head_digest
 from ecr_replicate.oci.reference import Reference
-from ecr_replicate.units import human_bytes
+from ecr_replicate.units import copied_text, plural
 
 logger = logging.getLogger(__name__)
 
@@ -226,6 +228,7 @@ def copy_region(
     credentials: Any = None,
     timeout: float | None = None,
     head: Callable[..., str | None] | None = None,
+    heartbeat: Write | None = None,
 ) -> RegionResult:
     """Copy the item's image to its region with the newer-push-wins guard when it has a tag.
 
@@ -234,6 +237,8 @@ def copy_region(
     A referrer (``item.subject``) is copied only where its subject is: ``head(reference,
     credentials=..., config=...)`` (``oci.describe.head_digest``) asks the target first, and a
     region without it is SKIPPED with the reason.
+    ``heartbeat``: where to record the copy's progress for ``status`` (:mod:`ecr_replicate.heartbeat`);
+    needs the execution name, which every Map iteration carries.
     """
     item = verified_item(copy_input.item, settings)
     warnings = list(copy_input.ensured.warnings) if copy_input.ensured else []
@@ -248,17 +253,26 @@ def copy_region(
                 region=item.region, status="SKIPPED", digest=item.digest, reason=reason, warnings=warnings
             )
     source = image_reference(item.source_registry, item.repository, item.tag, item.digest)
-    result = copier(
-        source,
-        source.with_host(item.target_registry),
-        digest=item.digest,
-        guard_source_tag=item.tag is not None,
-        jobs=settings.copy_jobs,
-        source_config=settings.registry_config(item.source_registry),
-        target_config=settings.registry_config(item.target_registry),
-        credentials=credentials,
-        timeout=timeout,
-    )
+    recorder = None
+    if heartbeat is not None and copy_input.execution_name:
+        try:
+            recorder = HeartbeatRecorder(heartbeat, execution=copy_input.execution_name, region=item.region,
+                                         runtime=item.runtime, total_bytes=item.size_bytes)  # fmt: skip
+        except ValueError as exc:  # a name we do not write keys for: copy without progress
+            logger.warning("no progress heartbeat: %s", exc)
+    with recorder if recorder is not None else contextlib.nullcontext():
+        result = copier(
+            source,
+            source.with_host(item.target_registry),
+            digest=item.digest,
+            guard_source_tag=item.tag is not None,
+            jobs=settings.copy_jobs,
+            source_config=settings.registry_config(item.source_registry),
+            target_config=settings.registry_config(item.target_registry),
+            credentials=credentials,
+            timeout=timeout,
+            **({"progress": recorder} if recorder is not None else {}),
+        )
     superseded = result.status == "SUPERSEDED"
     return RegionResult(
         region=item.region,
@@ -290,11 +304,13 @@ def region_line(result: RegionResult) -> str:
         line = f"- {result.region}: FAILED: {result.error or 'error'}: {result.cause or 'no cause given'}"
     elif result.status == "SKIPPED":
         line = f"- {result.region}: SKIPPED: {result.reason or 'nothing to do'}"
+    elif result.status == "SUPERSEDED":
+        line = f"- {result.region}: SUPERSEDED: the source tag now names a newer push; its own run tags it"
     else:
+        present = result.blobs_skipped + result.blobs_mounted
         line = (
-            f"- {result.region}: {result.status}, {human_bytes(result.bytes_copied)} copied, "
-            f"{result.blobs_copied} blobs copied, {result.blobs_skipped} already there, "
-            f"{result.seconds:.1f} s"
+            f"- {result.region}: {result.status}, "
+            f"{copied_text(result.bytes_copied, result.blobs_copied, present)}, {result.seconds:.1f} s"
         )
         if result.lag_seconds is not None:
             line += f", {result.lag_seconds:.1f} s after the push"
@@ -347,12 +363,13 @@ def summarize(state: Mapping[str, Any]) -> Summary:
     if failed:
         head = (
             f"FAILED: {name}{short_digest} from {request.source_region}: "
-            f"{len(ordered) - len(failed)} of {len(ordered)} regions replicated; failed: {', '.join(failed)}"
+            f"{len(ordered) - len(failed)} of {plural(len(ordered), 'region')} replicated; "
+            f"failed: {', '.join(failed)}"
         )
     else:
         skipped = sum(1 for result in ordered if result.status == "SKIPPED")
         copied = len(ordered) - skipped
-        head = f"SUCCEEDED: {name}{short_digest} from {request.source_region} to {copied} regions"
+        head = f"SUCCEEDED: {name}{short_digest} from {request.source_region} to {plural(copied, 'region')}"
         if skipped:
             head += f" ({skipped} skipped)"
     text = "\n".join([head, *(region_line(result) for result in ordered)])

@@ -26,7 +26,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from ecr_replicate.errors import InvalidInputError, ReplicationError
+from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.filters import filter_reason
 from ecr_replicate.inventory import SourceImage
 from ecr_replicate_cli import deployment
@@ -219,10 +219,4 @@ def backfill(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return backfill(args, sys.stdout)
-    except ReplicationError as exc:
-        print(f"ecr-replicate backfill: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return backfill(args, sys.stdout)  # errors and Ctrl-C: ecr_replicate_cli.exits

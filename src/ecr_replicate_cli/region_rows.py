@@ -49,7 +49,8 @@ class RegionRow:
     region: str
     state: str = WAITING
     bytes_copied: int = 0
-    blobs_skipped: int = 0
+    blobs_skipped: int = 0  # already in the target (skipped) or mounted there
+    blobs_copied: int = 0
     seconds: float = 0.0
     error: str | None = None
     cause: str | None = None
@@ -75,6 +76,17 @@ def _json(text: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+def cause_message(cause: Any, limit: int = 600) -> str | None:
+    """A Step Functions cause for people: a Lambda's JSON cause is reduced to its ``errorMessage``
+    (no ``stackTrace``); anything else is kept, on one line."""
+    if not cause:
+        return None
+    parsed = _json(cause)
+    text = str(parsed.get("errorMessage") or "") if isinstance(parsed, dict) else str(cause)
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _time(value: Any) -> datetime | None:
@@ -160,7 +172,8 @@ def _apply_result(row: RegionRow, result: Any) -> None:
     row.status = str(result["status"])
     row.state = _RESULT_STATES[row.status]
     row.bytes_copied = int(result.get("bytesCopied") or 0)
-    row.blobs_skipped = int(result.get("blobsSkipped") or 0)
+    row.blobs_skipped = int(result.get("blobsSkipped") or 0) + int(result.get("blobsMounted") or 0)
+    row.blobs_copied = int(result.get("blobsCopied") or 0)
     row.digest = result.get("digest") or row.digest
     lag = result.get("lagSeconds")
     row.lag_seconds = float(lag) if isinstance(lag, int | float) else None
@@ -205,7 +218,7 @@ class _Iterations:
             row.region = row.region or _payload_region(details.get("parameters")) or ""
         elif kind == "TaskFailed" and not row.finished:
             row.error = f"{details.get('error', 'error')} (retrying)"
-            row.cause = details.get("cause")
+            row.cause = cause_message(details.get("cause"))
         elif kind == "TaskSucceeded" and not row.finished:
             row.error = row.cause = None
         elif kind.endswith("StateExited"):

@@ -14,7 +14,6 @@ import json
 import sys
 from typing import TextIO
 
-from ecr_replicate.errors import ReplicationError
 from ecr_replicate_cli import deployment
 
 
@@ -57,8 +56,4 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return verify(args, sys.stdout)
-    except ReplicationError as exc:
-        print(f"ecr-replicate verify: {exc}", file=sys.stderr)
-        return 2
+    return verify(args, sys.stdout)  # errors, Ctrl-C, a closed pipe: ecr_replicate_cli.exits

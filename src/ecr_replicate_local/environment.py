@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,22 @@ class StartedExecution:
         return event_label(self.event)
 
 
+def _at_once(steps: list[Callable[[], object]]) -> None:
+    """Run the stop steps in parallel and wait for all; a failing one does not stop the others."""
+
+    def run(step: Callable[[], object]) -> None:
+        try:
+            step()
+        except Exception as exc:  # keep stopping the rest
+            print(f"warning: while stopping: {exc}", file=sys.stderr)
+
+    threads = [threading.Thread(target=run, args=(step,), name="stop") for step in steps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 class LocalEnvironment:
     """Regions + fronts + local AWS + webhook bridges, started in order and stopped in reverse."""
 
@@ -128,7 +144,10 @@ class LocalEnvironment:
         drop_events: float = 0.0,
         drop_seed: int | None = None,
         schedule_time_scale: float = 1.0,
+        log: int | None = None,
     ) -> None:
+        """``log``: a file descriptor for the functions' output (``local demo|up`` give their log
+        file); None: this process's stderr."""
         from ecr_replicate_local.lost_events import EventDropper  # noqa: PLC0415
 
         self.source_region = source_region
@@ -145,6 +164,7 @@ class LocalEnvironment:
         self.throttle = throttle  # an ecr_front.Throttle for the fronts, e.g. Throttle.ecr_defaults()
         self.prewarm = prewarm
         self.function_overrides = dict(function_overrides or {})
+        self.log = log
         self.regions: LocalRegions | None = None
         self.fronts: Any = None
         self.aws: Any = None
@@ -198,6 +218,7 @@ class LocalEnvironment:
                 retry_time_scale=self.retry_time_scale,
                 prewarm=self.prewarm,
                 function_overrides=self.function_overrides,
+                log=self.log,
             )
             self.fronts = RegionFronts(
                 self.regions,
@@ -234,6 +255,9 @@ class LocalEnvironment:
             self._stop()
 
     def _stop(self) -> None:
+        """In three waves, each one's parts at once (Ctrl-C in ``local up`` ends within 2 s): the
+        bridges, CloudTrail and the schedules (no new event), the local AWS (no new copy), then the
+        fronts and the registries."""
         bridges, self.bridges = list(self.bridges.values()), {}
         cloudtrail, self.cloudtrail = self.cloudtrail, None
         scheduler, self.scheduler = self.scheduler, None
@@ -241,20 +265,11 @@ class LocalEnvironment:
         fronts, self.fronts = self.fronts, None
         regions, self.regions = self.regions, None
         self._ready.set()  # wake events waiting for a start that will not come
-        for step in (
-            *(bridge.stop for bridge in bridges),
-            cloudtrail.stop if cloudtrail is not None else None,
-            scheduler.stop if scheduler is not None else None,
-            aws.stop if aws is not None else None,
-            fronts.stop if fronts is not None else None,
-            regions.cleanup if regions is not None else None,
-        ):
-            if step is None:
-                continue
-            try:
-                step()
-            except Exception as exc:  # keep stopping the rest
-                print(f"warning: while stopping: {exc}", file=sys.stderr)
+        first = [bridge.stop for bridge in bridges]
+        first += [part.stop for part in (cloudtrail, scheduler) if part is not None]
+        _at_once(first)
+        _at_once([aws.stop] if aws is not None else [])
+        _at_once([step for step in (fronts and fronts.stop, regions and regions.cleanup) if step])
 
     def __enter__(self) -> LocalEnvironment:
         return self.start()

@@ -254,7 +254,9 @@ class WebhookBridge:
         if self._server is not None:
             return self
         self._server = _BridgeServer(self, self._port)
-        serve = threading.Thread(target=self._server.serve_forever, name="webhook-http", daemon=True)
+        serve = threading.Thread(  # a short poll: stop() returns within 0.1 s
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="webhook-http", daemon=True
+        )
         work = threading.Thread(target=self._work, name="webhook-worker", daemon=True)
         self._threads = [serve, work]
         serve.start()

@@ -116,8 +116,8 @@ def test_reconcile_schedule_fires_as_its_role(twin: Any) -> None:
     schedule = operator_client(env, "scheduler").get_schedule(Name="ecr-replicate-ScheduledReconcile")
     assert schedule["ScheduleExpression"] == "rate(1 minute)"
     assert schedule["Target"]["Arn"] == env.aws.state_machine_arns["ReconcileStateMachine"]
-    started = report.line(r"^scheduled ScheduledReconcile \(rate\(1 minute\)\): arn:", timeout=60)
-    arn = started.rsplit(": ", 1)[1]
+    started = report.line(r"^scheduled ScheduledReconcile \(rate\(1 minute\)\) started arn:", timeout=60)
+    arn = started.rsplit(" started ", 1)[1]
     done = env.aws.wait(arn, timeout=300)
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["input"]) == {"dryRun": False}
@@ -218,7 +218,7 @@ def test_readme_example_a_filter_and_mirrored_settings(data_dir: Any) -> None:
             out,
             re.M,
         )
-        pushed_line = re.search(r"^push other/tool:v1 \(sha256:[0-9a-f]{12}\): (arn:\S+)$", out, re.M)
+        pushed_line = re.search(r"^push other/tool:v1 \(sha256:[0-9a-f]{12}\) started (arn:\S+)$", out, re.M)
         assert pushed_line is not None, out
         skipped_arn = pushed_line.group(1)
         target = ecr("eu-west-1")

@@ -241,7 +241,7 @@ def test_cloudtrail_trigger(twin: Twin, mirrored: PushedImage, monkeypatch: pyte
     assert all(copied[first][region].bytes_copied > 0 for region in TARGETS)
     assert all(copied[second][region].state == "done" for region in TARGETS)
     assert [copied[second][region].bytes_copied for region in TARGETS] == [0, 0, 0]
-    twin.report.line(r"^push team/api:v2 \(sha256:[0-9a-f]{12}\) via CloudTrail PutImage: arn:")
+    twin.report.line(r"^push team/api:v2 \(sha256:[0-9a-f]{12}\) via CloudTrail PutImage started arn:")
     twin.report.line(
         r"^SUCCEEDED: team/api:v2 \(sha256:[0-9a-f]{12}\) via CloudTrail PutImage, copied in Lambda$"
     )

@@ -210,6 +210,10 @@ class FaultProxy:
             self._stats.blob_bytes_served += blob_bytes
             self._stats.log.append((method, path.split("?", 1)[0], status))
 
+    def count_challenge(self) -> None:
+        with self._lock:
+            self._stats.auth_challenges += 1
+
     def issue_token(self) -> str:
         token = secrets.token_hex(16)
         with self._lock:
@@ -324,8 +328,7 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             return
         if not owner.authorized(self.headers.get("Authorization")):
             self._read_body()
-            with owner._lock:
-                owner.stats.auth_challenges += 1
+            owner.count_challenge()
             owner.record(method, path, 401, None, 0)
             self._error(
                 401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": owner.challenge(path)}

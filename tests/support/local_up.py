@@ -1,6 +1,6 @@
 """Driving ``ecr-replicate local up`` in-process, as the command runs it: its own argument parser,
 :class:`~ecr_replicate_local.local_run.LocalRun` (the parameters, regions and environment it
-builds) and its push report (:func:`~ecr_replicate_local.command.follow_pushes`) on a thread."""
+builds) and its push report (:func:`~ecr_replicate_local.up.follow_pushes`) on a thread."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from contextlib import contextmanager, redirect_stdout
 from typing import Any
 
 from ecr_replicate_cli import main as cli
-from ecr_replicate_local import command
+from ecr_replicate_local import command, up
 from ecr_replicate_local.local_run import LocalRun
 
 
@@ -32,8 +32,8 @@ class PushReport:
         self.out = io.StringIO()
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=command.follow_pushes,
-            args=(env, self.out, self._stop),
+            target=up.follow_pushes,
+            args=(env, self.out, up.RegistryWatch(env, self.out), self._stop),
             name="local-up-report",
             daemon=True,
         )

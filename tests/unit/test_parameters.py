@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ecr_replicate.errors import ConfigurationError, InvalidInputError
+from ecr_replicate_cli import main as cli
 from ecr_replicate_local import command
 from ecr_replicate_local.local_run import LocalRun
 from ecr_replicate_local.parameters import ParameterSpec, declared, in_force, parse_overrides, values_in_force
@@ -238,10 +239,10 @@ def test_a_number_cloudformation_accepts_but_the_functions_refuse_is_caught_befo
 
 
 def test_the_command_exits_2_with_the_message(capsys: pytest.CaptureFixture[str]) -> None:
-    code = command.run(local_args("up", "--parameter-overrides", "Nope=1"))
+    code = cli.main(["local", "up", "--parameter-overrides", "Nope=1"])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("ecr-replicate local up: unknown template parameter Nope:")
+    assert len(err) == 1 and err[0].startswith("ecr-replicate local: unknown template parameter Nope:")
     assert "CopyRuntime" in err[0]
 
 

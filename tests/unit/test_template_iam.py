@@ -28,6 +28,7 @@ COPY = {
     "ReadSourceImages": ECR_READ,
     "WriteTargetImages": sorted(ECR_READ + ECR_WRITE),
     "RegistryTokens": ["ecr:GetAuthorizationToken"],
+    "RecordCopyProgress": ["s3:PutObject"],  # heartbeats for `status` (ecr_replicate.heartbeat)
 }
 ENSURE_ALWAYS = {"CreateTargetRepositories": ["ecr:CreateRepository", "ecr:DescribeRepositories"]}
 ENSURE_MIRRORING = {

@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ecr_replicate import config, metrics, workflow
+from ecr_replicate import config, heartbeat, metrics, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate.handlers._common import (
@@ -33,6 +33,7 @@ DEADLINE_MARGIN = 20.0
 
 ecr_clients: ClientFactory = client_factory("ecr")
 copier_factory = workflow.real_copier
+progress_s3: ClientFactory = heartbeat.s3_client  # region -> S3 client for the copy's heartbeats
 credentials = EcrTokenCache(lambda: ecr_clients)
 
 
@@ -59,6 +60,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             copier=copier_factory(),
             credentials=credentials(),
             timeout=copy_budget(context),
+            heartbeat=heartbeat.writer(settings, progress_s3),
         )
     except ReplicationError as exc:
         metrics.emit(item.region, [(metrics.COPY_FAILED, MetricUnit.Count, 1)])

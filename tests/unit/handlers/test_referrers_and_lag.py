@@ -181,6 +181,6 @@ def test_a_run_whose_regions_were_skipped_succeeds_and_says_so() -> None:
     }
     summary = summarize(state)
     assert summary.status == "SUCCEEDED" and summary.failed_regions == []
-    assert "to 1 regions (1 skipped)" in summary.text
+    assert "to 1 region (1 skipped)" in summary.text
     assert "- eu-west-1: SKIPPED: subject not there" in summary.text
     assert "2.0 s after the push" in summary.text
