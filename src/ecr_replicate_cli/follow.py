@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from ecr_replicate.heartbeat import Heartbeat
 from ecr_replicate_cli.history import ExecutionView, ProgressReader, snapshot
 from ecr_replicate_cli.region_rows import COPYING
-from ecr_replicate_cli.status_table import plain_row, rich_table
+from ecr_replicate_cli.status_table import concurrency_text, plain_row, rich_table
 
 POLL_SECONDS = 0.5
 PLAIN_PROGRESS_SECONDS = 10.0
@@ -92,7 +92,8 @@ class Renderer:
             self.update(view)
             self.close()
         else:
-            print(f"execution {view.name}: {view.status}", file=self.out)
+            bound = concurrency_text(view)
+            print(f"execution {view.name}: {view.status}{f' ({bound})' if bound else ''}", file=self.out)
             for row in view.rows:
                 print(f"  {plain_row(row)}", file=self.out)
         if view.text and self.show_text:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.heartbeat import Heartbeat
-from ecr_replicate_cli.region_rows import COPYING, RegionRow, cause_message, region_rows
+from ecr_replicate_cli.region_rows import COPYING, RegionRow, cause_message, max_concurrency, region_rows
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 MAX_MESSAGE = 600
@@ -40,6 +40,7 @@ class ExecutionView:
     rows: list[RegionRow] = field(default_factory=list)
     text: str = ""  # the aggregate summary text (or why the run failed) once it has ended
     progress: dict[str, Heartbeat] = field(default_factory=dict)  # region -> heartbeat, while copying
+    max_concurrency: int | None = None  # regions copied at once at most (MaxConcurrency), if bounded
 
     @property
     def done(self) -> bool:
@@ -111,6 +112,7 @@ def snapshot(sfn: Any, execution_arn: str, progress: ProgressReader | None = Non
         raise
     original_input = _json(desc.get("input") or "null")
     running = str(desc["status"]) not in TERMINAL
+    events = history(sfn, execution_arn)
     view = ExecutionView(
         arn=execution_arn,
         name=str(desc.get("name") or execution_arn.rsplit(":", 1)[-1]),
@@ -118,7 +120,8 @@ def snapshot(sfn: Any, execution_arn: str, progress: ProgressReader | None = Non
         state_machine_arn=str(desc.get("stateMachineArn") or ""),
         input=original_input if original_input is not None else desc.get("input"),
         # while it runs, a region's seconds count to now, not to its last event
-        rows=region_rows(history(sfn, execution_arn), now=datetime.now(UTC) if running else None),
+        rows=region_rows(events, now=datetime.now(UTC) if running else None),
+        max_concurrency=max_concurrency(events),
     )
     if view.done:
         view.text = summary_text(desc)

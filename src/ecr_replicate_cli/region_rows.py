@@ -166,6 +166,17 @@ def _planned_regions(events: list[Mapping[str, Any]]) -> list[str]:
     return []
 
 
+def max_concurrency(events: Iterable[Mapping[str, Any]]) -> int | None:
+    """How many regions the Map runs at once (its ``maxConcurrency`` input, the template's
+    MaxConcurrency); None before the Map or when unbounded (0)."""
+    for event in reversed(list(events)):
+        if event.get("type") == "MapStateEntered":
+            data = _json(_details(event).get("input"))
+            value = data.get("maxConcurrency") if isinstance(data, dict) else None
+            return value if isinstance(value, int) and value > 0 else None
+    return None
+
+
 def _apply_result(row: RegionRow, result: Any) -> None:
     if not isinstance(result, dict) or result.get("status") not in _RESULT_STATES:
         return

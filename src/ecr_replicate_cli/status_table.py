@@ -83,9 +83,18 @@ def plain_row(row: RegionRow, beat: Heartbeat | None = None, now: float | None =
     return line
 
 
+def concurrency_text(view: ExecutionView) -> str:
+    """``at most 1 region at a time`` when MaxConcurrency holds regions back, else ""."""
+    limit = view.max_concurrency
+    if limit is None or limit >= len(view.rows):
+        return ""
+    return f"at most {plural(limit, 'region')} at a time"
+
+
 def headline(view: ExecutionView) -> str:
     done = sum(1 for row in view.rows if row.finished)
-    return f"{view.name}: {view.status} ({done}/{plural(len(view.rows), 'region')} done)"
+    parts = [f"{done}/{plural(len(view.rows), 'region')} done", concurrency_text(view)]
+    return f"{view.name}: {view.status} ({', '.join(part for part in parts if part)})"
 
 
 def rich_table(view: ExecutionView, *, footnote: str | None = None, now: float | None = None) -> Any:

@@ -20,6 +20,7 @@ import pytest
 
 from ecr_replicate_cli import status
 from ecr_replicate_cli.region_rows import COPYING, ENSURING, WAITING, region_rows
+from ecr_replicate_cli.status_table import headline
 from ecr_replicate_local.sample_images import PushedImage, push_image
 from tests.support.local_up import (
     PushReport,
@@ -55,6 +56,7 @@ class Twin:
     report: PushReport
     busiest_snapshot: int = 0  # most regions ensuring/copying in one `status` snapshot of team/api:v2
     waiting_seen: bool = False  # a `status` snapshot showed a region waiting for its turn
+    waiting_headline: str = ""  # `status`'s headline then
     runs: dict[str, tuple[str, str]] = field(default_factory=dict)  # image -> (ECR run, CloudTrail run)
 
 
@@ -98,11 +100,13 @@ def mirrored(twin: Twin) -> PushedImage:
         while not done.is_set():
             for started in list(twin.env.executions):
                 if started.repository == "team/api" and started.tag == "v2" and not started.via_cloudtrail:
-                    rows = status.snapshot(sfn, started.arn).rows
+                    view = status.snapshot(sfn, started.arn)
+                    rows = view.rows
                     twin.busiest_snapshot = max(
                         twin.busiest_snapshot, sum(1 for r in rows if r.state in (ENSURING, COPYING))
                     )
-                    twin.waiting_seen = twin.waiting_seen or any(r.state == WAITING for r in rows)
+                    if any(r.state == WAITING for r in rows) and not twin.waiting_seen:
+                        twin.waiting_seen, twin.waiting_headline = True, headline(view)
             done.wait(0.05)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -214,15 +218,22 @@ def test_copy_runtime_auto_picks_codebuild_above_lambda_max_image_bytes(twin: Tw
         assert "via CloudTrail" not in line
 
 
-def test_max_concurrency(twin: Twin, mirrored: PushedImage) -> None:
+def test_max_concurrency(twin: Twin, mirrored: PushedImage, monkeypatch: pytest.MonkeyPatch) -> None:
     """MaxConcurrency=1 with three targets: one region at a time, in the execution history (the
-    Map's iterations never overlap) and in `status` (one region busy, the others waiting)."""
-    history = twin.env.aws.history(twin.runs["team/api:v2"][0])
+    Map's iterations never overlap) and in `status` (one region busy, the others waiting, and the
+    bound said in its headline and its plain first line)."""
+    arn = twin.runs["team/api:v2"][0]
+    history = twin.env.aws.history(arn)
     assert plan_output(history)["maxConcurrency"] == 1
     assert len([e for e in history if e["type"] == "MapIterationStarted"]) == len(TARGETS)
     assert max_regions_at_once(history) == 1
     assert twin.busiest_snapshot == 1
     assert twin.waiting_seen
+    assert re.search(
+        r"^\S+: RUNNING \([0-2]/3 regions done, at most 1 region at a time\)$", twin.waiting_headline
+    )
+    first = status_output(twin.env, arn, monkeypatch).splitlines()[0]
+    assert re.fullmatch(r"execution \S+: SUCCEEDED \(at most 1 region at a time\)", first), first
 
 
 def test_cloudtrail_trigger(twin: Twin, mirrored: PushedImage, monkeypatch: pytest.MonkeyPatch) -> None:
