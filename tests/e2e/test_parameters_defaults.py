@@ -127,6 +127,40 @@ def test_reconcile_schedule_fires_as_its_role(twin: Any) -> None:
     assert env.aws.enforcer.granted[(role, "states:startexecution")] >= 1
 
 
+def test_the_scheduled_reconcile_heals_a_push_whose_event_was_lost(twin: Any) -> None:
+    """A push whose event is lost (what ``--drop-events`` does, for this push only) starts no run;
+    a later scheduled reconcile finds it missing in every target and copies it there, and local
+    up's report prints that run's summary."""
+    env, report, _, _ = twin
+    env.dropper.percent = 100.0
+    try:
+        lost = push_image(env.push_host(), "team/lost", "v1", layer_size=2048, seed=1651)
+        dropped = report.line(
+            r"^dropped the event of push team/lost:v1 \(sha256:[0-9a-f]{12}\): not replicated$"
+        )
+    finally:
+        env.dropper.percent = 0.0
+    deadline = time.monotonic() + 180
+    while not all(image_digest(env, region, "team/lost", "v1") == lost.digest for region in TARGETS):
+        assert time.monotonic() < deadline, report.text
+        time.sleep(0.5)
+    assert [s for s in env.executions if s.digest == lost.digest] == []  # no push run: a scheduled one
+    pattern = r"^  HEALED: \d+ of \d+ image\(s\) from us-east-1 drifted; [1-9]\d* healed, 0 still failing$"
+    report.line(pattern, timeout=30, after=dropped)  # the run that copied it, once it has ended
+
+
+def image_digest(env: Any, region: str, repository: str, tag: str) -> str | None:
+    """The digest the region's ECR holds for ``repository:tag`` (None: not there)."""
+    ecr = operator_client(env, "ecr", region)
+    try:
+        (detail,) = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])[
+            "imageDetails"
+        ]
+    except (ecr.exceptions.RepositoryNotFoundException, ecr.exceptions.ImageNotFoundException):
+        return None
+    return str(detail["imageDigest"])
+
+
 def test_a_schedule_whose_role_may_not_start_the_workflow_is_refused(
     twin: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -251,6 +285,7 @@ def test_demo_takes_parameters_too(data_dir: Any) -> None:
     first, second = out.split("CloudTrailTrigger=true: CloudTrail's PutImage event started a second run\n")
     assert re.search(r"^ap-southeast-1 +waiting ", first, re.M)  # one region at a time
     assert "all regions match the source" in first
-    assert re.search(r"^  eu-west-1 +done +2\.0 MiB ", first, re.M)
-    assert re.findall(r"^  (\S+) +done +0 B ", second, re.M) == ["eu-west-1", "ap-southeast-1"]
+    assert re.search(r"^  eu-west-1 +done +[\d.]+ s  2\.0 MiB copied ", first, re.M)
+    done = r"^  (\S+) +done +[\d.]+ s  tag set, image already there"  # nothing left to copy
+    assert re.findall(done, second, re.M) == ["eu-west-1", "ap-southeast-1"]
     assert processes_using(data_dir) == []

@@ -43,15 +43,18 @@ class PushReport:
     def text(self) -> str:
         return self.out.getvalue()
 
-    def line(self, pattern: str, timeout: float = 120) -> str:
-        """The first report line matching ``pattern`` (a regex), once it has been printed."""
+    def line(self, pattern: str, timeout: float = 120, after: str = "") -> str:
+        """The first report line matching ``pattern`` (a regex), once it has been printed (after
+        the first line holding ``after``, if given)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = re.search(pattern, self.text, re.M)
+            text, cut = self.text, self.text.find(after)
+            found = re.search(pattern, text[cut + len(after) :], re.M) if cut >= 0 else None
             if found:
-                start = self.text.rfind("\n", 0, found.start()) + 1
-                end = self.text.find("\n", found.end())
-                return self.text[start : end if end >= 0 else None]
+                text = text[cut + len(after) :]
+                start = text.rfind("\n", 0, found.start()) + 1
+                end = text.find("\n", found.end())
+                return text[start : end if end >= 0 else None]
             time.sleep(0.1)
         raise AssertionError(f"no line matching {pattern!r} in local up's report:\n{self.text}")
 
@@ -64,8 +67,9 @@ class PushReport:
 def local_up(*argv: str, **options: Any) -> Iterator[tuple[LocalRun, Any, PushReport]]:
     """``local up ARGV``'s run, its started environment (``options``: the twin's test knobs, e.g.
     ``schedule_time_scale``) and its push report."""
-    run = LocalRun.from_args(local_args("up", *argv))
-    with run.environment(**options) as env:
+    args = local_args("up", *argv)
+    run = LocalRun.from_args(args)
+    with run.environment(drop_events=args.drop_events, drop_seed=args.drop_seed, **options) as env:
         report = PushReport(env)
         try:
             yield run, env, report
