@@ -27,85 +27,23 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ecr_replicate_local.cloudtrail import CLOUDTRAIL_API_CALL, AfterRuns, put_image_event
+from ecr_replicate_local.cloudtrail import AfterRuns, put_image_event
 from ecr_replicate_local.eventbridge import DELIVERY_ATTEMPTS
+from ecr_replicate_local.push_events import StartedExecution, event_label, names_an_image
 from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.schedules import SCHEDULER, LocalScheduler, ScheduledRun, ScheduleSpec
 from ecr_replicate_local.signals import signals_ignored
 
-__all__ = ["DELIVERY_ATTEMPTS", "LocalEnvironment", "StartedExecution"]
+__all__ = ["DELIVERY_ATTEMPTS", "LocalEnvironment", "StartedExecution", "event_label", "names_an_image"]
 
 logger = logging.getLogger(__name__)
 
 NOTIFICATION_WAIT = 10.0
 READY_WAIT = 60.0
 MOTO_ACCOUNT = "123456789012"
-
-
-def via_cloudtrail(event: Mapping[str, Any]) -> bool:
-    return event.get("detail-type") == CLOUDTRAIL_API_CALL
-
-
-def pushed(event: Mapping[str, Any]) -> tuple[str, str | None, str]:
-    """(repository, tag or None, digest) of a push event: ECR's own or CloudTrail's PutImage."""
-    detail = event["detail"]
-    if via_cloudtrail(event):
-        image = detail["responseElements"]["image"]["imageId"]
-        tag = image.get("imageTag")
-        return (
-            str(detail["requestParameters"]["repositoryName"]),
-            str(tag) if tag else None,
-            str(image["imageDigest"]),
-        )
-    tag = detail.get("image-tag")
-    return str(detail["repository-name"]), str(tag) if tag else None, str(detail["image-digest"])
-
-
-def names_an_image(event: Mapping[str, Any]) -> bool:
-    """A tagged push or a referrer's: what people pushed (a platform manifest's push is part of
-    its index's, which follows)."""
-    return pushed(event)[1] is not None or event.get("detail-type") == "ECR Referrer Action"
-
-
-def event_label(event: Mapping[str, Any]) -> str:
-    """``repository:tag (sha256:...)`` of a push event; a referrer's and CloudTrail's say so."""
-    repository, tag, digest = pushed(event)
-    name = f"{repository}:{tag}" if tag else repository
-    kind = "referrer " if event.get("detail-type") == "ECR Referrer Action" else ""
-    via = " via CloudTrail PutImage" if via_cloudtrail(event) else ""
-    return f"{kind}{name} ({digest[:19]}){via}"
-
-
-@dataclass
-class StartedExecution:
-    """A run an event started: an ECR push event, or (``CloudTrailTrigger``) CloudTrail's PutImage."""
-
-    event: dict[str, Any]
-    arn: str
-
-    @property
-    def via_cloudtrail(self) -> bool:
-        return via_cloudtrail(self.event)
-
-    @property
-    def repository(self) -> str:
-        return pushed(self.event)[0]
-
-    @property
-    def tag(self) -> str | None:
-        return pushed(self.event)[1]
-
-    @property
-    def digest(self) -> str:
-        return pushed(self.event)[2]
-
-    @property
-    def label(self) -> str:
-        return event_label(self.event)
 
 
 def _at_once(steps: list[Callable[[], object]]) -> None:
