@@ -35,7 +35,7 @@ from ecr_replicate.errors import InvalidInputError, ReplicationError
 from ecr_replicate_cli import rerun, status
 from ecr_replicate_cli.heartbeats import HeartbeatReader
 from ecr_replicate_local.environment import LocalEnvironment
-from ecr_replicate_local.local_run import LocalRun, add_arguments, run_summary
+from ecr_replicate_local.local_run import LocalRun, add_arguments, outcome_line, run_summary
 from ecr_replicate_local.run_log import RunLog
 from ecr_replicate_local.signals import interrupts_as_keyboard_interrupt
 from ecr_replicate_local.up import print_parameters, print_regions, run_up
@@ -76,7 +76,8 @@ def progress_reader(env: LocalEnvironment) -> HeartbeatReader | None:
     return HeartbeatReader(bucket, env.source_region, lambda region: env.aws.client("s3", region))
 
 
-def _follow(env: LocalEnvironment, arn: str, out: TextIO) -> status.ExecutionView:
+def _follow(env: LocalEnvironment, arn: str, out: TextIO, label: str = "") -> status.ExecutionView:
+    """Watch the run to its end, then print its notification (a run the filters skipped: why)."""
     print(f"Execution {arn}", file=out, flush=True)
     view = status.watch(
         env.sfn(),
@@ -87,6 +88,11 @@ def _follow(env: LocalEnvironment, arn: str, out: TextIO) -> status.ExecutionVie
         show_text=False,
         progress=progress_reader(env),
     )
+    summary = run_summary(env.sfn(), arn)
+    if summary.get("status") == "SKIPPED":
+        print(outcome_line(label or view.name, view, summary), file=out)
+        print("Notification: none (a skipped run sends none)", file=out, flush=True)
+        return view
     message = env.notification_for(arn)
     print("Notification:", file=out)
     text = str(message.get("text")) if message else "(none received)"
@@ -166,9 +172,9 @@ def run_demo(args: argparse.Namespace, run: LocalRun, log: RunLog, out: TextIO =
             print(f"Fault demo: stopped the registry of {fail_region}", file=out, flush=True)
         pushed = _push_sample(env.push_host(), out)
         started = env.wait_for_execution(DEMO_REPOSITORY, pushed.digest)
-        view = _follow(env, started.arn, out)
-        if run_summary(env.sfn(), started.arn).get("status") == "SKIPPED":
-            return 0 if view.status == "SUCCEEDED" else 1  # the parameters' filters said so
+        view = _follow(env, started.arn, out, started.label)
+        if run_summary(env.sfn(), started.arn).get("status") == "SKIPPED":  # nothing to check
+            return 0 if view.status == "SUCCEEDED" else 1
         ok = digest_check(env, DEMO_REPOSITORY, DEMO_TAG, out)
         if fail_region is None:
             ok = _cloudtrail_run(env, run, pushed.digest, out) and ok

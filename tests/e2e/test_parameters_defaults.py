@@ -278,3 +278,19 @@ def test_demo_takes_parameters_too(data_dir: Any) -> None:
     done = r"^  (\S+) +done +[\d.]+ s  tag set, image already there"  # nothing left to copy
     assert re.findall(done, second, re.M) == ["eu-west-1", "ap-southeast-1"]
     assert processes_using(data_dir) == []
+
+
+def test_demo_with_a_filter_that_skips_its_image(data_dir: Any) -> None:
+    """`local demo` whose image a filter stops: the run ends SKIPPED, the demo says why and exits 0
+    (nothing to check: no region was to receive it)."""
+    result = run_cli(
+        "local", "demo", "--regions", "us-east-1,eu-west-1", "--data", str(data_dir),
+        "--parameter-overrides", "TagExclude=v*",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^  TagExclude +v\* +override$", result.stdout, re.M)
+    skipped = r"^SKIPPED: demo/app:v1 \(sha256:[0-9a-f]{12}\): tag 'v1' matches exclude pattern 'v\*'$"
+    assert re.search(skipped, result.stdout, re.M), result.stdout
+    assert "Notification: none (a skipped run sends none)" in result.stdout
+    assert "Digest check" not in result.stdout
+    assert processes_using(data_dir) == []
