@@ -41,7 +41,9 @@ logger = logging.getLogger(__name__)
 WORKER_MODULE = "ecr_replicate_local.lambda_worker"
 MAX_PAYLOAD = 6 * 1024 * 1024
 MAX_ENVIRONMENT = 4 * 1024
-INIT_TIMEOUT = 30.0
+#: Lambda gives the init phase 10 s, then re-runs an unfinished init inside the first invocation
+#: under the function's timeout; the twin waits as long in all (10 s + the function's timeout).
+INIT_TIMEOUT = 10.0
 RESERVED = frozenset(
     {
         "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
@@ -281,7 +283,7 @@ class LambdaRuntime:
         self, fn: _Function, worker: _Worker, request_id: str, payload: bytes, deadline: float
     ) -> dict[str, Any]:
         if not worker.ready:
-            init = self._read(worker, time.time() + INIT_TIMEOUT)
+            init = self._read(worker, time.time() + INIT_TIMEOUT + fn.spec.timeout)
             if init is None:
                 return {
                     "_dead": True,
