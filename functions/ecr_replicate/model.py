@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from ecr_replicate.aws_names import ACCOUNT_PATTERN, REGION_PATTERN, REGION_RE
 from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.oci.reference import validate_digest, validate_repository, validate_tag
 
@@ -78,8 +79,8 @@ class EcrActionEvent(EventBridgeModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     source: Literal["aws.ecr"]
-    account: str = Field(pattern=r"^\d{12}$")
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+    account: str = Field(pattern=ACCOUNT_PATTERN)
+    region: str = Field(pattern=REGION_PATTERN)
     detail: EcrActionDetail
 
 
@@ -143,8 +144,8 @@ class CloudTrailPutImageEvent(BaseModel):
     id: str
     detail_type: Literal["AWS API Call via CloudTrail"] = Field(alias="detail-type")
     source: Literal["aws.ecr"]
-    account: str = Field(pattern=r"^\d{12}$")
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+    account: str = Field(pattern=ACCOUNT_PATTERN)
+    region: str = Field(pattern=REGION_PATTERN)
     time: datetime | None = None
     detail: CloudTrailPutImageDetail
 
@@ -172,8 +173,6 @@ class ManualRequest(BaseModel):
 
 
 def _region_name(value: str) -> str:
-    from ecr_replicate.config import REGION_RE  # noqa: PLC0415 - avoid an import cycle at load
-
     if not REGION_RE.fullmatch(value):
         raise InvalidInputError(f"regions: {value[:40]!r} is not an AWS region name (e.g. eu-west-1)")
     return value
