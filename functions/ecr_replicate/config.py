@@ -110,6 +110,11 @@ def _endpoints(raw: str) -> dict[str, str]:
     return endpoints
 
 
+def endpoints_json(endpoints: Mapping[str, str]) -> str:
+    """``REGISTRY_ENDPOINTS`` as the processes of a local run receive it (what :func:`_endpoints` reads)."""
+    return json.dumps(dict(endpoints), separators=(",", ":"), sort_keys=True)
+
+
 def _bucket(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     if value and not _BUCKET_RE.fullmatch(value):

@@ -73,7 +73,7 @@ class EcrActionDetail(BaseModel):
 EcrImageActionDetail = EcrActionDetail
 
 
-class EcrActionEvent(EventBridgeModel):
+class AwsEcrEvent(EventBridgeModel):
     """An ``aws.ecr`` event from EventBridge (Powertools' envelope; account and region checked)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
@@ -81,6 +81,9 @@ class EcrActionEvent(EventBridgeModel):
     source: Literal["aws.ecr"]
     account: str = Field(pattern=ACCOUNT_PATTERN)
     region: str = Field(pattern=REGION_PATTERN)
+
+
+class EcrActionEvent(AwsEcrEvent):
     detail: EcrActionDetail
 
 
@@ -136,17 +139,10 @@ class CloudTrailPutImageDetail(BaseModel):
     responseElements: CloudTrailResponse | None = None  # noqa: N815
 
 
-class CloudTrailPutImageEvent(BaseModel):
+class CloudTrailPutImageEvent(AwsEcrEvent):
     """EventBridge ``detail-type: AWS API Call via CloudTrail`` for ``ecr:PutImage``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    id: str
     detail_type: Literal["AWS API Call via CloudTrail"] = Field(alias="detail-type")
-    source: Literal["aws.ecr"]
-    account: str = Field(pattern=ACCOUNT_PATTERN)
-    region: str = Field(pattern=REGION_PATTERN)
-    time: datetime | None = None
     detail: CloudTrailPutImageDetail
 
 
