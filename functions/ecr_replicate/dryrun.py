@@ -3,7 +3,7 @@
 Dry runs take the decisions of a real run, in its order, with the functions it uses: per target
 region, ``HEAD`` the manifest (tag, else digest); the same digest there -> nothing to copy (the
 copier's warm path). Else, for a tagged image, the newer-push-wins guard
-(:func:`ecr_replicate.oci.copy.newer_push`): when the source tag has moved on since the push being
+(:func:`ecr_replicate.oci.manifest_calls.newer_push`): when the source tag has moved on since the push being
 replayed, a real run is ``superseded`` and tags nothing. Otherwise the source's manifests are read
 (never its blobs), subtrees the target already holds are skipped, and every blob is checked in
 the target by ``HEAD``: the bytes to copy are the sizes of the blobs it lacks plus the manifests
@@ -19,8 +19,8 @@ from typing import Any, Literal, TextIO
 
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate.oci.blobs import blob_exists
-from ecr_replicate.oci.copy import newer_push, walk
-from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest
+from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest, newer_push
+from ecr_replicate.oci.manifest_tree import walk
 from ecr_replicate.oci.reference import parse_reference
 from ecr_replicate.oci.registry_config import RegistryConfig
 from ecr_replicate.oci.transport import RetryPolicy, Transport
