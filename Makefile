@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: demo test lint unit bench clean
+.PHONY: demo test lint unit bench clean zip-size
 
 demo:
 	scripts/bootstrap.sh local
@@ -18,6 +18,10 @@ lint:
 	$(VENV)/bin/ruff check functions src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint template.yaml
+
+zip-size:  # the Lambda package's zipped size (the README's figure), built for arm64 / Python 3.12
+	scripts/bootstrap.sh dev
+	scripts/zip_size.sh
 
 bench:
 	scripts/bootstrap.sh dev

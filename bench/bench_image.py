@@ -1,9 +1,8 @@
 """The benchmark image: gzip layers of pseudo-random bytes, cached on disk, and a lean pusher.
 
-The pusher is the benchmark's own (stdlib ``http.client``): it must not depend on the copier being
-measured. Per blob: HEAD (skip if present), POST an upload, one streaming PATCH of the file
-(``socket.sendfile``), then ``PUT <Location>&digest=`` (distribution's Location carries
-``?_state=...``, so the digest is appended, never substituted).
+The pusher is the project's one pusher (:mod:`ecr_replicate_local.registry_pusher`, stdlib
+``http.client``): it must not depend on the copier being measured. The helpers below (one
+connection, ``start_upload``) serve the benchmark's raw ``GET | PUT`` pipe.
 """
 
 from __future__ import annotations
@@ -15,12 +14,14 @@ import os
 import random
 import ssl
 import threading
-import urllib.parse
 import zlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from ecr_replicate_local.registry_pusher import Pusher as RegistryPusher
+from ecr_replicate_local.registry_pusher import PushError
 
 MiB = 1 << 20
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -205,12 +206,6 @@ def _request(
     return resp.status, resp.headers, data
 
 
-def request_target(location: str) -> str:
-    """Path and query of a Location header (absolute or relative)."""
-    parts = urllib.parse.urlsplit(location)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
 def start_upload(conn: http.client.HTTPConnection, repo: str) -> str:
     status, headers, body = _request(conn, "POST", f"/v2/{repo}/blobs/uploads/", {"Content-Length": "0"})
     if status != 202 or not headers.get("Location"):
@@ -218,55 +213,24 @@ def start_upload(conn: http.client.HTTPConnection, repo: str) -> str:
     return str(headers["Location"])
 
 
-def with_digest(location: str, digest: str) -> str:
-    return location + ("&" if "?" in location else "?") + "digest=" + urllib.parse.quote(digest, safe=":")
-
-
 class Pusher:
-    """Push benchmark images to a registry: ``jobs`` blobs in parallel, manifest last."""
+    """Push benchmark images to a registry: ``jobs`` blobs in parallel, manifest last (the
+    project's one pusher, :class:`ecr_replicate_local.registry_pusher.Pusher`, layers sent from
+    their files with ``sendfile``)."""
 
     def __init__(self, host: str, jobs: int = 4) -> None:
         self.host = host
         self.jobs = jobs
-        self._local = threading.local()
-
-    def _conn(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connection(self.host)
-            self._local.conn = conn
-        return conn
+        self.registry = registry_pusher(host)
 
     def push_blob(self, repo: str, blob: Blob) -> bool:
         """Upload ``blob`` unless present; True if bytes were sent."""
-        conn = self._conn()
-        status, _, _ = _request(conn, "HEAD", f"/v2/{repo}/blobs/{blob.digest}")
-        if status == 200:
-            return False
-        location = start_upload(conn, repo)
-        conn.putrequest("PATCH", request_target(location), skip_accept_encoding=True)
-        conn.putheader("Content-Type", "application/octet-stream")
-        conn.putheader("Content-Length", str(blob.size))
-        conn.endheaders()
         if blob.path is not None:
-            with blob.path.open("rb") as f:
-                assert conn.sock is not None
-                sent = conn.sock.sendfile(f)
-            if sent != blob.size:
-                raise BenchError(f"sent {sent} of {blob.size} bytes of {blob.digest}")
-        else:
-            assert blob.data is not None
-            conn.send(blob.data)
-        resp = conn.getresponse()
-        resp.read()
-        if resp.status not in (201, 202, 204):
-            raise BenchError(f"PATCH {blob.digest}: HTTP {resp.status}")
-        location = resp.headers.get("Location") or location
-        status, _, body = _request(
-            conn, "PUT", request_target(with_digest(location, blob.digest)), {"Content-Length": "0"}
-        )
-        if status != 201:
-            raise BenchError(f"PUT ?digest={blob.digest}: HTTP {status} {body[:200]!r}")
+            return self.registry.push_blob_file(repo, blob.path, blob.digest, blob.size)
+        assert blob.data is not None
+        if self.registry.blob_exists(repo, blob.digest):
+            return False
+        self.registry.push_blob(repo, blob.data)
         return True
 
     def push_blobs(self, image: Image, repo: str) -> None:
@@ -280,16 +244,16 @@ class Pusher:
         return image.digest
 
 
+def registry_pusher(host: str) -> RegistryPusher:
+    """The shared pusher for ``host``, over the scheme :func:`use_tls` chose."""
+    return RegistryPusher(host, timeout=300.0, context=_tls)
+
+
 def put_manifest(host: str, repo: str, ref: str, manifest: bytes, media_type: str) -> None:
-    conn = connection(host)
     try:
-        status, _, body = _request(
-            conn, "PUT", f"/v2/{repo}/manifests/{ref}", {"Content-Type": media_type}, manifest
-        )
-    finally:
-        conn.close()
-    if status != 201:
-        raise BenchError(f"PUT manifest {repo}:{ref}: HTTP {status} {body[:300]!r}")
+        registry_pusher(host).push_manifest(repo, ref, manifest, media_type)
+    except PushError as exc:
+        raise BenchError(f"PUT manifest {repo}:{ref}: {exc}") from None
 
 
 def manifest_digest(host: str, repo: str, ref: str) -> str | None:

@@ -38,14 +38,13 @@ from bench.bench_image import (
     connection,
     make_image,
     make_layer,
-    request_target,
     start_upload,
     use_tls,
     verify_copy,
-    with_digest,
 )
 from bench.bench_image import scheme as current_scheme
 from ecr_replicate_local.registry import LocalRegistry
+from ecr_replicate_local.registry_pusher import request_target, with_digest
 from tests.support.fault_proxy import FaultProxy
 from tests.support.tls import TlsFiles, TlsRegistry, make_tls_files
 

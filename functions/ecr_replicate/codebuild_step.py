@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ecr_replicate import config, heartbeat, metrics, workflow
-from ecr_replicate.config import REGION_RE
+from ecr_replicate.aws_names import REGION_RE
 from ecr_replicate.credentials import for_deployment
 from ecr_replicate.ecr import client_factory
 from ecr_replicate.errors import InvalidInputError, ReplicationError

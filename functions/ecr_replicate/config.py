@@ -21,14 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
+from ecr_replicate.aws_names import ACCOUNT_RE, REGION_RE, ecr_registry_host
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate.oci.reference import is_loopback_host
 from ecr_replicate.oci.registry_config import RegistryConfig
 
 CopyRuntime = Literal["auto", "lambda", "codebuild"]
 
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
 _HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DEFAULT_LAMBDA_MAX_IMAGE_BYTES = 1024**3  # 1 GiB: well inside Lambda's 15 minutes at ECR speeds
@@ -111,6 +110,11 @@ def _endpoints(raw: str) -> dict[str, str]:
     return endpoints
 
 
+def endpoints_json(endpoints: Mapping[str, str]) -> str:
+    """``REGISTRY_ENDPOINTS`` as the processes of a local run receive it (what :func:`_endpoints` reads)."""
+    return json.dumps(dict(endpoints), separators=(",", ":"), sort_keys=True)
+
+
 def _bucket(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     if value and not _BUCKET_RE.fullmatch(value):
@@ -179,7 +183,7 @@ class Settings:
                 f"{source}: nothing to replicate to"
             )
         account = env.get("ACCOUNT_ID", "").strip() or None
-        if account is not None and not _ACCOUNT_RE.fullmatch(account):
+        if account is not None and not ACCOUNT_RE.fullmatch(account):
             raise ConfigurationError(f"ACCOUNT_ID must be 12 digits, got {account[:20]!r}")
         runtime = env.get("COPY_RUNTIME", "auto").strip().lower() or "auto"
         if runtime not in ("auto", "lambda", "codebuild"):
@@ -224,8 +228,7 @@ class Settings:
             raise ConfigurationError(
                 f"no registry endpoint for {region}: set ACCOUNT_ID (or REGISTRY_ENDPOINTS for local runs)"
             )
-        suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-        return f"{account}.dkr.ecr.{region}.{suffix}"
+        return ecr_registry_host(account, region)
 
     def registry_config(self, host: str) -> RegistryConfig:
         """How to reach the registry ``host``: https with ``REGISTRY_CA_FILE`` (or the system

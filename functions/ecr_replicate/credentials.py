@@ -33,15 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ecr_replicate.aws_names import ECR_HOST_RE
 from ecr_replicate.config import Settings
 from ecr_replicate.errors import AuthenticationError, ConfigurationError
 from ecr_replicate.oci.reference import is_loopback_host
 
 logger = logging.getLogger(__name__)
 
-ECR_HOST_RE = re.compile(
-    r"(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com(?:\.cn)?"
-)
 TOKEN_LIFETIME = 12 * 3600.0  # when GetAuthorizationToken gives no expiresAt
 HELPER_TIMEOUT = 30.0
 MAX_CONFIG_BYTES = 1 << 20

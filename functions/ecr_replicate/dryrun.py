@@ -3,7 +3,7 @@
 Dry runs take the decisions of a real run, in its order, with the functions it uses: per target
 region, ``HEAD`` the manifest (tag, else digest); the same digest there -> nothing to copy (the
 copier's warm path). Else, for a tagged image, the newer-push-wins guard
-(:func:`ecr_replicate.oci.copy.newer_push`): when the source tag has moved on since the push being
+(:func:`ecr_replicate.oci.manifest_calls.newer_push`): when the source tag has moved on since the push being
 replayed, a real run is ``superseded`` and tags nothing. Otherwise the source's manifests are read
 (never its blobs), subtrees the target already holds are skipped, and every blob is checked in
 the target by ``HEAD``: the bytes to copy are the sizes of the blobs it lacks plus the manifests
@@ -19,9 +19,9 @@ from typing import Any, Literal, TextIO
 
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate.oci.blobs import blob_exists
-from ecr_replicate.oci.copy import newer_push, walk
-from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest
-from ecr_replicate.oci.reference import parse_reference
+from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest, newer_push
+from ecr_replicate.oci.manifest_tree import walk
+from ecr_replicate.oci.reference import Reference
 from ecr_replicate.oci.registry_config import RegistryConfig
 from ecr_replicate.oci.transport import RetryPolicy, Transport
 from ecr_replicate.units import human_bytes
@@ -100,8 +100,11 @@ def plan_image(
 
     ``registry_config(host)``: how to reach each registry (``Settings.registry_config``).
     """
-    name = f"{source_host}/{repository}" + (f"@{digest}" if digest else f":{tag}")
-    source = parse_reference(name)
+    source = (
+        Reference(source_host, repository, digest=digest)
+        if digest
+        else Reference(source_host, repository, tag=tag)
+    )
     hosts = [source_host, *(host for _, host in targets)]
     transport = Transport(
         credentials=credentials,
@@ -114,8 +117,10 @@ def plan_image(
         newer = newer_push(transport, source, tag, root.digest) if tag else None
         regions: list[RegionPlan] = []
         for region, host in targets:
-            target = parse_reference(
-                f"{host}/{repository}:{tag}" if tag else f"{host}/{repository}@{root.digest}"
+            target = (
+                Reference(host, repository, tag=tag)
+                if tag
+                else Reference(host, repository, digest=root.digest)
             )
             try:
                 found = head_manifest(transport, target, target.reference)
@@ -168,8 +173,6 @@ def plan_images(
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(one, images))
-
-
 
 
 def render(plans: Sequence[ImagePlan], out: TextIO) -> None:

@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ecr_replicate.config import REGION_RE, Settings
+from ecr_replicate.aws_names import REGION_RE
+from ecr_replicate.config import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Pydantic models of everything that crosses a boundary: events, manual input, Map items, results.
 
 Workflow state is camelCase JSON (``to_json()``); models accept both camelCase and snake_case.
-Events keep AWS's own field names (``repository-name``, ``requestParameters``...); the ECR events
-are Powertools' ``EventBridgeModel`` with a typed ``detail``.
+The AWS events (ECR's and CloudTrail's, on Powertools' ``EventBridgeModel``) are in
+:mod:`ecr_replicate.ecr_events`.
 
 :func:`parse_request` turns any of the trigger shapes (ECR ``Image Action`` and ``Referrer
 Action`` events, CloudTrail ``PutImage`` event, manual input) into one :class:`ReplicationRequest`.
@@ -16,7 +16,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,12 +27,19 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from ecr_replicate.aws_names import REGION_RE
+from ecr_replicate.ecr_events import (
+    CLOUDTRAIL_API_CALL,
+    ECR_IMAGE_ACTION,
+    ECR_REFERRER_ACTION,
+    CloudTrailPutImageEvent,
+    EcrActionEvent,
+    EcrImageActionEvent,
+    EcrReferrerActionEvent,
+)
 from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.oci.reference import validate_digest, validate_repository, validate_tag
 
-ECR_IMAGE_ACTION = "ECR Image Action"
-ECR_REFERRER_ACTION = "ECR Referrer Action"
-CLOUDTRAIL_API_CALL = "AWS API Call via CloudTrail"
 MAX_REGIONS = 40
 _MAX_ERRORS_SHOWN = 5
 ORIGIN_PATTERN = r"^[A-Za-z0-9_:-]{1,120}$"
@@ -51,102 +57,7 @@ class CamelModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-# --- the three trigger shapes --------------------------------------------------------------------
-
-
-class EcrActionDetail(BaseModel):
-    """``detail`` of ``ECR Image Action`` and ``ECR Referrer Action`` (the same fields; the latter
-    also carries ``target-storage-class``/``last-activated-at`` for archive and restore actions)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    result: str
-    repository_name: str = Field(alias="repository-name")
-    image_digest: str = Field(alias="image-digest")
-    action_type: str = Field(alias="action-type")
-    image_tag: str | None = Field(default=None, alias="image-tag")
-    manifest_media_type: str | None = Field(default=None, alias="manifest-media-type")
-    artifact_media_type: str | None = Field(default=None, alias="artifact-media-type")
-
-
-EcrImageActionDetail = EcrActionDetail
-
-
-class EcrActionEvent(EventBridgeModel):
-    """An ``aws.ecr`` event from EventBridge (Powertools' envelope; account and region checked)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    source: Literal["aws.ecr"]
-    account: str = Field(pattern=r"^\d{12}$")
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-    detail: EcrActionDetail
-
-
-class EcrImageActionEvent(EcrActionEvent):
-    """``detail-type: ECR Image Action``: a push (or a deletion) of an image."""
-
-    detail_type: Literal["ECR Image Action"] = Field(alias="detail-type")
-
-
-class EcrReferrerActionEvent(EcrActionEvent):
-    """``detail-type: ECR Referrer Action``: what ECR sends for an OCI 1.1 manifest with a
-    ``subject`` (a signature, an SBOM, an attestation). Its ``image-digest`` is the referrer's own;
-    the subject is named only inside the manifest, which the plan step reads."""
-
-    detail_type: Literal["ECR Referrer Action"] = Field(alias="detail-type")
-
-
-class CloudTrailImageId(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    imageDigest: str | None = None  # noqa: N815 - CloudTrail's spelling
-    imageTag: str | None = None  # noqa: N815
-
-
-class CloudTrailImage(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    imageId: CloudTrailImageId  # noqa: N815
-
-
-class CloudTrailResponse(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    image: CloudTrailImage
-
-
-class CloudTrailPutImageParameters(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    repositoryName: str  # noqa: N815
-    imageTag: str | None = None  # noqa: N815
-    imageDigest: str | None = None  # noqa: N815
-    registryId: str | None = None  # noqa: N815
-
-
-class CloudTrailPutImageDetail(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    eventName: Literal["PutImage"]  # noqa: N815
-    awsRegion: str | None = None  # noqa: N815
-    errorCode: str | None = None  # noqa: N815
-    requestParameters: CloudTrailPutImageParameters  # noqa: N815
-    responseElements: CloudTrailResponse | None = None  # noqa: N815
-
-
-class CloudTrailPutImageEvent(BaseModel):
-    """EventBridge ``detail-type: AWS API Call via CloudTrail`` for ``ecr:PutImage``."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    id: str
-    detail_type: Literal["AWS API Call via CloudTrail"] = Field(alias="detail-type")
-    source: Literal["aws.ecr"]
-    account: str = Field(pattern=r"^\d{12}$")
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-    time: datetime | None = None
-    detail: CloudTrailPutImageDetail
+# --- the manual trigger (the two AWS event shapes are in ecr_replicate.ecr_events) ----------------
 
 
 class ManualRequest(BaseModel):
@@ -172,8 +83,6 @@ class ManualRequest(BaseModel):
 
 
 def _region_name(value: str) -> str:
-    from ecr_replicate.config import REGION_RE  # noqa: PLC0415 - avoid an import cycle at load
-
     if not REGION_RE.fullmatch(value):
         raise InvalidInputError(f"regions: {value[:40]!r} is not an AWS region name (e.g. eu-west-1)")
     return value

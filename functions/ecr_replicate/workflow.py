@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ecr_replicate.config import Settings
@@ -91,15 +91,21 @@ def image_reference(registry: str, repository: str, tag: str | None, digest: str
 def target_regions(request: ReplicationRequest, settings: Settings) -> tuple[str, ...]:
     """The configured targets (minus the source), restricted to ``request.regions`` if given."""
     configured = tuple(region for region in settings.target_regions if region != request.source_region)
-    if request.regions is None:
-        return configured
-    unknown = [region for region in request.regions if region not in configured]
+    return restrict_to_targets(configured, request.regions)
+
+
+def restrict_to_targets(targets: Sequence[str], wanted: Sequence[str] | None) -> tuple[str, ...]:
+    """``targets``, or else the regions ``wanted`` (once each, in their order), each of which must
+    be one of ``targets``: the one rule for the plan step and the operator commands."""
+    if wanted is None:
+        return tuple(targets)
+    unknown = [region for region in wanted if region not in targets]
     if unknown:
         raise InvalidInputError(
             f"regions {', '.join(unknown)} are not target regions of this deployment "
-            f"(targets: {', '.join(configured) or 'none'}; the source region is never a target)"
+            f"(targets: {', '.join(targets) or 'none'}; the source region is never a target)"
         )
-    return request.regions
+    return tuple(dict.fromkeys(wanted))
 
 
 def _skipped(

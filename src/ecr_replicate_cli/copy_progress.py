@@ -6,7 +6,7 @@ import threading
 import time
 from typing import TextIO
 
-from ecr_replicate.oci.copy import CopyProgress, CopyResult
+from ecr_replicate.oci.copy_report import CopyProgress, CopyResult
 from ecr_replicate.units import human_bytes
 
 

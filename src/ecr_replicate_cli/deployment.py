@@ -25,6 +25,7 @@ from typing import Any
 
 from ecr_replicate.config import Settings
 from ecr_replicate.errors import ConfigurationError, InvalidInputError
+from ecr_replicate.workflow import restrict_to_targets
 
 ENV_REPLICATE_ARN = "ECR_REPLICATE_STATE_MACHINE_ARN"
 ENV_BACKFILL_ARN = "ECR_REPLICATE_BACKFILL_STATE_MACHINE_ARN"
@@ -86,15 +87,7 @@ class Deployment:
 
     def regions(self, wanted: list[str] | None) -> tuple[str, ...]:
         """The target regions, restricted to ``wanted`` (each must be a target)."""
-        if not wanted:
-            return self.target_regions
-        unknown = [region for region in wanted if region not in self.target_regions]
-        if unknown:
-            raise InvalidInputError(
-                f"region(s) {', '.join(unknown)} are not target regions of this deployment "
-                f"(targets: {', '.join(self.target_regions)})"
-            )
-        return tuple(dict.fromkeys(wanted))
+        return restrict_to_targets(self.target_regions, wanted or None)
 
 
 def _arn_parts(arn: str) -> tuple[str, str]:

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from ecr_replicate.errors import InvalidInputError, ReplicationError
 from ecr_replicate_cli import deployment
+from ecr_replicate_cli.history import history
 
 POLL_SECONDS = 1.0
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -39,16 +40,14 @@ def start(sfn: Any, machine: str, *, dry_run: bool) -> str:
 def state_output(sfn: Any, execution_arn: str, state: str) -> dict[str, Any] | None:
     """The output of the last exit of ``state`` in the execution's history, if it has one."""
     found: dict[str, Any] | None = None
-    pages = sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
-    for page in pages:
-        for event in page["events"]:
-            details = event.get("stateExitedEventDetails")
-            if event.get("type") == "TaskStateExited" and details and details.get("name") == state:
-                try:
-                    output = json.loads(details.get("output") or "null")
-                except ValueError:
-                    continue
-                found = output if isinstance(output, dict) else found
+    for event in history(sfn, execution_arn):
+        details = event.get("stateExitedEventDetails")
+        if event.get("type") == "TaskStateExited" and details and details.get("name") == state:
+            try:
+                output = json.loads(details.get("output") or "null")
+            except ValueError:
+                continue
+            found = output if isinstance(output, dict) else found
     return found
 
 

@@ -9,20 +9,20 @@ Locally the data plane is one ``docker-registry`` per region and the control pla
 * afterwards every registry notifies the twin of its pushes and deletions, and
   :func:`record_push` / :func:`record_delete` apply them to the region's ECR.
 
-The reader talks plain http to the bare docker-registry behind the region's ECR front (it is the
-twin's own bookkeeping, not a client of the registry API), with bounded sizes and counts.
+The reader talks plain http (urllib3) to the bare docker-registry behind the region's ECR front
+(it is the twin's own bookkeeping, not a client of the registry API), with bounded sizes and counts.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlparse
 
+import urllib3
 from botocore.exceptions import ClientError
 
 from ecr_replicate.ecr import aws_call
@@ -57,24 +57,30 @@ class RegistryReader:
     def __init__(self, host: str, *, timeout: float = 10.0) -> None:
         self.base = f"http://{host}"
         hostname, _, port = host.rpartition(":")
-        self._connection = http.client.HTTPConnection(hostname, int(port), timeout=timeout)
+        self._pool = urllib3.HTTPConnectionPool(
+            hostname, int(port), timeout=timeout, retries=False, maxsize=1
+        )
 
     def close(self) -> None:
-        self._connection.close()
+        self._pool.close()
 
     def _get(
         self, path: str, accept: str = "application/json", limit: int = MAX_PAGE_BYTES
-    ) -> tuple[http.client.HTTPResponse, bytes]:
+    ) -> tuple[urllib3.HTTPResponse, bytes]:
         try:
-            self._connection.request("GET", path, headers={"Accept": accept})
-            response = self._connection.getresponse()
-            body = response.read(limit + 1)
-            if len(body) > limit:
-                self._connection.close()  # the rest is unread: this connection is done
-                raise RegistryError(f"{self.base}{urlparse(path).path}: answer over {limit} bytes")
-            response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self._connection.close()
+            response = self._pool.request(
+                "GET", path, headers={"Accept": accept}, preload_content=False, redirect=False
+            )
+            try:
+                body = response.read(limit + 1)
+                if len(body) > limit:
+                    raise RegistryError(f"{self.base}{urlparse(path).path}: answer over {limit} bytes")
+                response.drain_conn()
+            except BaseException:
+                response.close()  # the rest is unread: this connection is done
+                raise
+            response.release_conn()
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
             raise RegistryError(f"{self.base}: {type(exc).__name__}: {exc}") from None
         return response, body
 

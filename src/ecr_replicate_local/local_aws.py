@@ -34,8 +34,10 @@ from typing import Any, ClassVar
 
 import boto3
 
+from ecr_replicate.config import endpoints_json
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate_cli import deployment
+from ecr_replicate_cli.history import history as execution_history
 from ecr_replicate_local.faults import Fault, Faults
 from ecr_replicate_local.iam.enforcement import Enforcer
 from ecr_replicate_local.iam.identities import Credentials, Identities
@@ -211,7 +213,7 @@ class LocalAws:
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": self.source_region,
             "AWS_DEFAULT_REGION": self.source_region,
-            "REGISTRY_ENDPOINTS": json.dumps(self.regions, sort_keys=True),
+            "REGISTRY_ENDPOINTS": endpoints_json(self.regions),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch to read EMF lines
             # on stderr, warnings and errors only; in a log file (local demo|up), everything
@@ -305,7 +307,7 @@ class LocalAws:
         env = {
             deployment.ENV_REPLICATE_ARN: self.state_machine_arn,
             "TARGET_REGIONS": targets,
-            "REGISTRY_ENDPOINTS": json.dumps(self.regions, separators=(",", ":"), sort_keys=True),
+            "REGISTRY_ENDPOINTS": endpoints_json(self.regions),
             **self._registry_transport(),
         }
         backfill = self.state_machine_arns.get("BackfillStateMachine")
@@ -403,11 +405,7 @@ class LocalAws:
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         """The execution's events, oldest first (all pages)."""
-        sfn = self.client("stepfunctions")
-        events: list[dict[str, Any]] = []
-        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-            events.extend(page["events"])
-        return events
+        return execution_history(self.client("stepfunctions"), execution_arn)
 
     def notifications(self) -> list[dict[str, Any]]:
         """Every message published to the topic so far (JSON-decoded), oldest first."""

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from ecr_replicate.aws_names import REGION_RE
 from ecr_replicate.errors import ConfigurationError, InvalidInputError
 from ecr_replicate_local.registry import LocalRegistry, NotificationEndpoint
 
@@ -26,11 +26,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SOURCE_REGION = "us-east-1"
 DEFAULT_TARGET_REGIONS = ("eu-west-1", "ap-southeast-1")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
 def validate_region(name: str) -> str:
-    if not _REGION.fullmatch(name):
+    if not REGION_RE.fullmatch(name):
         raise InvalidInputError(f"not an AWS region name: {name!r} (expected e.g. eu-west-1)")
     return name
 

@@ -1,23 +1,24 @@
 """Synthesise images in code and push them to a registry (tests, the demo, the benchmarks).
 
-Independent of ``ecr_replicate.oci`` on purpose (plain ``http.client``), so the copier is
-tested against images it did not write. Kinds: Docker schema2 and OCI manifests, Docker
-manifest lists and OCI indexes, uncompressed layers, cosign-style ``sha256-<hex>.sig`` tags,
-artifacts with an unknown config media type, and large images streamed layer by layer
-(:func:`push_large_image`, never holding a layer in memory).
+Pushed by :class:`ecr_replicate_local.registry_pusher.Pusher`, independent of
+``ecr_replicate.oci`` on purpose, so the copier is tested against images it did not write.
+Kinds: Docker schema2 and OCI manifests, Docker manifest lists and OCI indexes, uncompressed
+layers, cosign-style ``sha256-<hex>.sig`` tags, artifacts with an unknown config media type,
+and large images streamed layer by layer (:func:`push_large_image`, never holding a layer in
+memory).
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import random
-import urllib.parse
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ecr_replicate_local.registry_pusher import Pusher, sha256
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -37,10 +38,6 @@ FORMATS = {
     "docker": (DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LAYER_TAR, DOCKER_LIST),
     "oci": (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_INDEX),
 }
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -72,105 +69,6 @@ class PushedImage:
         for child in self.children:
             found.update(child.all_blobs())
         return found
-
-
-class Pusher:
-    """A minimal registry client for pushing (anonymous or with a fixed Authorization header)."""
-
-    def __init__(self, host: str, *, authorization: str | None = None, timeout: float = 60.0) -> None:
-        self.host = host
-        self.authorization = authorization
-        self.timeout = timeout
-
-    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = dict(extra or {})
-        if self.authorization:
-            headers["Authorization"] = self.authorization
-        return headers
-
-    def _request(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, **kw: Any
-    ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection(self.host, timeout=self.timeout)
-        try:
-            conn.request(method, path, body=body, headers=self._headers(headers), **kw)
-            response = conn.getresponse()
-            data = response.read()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-        finally:
-            conn.close()
-
-    def _path(self, location: str) -> str:
-        url = urllib.parse.urlsplit(location)
-        return url.path + (f"?{url.query}" if url.query else "")
-
-    def blob_exists(self, repository: str, digest: str) -> bool:
-        status, _, _ = self._request("HEAD", f"/v2/{repository}/blobs/{digest}")
-        return status == 200
-
-    def push_blob(self, repository: str, data: bytes) -> tuple[str, int]:
-        """Monolithic upload (POST then PUT ?digest= with the body)."""
-        digest = sha256(data)
-        if self.blob_exists(repository, digest):
-            return digest, len(data)
-        location = self._start(repository)
-        sep = "&" if "?" in location else "?"
-        status, _, body = self._request(
-            "PUT",
-            f"{location}{sep}digest={digest}",
-            body=data,
-            headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
-        )
-        if status != 201:
-            raise RuntimeError(f"blob push failed: {status} {body[:200]!r}")
-        return digest, len(data)
-
-    def push_blob_stream(self, repository: str, chunks: Iterable[bytes]) -> tuple[str, int]:
-        """Streamed upload: one chunked PATCH while hashing, then PUT ?digest=."""
-        hasher = hashlib.sha256()
-        size = 0
-
-        def counted() -> Iterator[bytes]:
-            nonlocal size
-            for chunk in chunks:
-                hasher.update(chunk)
-                size += len(chunk)
-                yield chunk
-
-        location = self._start(repository)
-        status, headers, body = self._request(
-            "PATCH",
-            location,
-            body=counted(),
-            headers={"Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"},
-            encode_chunked=True,
-        )
-        if status not in (201, 202, 204):
-            raise RuntimeError(f"blob PATCH failed: {status} {body[:200]!r}")
-        location = self._path(headers.get("location", location))
-        digest = "sha256:" + hasher.hexdigest()
-        sep = "&" if "?" in location else "?"
-        status, _, body = self._request("PUT", f"{location}{sep}digest={digest}", body=b"")
-        if status != 201:
-            raise RuntimeError(f"blob commit failed: {status} {body[:200]!r}")
-        return digest, size
-
-    def _start(self, repository: str) -> str:
-        status, headers, body = self._request("POST", f"/v2/{repository}/blobs/uploads/", body=b"")
-        if status != 202:
-            raise RuntimeError(f"upload start failed: {status} {body[:200]!r}")
-        return self._path(headers["location"])
-
-    def push_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
-        status, _, answer = self._request(
-            "PUT", f"/v2/{repository}/manifests/{reference}", body=body, headers={"Content-Type": media_type}
-        )
-        if status != 201:
-            raise RuntimeError(f"manifest push failed: {status} {answer[:300]!r}")
-        return sha256(body)
-
-    def delete_manifest(self, repository: str, digest: str) -> None:
-        self._request("DELETE", f"/v2/{repository}/manifests/{digest}")
 
 
 def random_bytes(size: int, rng: random.Random) -> bytes:

@@ -28,8 +28,8 @@ from ecr_replicate.errors import (
     ReplicationError,
     UnsupportedManifestError,
 )
-from ecr_replicate.oci import copy as oci_copy
-from ecr_replicate.oci.copy import walk
+from ecr_replicate.oci import manifest_tree
+from ecr_replicate.oci.manifest_tree import walk
 from ecr_replicate.oci.manifests import MAX_BLOBS_PER_MANIFEST, MAX_INDEX_DEPTH, Manifest, parse_manifest
 from ecr_replicate.oci.reference import Reference, parse_reference
 from ecr_replicate.oci.transport import RetryPolicy, Transport
@@ -337,8 +337,8 @@ def test_an_index_cycle_is_refused_by_the_walk(monkeypatch: pytest.MonkeyPatch) 
         assert reference is not None
         return parse_manifest(bodies[reference], reference, OCI_INDEX)
 
-    monkeypatch.setattr(oci_copy, "fetch_manifest", fetch)
-    monkeypatch.setattr(oci_copy, "head_manifest", lambda *a, **k: None)
+    monkeypatch.setattr(manifest_tree, "fetch_manifest", fetch)
+    monkeypatch.setattr(manifest_tree, "head_manifest", lambda *a, **k: None)
     root = parse_manifest(index_of(d1), "sha256:" + "0" * 64, OCI_INDEX)
     with pytest.raises(UnsupportedManifestError, match="cycle"):
         walk(Transport(), parse_reference("127.0.0.1:1/app:v1"), root, parse_reference("127.0.0.1:1/app:v1"))

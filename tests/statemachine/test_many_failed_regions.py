@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from ecr_replicate.config import REGION_RE
+from ecr_replicate.aws_names import REGION_RE
 from ecr_replicate.failures import MAX_RECORD_BYTES
 from ecr_replicate_local.local_aws import LocalAws
 from ecr_replicate_local.registry import LocalRegistry, free_port

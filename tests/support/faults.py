@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ecr_replicate.oci.reference import Reference, parse_reference
 from ecr_replicate.oci.transport import RetryPolicy
 from ecr_replicate_local.registry import LocalRegistry
 from tests.support.audit import Audit, audit_registry, audit_repository
@@ -91,15 +92,16 @@ def run_copies(
         ).start()
         for offset, (upstream, kinds) in enumerate(((source, SOURCE_KINDS), (target, TARGET_KINDS)))
     )
-    repository, _, tag = source_ref.partition("/")[2].rpartition(":")
+    source_image = parse_reference(source_ref)
+    tag = source_image.tag
     started = time.monotonic()
     try:
         for number in range(copies):
             name = f"{repository_prefix}-{number:03d}"
             try:
                 result = copy_plain(
-                    f"{source_proxy.host}/{repository}:{tag}",
-                    f"{target_proxy.host}/{name}:{tag}",
+                    source_image.with_host(source_proxy.host),
+                    Reference(target_proxy.host, name, tag=tag),
                     digest=digest,
                     guard_source_tag=True,
                     retry=policy,

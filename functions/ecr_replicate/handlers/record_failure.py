@@ -13,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 
 from ecr_replicate import metrics
-from ecr_replicate.config import REGION_RE
+from ecr_replicate.aws_names import REGION_RE
 from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.failures import from_caught_error
 from ecr_replicate.handlers._common import CORRELATION_ID, SERVICE, begin, reports_contract_errors

@@ -22,7 +22,8 @@ from ecr_replicate.errors import BlobIntegrityError, RegistryProtocolError, Repl
 from ecr_replicate.oci.manifest_calls import pull_scope, push_scope
 from ecr_replicate.oci.manifests import Descriptor, hasher
 from ecr_replicate.oci.reference import Reference, validate_digest
-from ecr_replicate.oci.transport import ERROR_BODY_LIMIT, Response, Transport
+from ecr_replicate.oci.response import ERROR_BODY_LIMIT, Response
+from ecr_replicate.oci.transport import Transport
 
 logger = logging.getLogger(__name__)
 

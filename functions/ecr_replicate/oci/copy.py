@@ -14,15 +14,17 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ecr_replicate.errors import ReplicationError, UnsupportedManifestError
 from ecr_replicate.oci.auth import CredentialProvider
 from ecr_replicate.oci.blobs import BlobRoute, copy_blob
+from ecr_replicate.oci.copy_report import COPIED, SUPERSEDED, CopyProgress, CopyResult, ProgressCallback
 from ecr_replicate.oci.deadline import Deadline
-from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest, put_manifest
-from ecr_replicate.oci.manifests import MAX_INDEX_DEPTH, MAX_MANIFESTS, Descriptor, Manifest
+from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest, newer_push, put_manifest
+from ecr_replicate.oci.manifest_tree import walk
+from ecr_replicate.oci.manifests import Descriptor, Manifest
 from ecr_replicate.oci.reference import Reference, parse_reference, validate_digest
 from ecr_replicate.oci.referrers import MAX_REFERRERS, MAX_SUBJECTS, Discovery, discover, tolerated
 from ecr_replicate.oci.registry_config import HTTPS, RegistryConfig, per_host
@@ -32,108 +34,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_JOBS = 4
 MAX_TAG_RESTORES = 3
-COPIED = "COPIED"
-SUPERSEDED = "SUPERSEDED"
-
-
-@dataclass(frozen=True, slots=True)
-class CopyProgress:
-    """One progress event.
-
-    ``event``: blob-started | blob-progress | blob-done | blob-skipped | blob-mounted |
-    manifest-put | tagged | superseded. ``bytes`` is the delta moved by this event.
-    """
-
-    event: str
-    digest: str
-    size: int = 0
-    bytes: int = 0
-    repository: str = ""
-
-
-@dataclass
-class CopyResult:
-    """What one copy_image() call did (``to_dict()`` is the camelCase form the CLI prints)."""
-
-    status: str
-    source: Reference
-    target: Reference
-    digest: str
-    media_type: str
-    tagged: bool = False
-    manifests_copied: int = 0
-    blobs_copied: int = 0
-    blobs_skipped: int = 0
-    blobs_mounted: int = 0
-    bytes_copied: int = 0
-    referrers_copied: int = 0
-    seconds: float = 0.0
-    platforms: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "source": str(self.source),
-            "target": str(self.target),
-            "digest": self.digest,
-            "mediaType": self.media_type,
-            "tagged": self.tagged,
-            "manifestsCopied": self.manifests_copied,
-            "blobsCopied": self.blobs_copied,
-            "blobsSkipped": self.blobs_skipped,
-            "blobsMounted": self.blobs_mounted,
-            "bytesCopied": self.bytes_copied,
-            "referrersCopied": self.referrers_copied,
-            "seconds": round(self.seconds, 3),
-            "warnings": list(self.warnings),
-        }
-
-
-ProgressCallback = Callable[[CopyProgress], None]
-
-
-def newer_push(transport: Transport, source: Reference, tag: str, digest: str) -> str | None:
-    """The newer-push-wins decision: None while the source's ``tag`` still names ``digest``, else
-    the digest it names now ("" when the tag is gone): a newer push owns the tag, and copying
-    ``digest`` under it would be superseded. Dry runs ask the same question (``dryrun.py``)."""
-    current = head_manifest(transport, source.with_digest(None), tag)
-    return None if current == digest else (current or "")
-
-
-def walk(
-    transport: Transport, source: Reference, root: Manifest, target: Reference | None = None
-) -> list[Manifest]:
-    """Manifests of the tree, children before parents (root last), each digest once.
-
-    With ``target``, subtrees whose manifest the target already has are not descended into.
-    """
-    ordered: list[Manifest] = []
-    seen: set[str] = {root.digest}
-
-    def visit(manifest: Manifest, path: tuple[str, ...]) -> None:
-        if len(path) > MAX_INDEX_DEPTH:
-            raise UnsupportedManifestError(
-                f"index nesting deeper than {MAX_INDEX_DEPTH} at {manifest.digest}"
-            )
-        for child in manifest.children:
-            if child.digest in path:
-                raise UnsupportedManifestError(f"manifest cycle through {child.digest}")
-            if child.digest in seen:
-                continue
-            seen.add(child.digest)
-            if len(seen) > MAX_MANIFESTS:
-                raise UnsupportedManifestError(f"more than {MAX_MANIFESTS} manifests in one image")
-            if (
-                target is not None
-                and head_manifest(transport, target, child.digest, push=True) == child.digest
-            ):
-                continue
-            visit(fetch_manifest(transport, source, child.digest), (*path, child.digest))
-        ordered.append(manifest)
-
-    visit(root, (root.digest,))
-    return ordered
 
 
 class Concurrent:
@@ -443,3 +343,16 @@ def copy_image(
         platforms=[child.platform for child in root.children if child.platform],
         warnings=list(copier.warnings),
     )
+
+
+__all__ = [  # the copy's API: copy_image and what it reports, and the helpers dry runs share
+    "COPIED",
+    "DEFAULT_JOBS",
+    "SUPERSEDED",
+    "CopyProgress",
+    "CopyResult",
+    "ProgressCallback",
+    "copy_image",
+    "newer_push",
+    "walk",
+]

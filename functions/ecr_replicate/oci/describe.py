@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecr_replicate.oci.auth import CredentialProvider
-from ecr_replicate.oci.copy import walk
 from ecr_replicate.oci.deadline import Deadline
 from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest
+from ecr_replicate.oci.manifest_tree import walk
 from ecr_replicate.oci.reference import Reference, parse_reference
 from ecr_replicate.oci.registry_config import HTTPS, RegistryConfig
 from ecr_replicate.oci.transport import RetryPolicy, Transport

@@ -16,7 +16,8 @@ from ecr_replicate.oci.manifests import (
     verify_digest,
 )
 from ecr_replicate.oci.reference import Reference, is_digest, validate_tag
-from ecr_replicate.oci.transport import ERROR_BODY_LIMIT, AnswerTooLargeError, Transport
+from ecr_replicate.oci.response import ERROR_BODY_LIMIT, AnswerTooLargeError
+from ecr_replicate.oci.transport import Transport
 
 
 def pull_scope(ref: Reference) -> str:
@@ -114,3 +115,11 @@ def put_manifest(transport: Transport, ref: Reference, manifest: Manifest, refer
         raise ManifestRejectedError(
             f"target stored manifest {manifest.digest} as {stored}", host=ref.host, status=response.status
         )
+
+
+def newer_push(transport: Transport, source: Reference, tag: str, digest: str) -> str | None:
+    """The newer-push-wins decision: None while the source's ``tag`` still names ``digest``, else
+    the digest it names now ("" when the tag is gone): a newer push owns the tag, and copying
+    ``digest`` under it would be superseded. Dry runs ask the same question (``dryrun.py``)."""
+    current = head_manifest(transport, source.with_digest(None), tag)
+    return None if current == digest else (current or "")

@@ -14,20 +14,14 @@ Retries: ONE bounded policy, applied at one level and never nested (see :class:`
 
 from __future__ import annotations
 
-import http.client
-import random
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-import urllib3
-import urllib3.exceptions
 from urllib3.util import Timeout
 
 from ecr_replicate.errors import (
     BlobIntegrityError,
-    DeadlineExceededError,
     RegistryProtocolError,
     RegistryUnavailableError,
     ReplicationError,
@@ -36,67 +30,21 @@ from ecr_replicate.oci.answers import (
     REDIRECT_STATUSES,
     error_from_exception,
     error_from_response,
-    parse_content_length,
-    parse_digest_header,
     parse_retry_after,
 )
 from ecr_replicate.oci.auth import Authenticator, CredentialProvider
 from ecr_replicate.oci.connections import Pools, SocketWatch
 from ecr_replicate.oci.deadline import Deadline
 from ecr_replicate.oci.registry_config import HTTPS, RegistryConfig, is_https_only
+from ecr_replicate.oci.response import ERROR_BODY_LIMIT, IO_ERRORS, AnswerTooLargeError, Response
+from ecr_replicate.oci.retry_policy import ONCE, RetryPolicy
 from ecr_replicate.oci.urls import Url, origin, resolve
 
 USER_AGENT = "ecr-replicate/0.1"
 READ_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 15.0
 POOL_WAIT = 3600.0
-ERROR_BODY_LIMIT = 64 * 1024
 MAX_REDIRECTS = 5
-_IO_ERRORS = (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException, ValueError)
-
-
-class AnswerTooLargeError(RegistryProtocolError):
-    """An answer over the limit its caller set (reported as RegistryProtocolError, or by the
-    caller as what the limit is about: an UnsupportedManifestError for a manifest)."""
-
-
-@dataclass
-class RetryPolicy:
-    """Bounded exponential backoff with full jitter; Retry-After honoured up to a cap.
-
-    ``attempts`` counts every try, the first included. Where it applies (one level, never nested):
-
-    - a small call (HEAD, manifest GET/PUT, upload POST, mount): per request, so one such request
-      is sent at most ``attempts`` times (a DIGEST_INVALID answer to a manifest PUT included);
-    - a blob stream: per blob. Each attempt is one upload session (POST, GET from the source,
-      one streaming PATCH, PUT ``?digest=``) whose requests are each sent once; so a blob is read
-      from the source at most ``attempts`` times, and written at most ``attempts`` times.
-
-    Besides the attempts, a request may be re-sent once after re-authenticating (a 401, or a 403
-    saying the token expired) and may follow at most MAX_REDIRECTS redirects. Every wait ends at
-    the copy's deadline. Worst case with the defaults: 6 reads of one blob, 6 sends of one HEAD.
-    """
-
-    attempts: int = 6
-    base_delay: float = 0.25
-    max_delay: float = 8.0
-    max_retry_after: float = 30.0
-    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
-    rng: random.Random = field(default_factory=random.Random, repr=False)  # jitter, not a secret
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("attempts must be at least 1")
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        ceiling = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
-        return self.rng.uniform(0.0, ceiling)
-
-
-ONCE = RetryPolicy(attempts=1)
 
 
 @dataclass
@@ -113,87 +61,6 @@ class _Call:
     @property
     def resendable(self) -> bool:
         return self.body is None or isinstance(self.body, bytes)
-
-
-class Response:
-    """An answer; its connection goes back to the pool once the body is read or it is closed."""
-
-    def __init__(self, raw: urllib3.HTTPResponse, url: Url, transport: Transport, what: str) -> None:
-        self.raw = raw
-        self.url = url
-        self.status = raw.status
-        self.what = what
-        self.data = b""
-        self._transport = transport
-        self._closed = False
-
-    def header(self, name: str) -> str | None:
-        value = self.raw.headers.get(name)
-        return None if value is None else str(value)
-
-    @property
-    def content_length(self) -> int | None:
-        return parse_content_length(self.header("Content-Length"), self.what, self.url.host)
-
-    def digest_header(self) -> str | None:
-        """Docker-Content-Digest, validated (a typed error when malformed)."""
-        return parse_digest_header(self.header("Docker-Content-Digest"), self.what, self.url.host)
-
-    def read_some(self, amount: int) -> bytes:
-        """Up to ``amount`` body bytes (b"" at the end); failures are typed, the deadline honoured."""
-        try:
-            data = bytes(self.raw.read(amount))
-        except _IO_ERRORS as exc:
-            self.close()
-            raise self._transport.failure(exc, self.what, self.url.host) from None
-        self._transport.check_deadline(self, self.what)  # a shut-down socket reads as a clean end
-        return data
-
-    def read(self, limit: int) -> bytes:
-        """The body, which must not be over ``limit`` bytes (a typed error before reading when the
-        declared length is, or as soon as more arrives)."""
-        declared = self.content_length
-        if declared is not None and declared > limit:
-            self.close()
-            raise AnswerTooLargeError(
-                f"{self.what}: an answer of {declared} bytes is over the {limit} bytes limit",
-                host=self.url.host,
-            )
-        parts: list[bytes] = []
-        size = 0
-        while size <= limit:
-            piece = self.read_some(min(1 << 20, limit + 1 - size))
-            if not piece:
-                break
-            parts.append(piece)
-            size += len(piece)
-        self.close()
-        if size > limit:
-            raise AnswerTooLargeError(
-                f"{self.what}: the answer is over the {limit} bytes limit", host=self.url.host
-            )
-        return b"".join(parts)
-
-    def error_body(self) -> bytes:
-        """What an error answer says, best effort: b"" when it is too long or cannot be read."""
-        try:
-            return self.read(ERROR_BODY_LIMIT)
-        except DeadlineExceededError:
-            raise
-        except ReplicationError:
-            self.close()
-            return b""
-
-    def close(self) -> None:
-        """Release the connection: kept alive when the body was read to its end, else closed."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if not self.raw.closed:
-                self.raw.close()
-        finally:
-            self.raw.release_conn()
 
 
 class Transport:
@@ -289,7 +156,7 @@ class Transport:
                 enforce_content_length=True,
                 chunked=False,
             )
-        except _IO_ERRORS as exc:
+        except IO_ERRORS as exc:
             raise self.failure(exc, what, url.host) from None
         response = Response(raw, url, self, what)
         self.check_deadline(response, what)
@@ -440,3 +307,12 @@ class Transport:
             response.close()
             raise
         return response
+
+
+__all__ = [  # what callers of the transport use, wherever it is defined
+    "ERROR_BODY_LIMIT",
+    "AnswerTooLargeError",
+    "Response",
+    "RetryPolicy",
+    "Transport",
+]

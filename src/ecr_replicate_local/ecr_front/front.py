@@ -14,8 +14,8 @@ are redirected to (``front.s3_host``). Both use ``certificate``; clients trust t
 from __future__ import annotations
 
 import logging
-import re
 
+from ecr_replicate.aws_names import ACCOUNT_RE, REGION_RE
 from ecr_replicate_local.ecr_front.app import RegistryApp
 from ecr_replicate_local.ecr_front.calls import Calls
 from ecr_replicate_local.ecr_front.contracts import Authorizer, RepositoryCatalog, TokenValidator
@@ -28,8 +28,6 @@ from ecr_replicate_local.tls import ServerCertificate
 
 logger = logging.getLogger(__name__)
 
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
-_ACCOUNT = re.compile(r"\d{12}")
 
 
 class EcrFront:
@@ -53,9 +51,9 @@ class EcrFront:
         quotas, or ``Throttle({"ecr:PutImage": 1, ...})``. ``blob_url_ttl``: seconds a
         redirect URL stays valid. ``blob_mounting``: ECR's opt-in BLOB_MOUNTING setting.
         ``journal``: shared between fronts if given, else one per front."""
-        if not _REGION.fullmatch(region):
+        if not REGION_RE.fullmatch(region):
             raise ValueError(f"not an AWS region name: {region!r}")
-        if not _ACCOUNT.fullmatch(account):
+        if not ACCOUNT_RE.fullmatch(account):
             raise ValueError(f"not a 12-digit account id: {account!r}")
         self.region = region
         self.account = account
