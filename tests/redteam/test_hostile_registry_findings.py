@@ -79,7 +79,15 @@ def test_a_registry_error_message_carries_no_terminal_control_characters() -> No
 def test_copy_prints_no_escape_sequence_a_registry_sent(servers, capsys) -> None:
     source = servers(HostileServer, lambda seen: Reply.error(400, "MANIFEST_INVALID", ESCAPES))
     code = main(
-        ["copy", "--plain-http", "--quiet", "--timeout", "20", f"{source.host}/app:v1", f"{source.host}/copy:v1"]
+        [
+            "copy",
+            "--plain-http",
+            "--quiet",
+            "--timeout",
+            "20",
+            f"{source.host}/app:v1",
+            f"{source.host}/copy:v1",
+        ]
     )
     err = capsys.readouterr().err
     assert code != 0
@@ -98,8 +106,12 @@ def _padded_children(source: FakeRegistry, count: int, pad_bytes: int) -> list[d
         body = json.dumps({**base, "annotations": {"pad": f"{i:04d}" + "x" * pad_bytes}}).encode()
         digest = source.put_manifest("app", sha256(body), body)
         children.append(
-            {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(body),
-             "platform": {"os": "linux", "architecture": f"arch{i}"}}  # fmt: skip
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": digest,
+                "size": len(body),
+                "platform": {"os": "linux", "architecture": f"arch{i}"},
+            }
         )
     return children
 
@@ -146,13 +158,20 @@ def test_the_blobs_of_one_image_are_bounded_in_total(servers, retry: RetryPolicy
     children = []
     for child in range(12):
         layers = [
-            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-             "digest": f"sha256:{child:08x}{n:056x}", "size": 1}  # fmt: skip
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": f"sha256:{child:08x}{n:056x}",
+                "size": 1,
+            }
             for n in range(9_999)
         ]
         body = json.dumps({**base, "layers": layers}).encode()
         children.append(
-            {"mediaType": OCI_MANIFEST, "digest": source.put_manifest("app", sha256(body), body), "size": len(body)}
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": source.put_manifest("app", sha256(body), body),
+                "size": len(body),
+            }
         )
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}).encode()
     source.put_manifest("app", "v1", index, OCI_INDEX)
@@ -213,11 +232,14 @@ def test_a_token_realm_on_a_metadata_address_is_refused(realm: str, servers, ret
     "metadata address (SSRF; S3, where ECR redirects, is never there)",
 )
 @pytest.mark.parametrize("location", METADATA_URLS)
-def test_a_blob_redirect_to_a_metadata_address_is_refused(location: str, servers, retry, off_loopback) -> None:
+def test_a_blob_redirect_to_a_metadata_address_is_refused(
+    location: str, servers, retry, off_loopback
+) -> None:
     source = servers(FakeRegistry)
     source.push_image("app", "v1", layers=[b"one layer"])
     source.script(
-        lambda seen: seen.method == "GET" and "/blobs/sha256:" in seen.target, Reply(307, [("Location", location)])
+        lambda seen: seen.method == "GET" and "/blobs/sha256:" in seen.target,
+        Reply(307, [("Location", location)]),
     )
     with pytest.raises(ReplicationError):
         copy_between(source, servers(FakeRegistry), retry=retry)

@@ -12,6 +12,7 @@ import os
 import resource
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,18 @@ pytestmark = pytest.mark.timeout(120)
 CLI = [sys.executable, "-m", "ecr_replicate_cli.main"]
 
 
-def run_cli(*args: str, timeout: float = 90, **options: object) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 90, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(  # noqa: S603 - an argv list
-        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False, **options
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -45,7 +54,7 @@ def test_top_level_help_into_a_closed_pipe_has_no_traceback(args: list[str]) -> 
     read, write = os.pipe()
     os.close(read)  # the reader is gone before a byte is written (`| head -c0`, `| true`)
     try:
-        done = subprocess.run(  # noqa: S603
+        done = subprocess.run(
             [*CLI, *args], stdout=write, stderr=subprocess.PIPE, text=True, timeout=60, check=False
         )
     finally:
@@ -70,10 +79,17 @@ def _limit_memory() -> None:  # pragma: no cover - runs in the child
 def test_a_huge_jobs_value_is_a_usage_error() -> None:
     try:
         done = run_cli(
-            "copy", "--plain-http", "--timeout", "5", "--jobs", "1000000000",
-            "127.0.0.1:9/team/app:v1", "127.0.0.1:9/team/copy:v1",
-            timeout=25, preexec_fn=_limit_memory,
-        )  # fmt: skip
+            "copy",
+            "--plain-http",
+            "--timeout",
+            "5",
+            "--jobs",
+            "1000000000",
+            "127.0.0.1:9/team/app:v1",
+            "127.0.0.1:9/team/copy:v1",
+            timeout=25,
+            preexec_fn=_limit_memory,
+        )
     except subprocess.TimeoutExpired:  # the child is killed by subprocess.run
         pytest.fail("--jobs 1000000000: still allocating after 25 s (a usage error takes < 1 s)")
     assert done.returncode == 2 and "--jobs" in done.stderr, (done.returncode, done.stderr[-300:])
@@ -153,9 +169,8 @@ def test_a_ports_file_that_cannot_be_written_leaves_nothing_running(tmp_path: Pa
     (tmp_path / "ports.json").mkdir()
     regions = LocalRegions("us-east-1", ["eu-west-1"], data_dir=tmp_path)
     try:
-        with pytest.raises(Exception) as info:  # noqa: PT011 - which one is part of the finding
-            with regions:
-                pass
+        with pytest.raises(Exception) as info, regions:  # which exception is part of the finding
+            pass
         running = [
             region
             for region, registry in regions.registries.items()
