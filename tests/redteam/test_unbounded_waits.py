@@ -1,0 +1,94 @@
+"""Red team: waits that only an outer timeout ends (each test FAILS today; strict xfail).
+
+Servers are the hostile suite's, on 127.0.0.1 (``servers`` fixture, tests/redteam/conftest.py).
+
+The CodeBuild copy step runs the copier with no overall budget: a source that drips a byte within
+every 60 s read timeout holds the build until the state machine's Task gives up after 7200 s with
+States.Timeout (not retried, no typed error), instead of a DeadlineExceededError at the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ecr_replicate import codebuild_step, workflow
+from tests.support.hostile_registry import FakeRegistry, Reply, drip, sha256
+from tests.unit.handlers.conftest import FakeCopier, lambda_env  # noqa: F401 - fixture
+from tests.unit.handlers.test_copy_image import item
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team: codebuild_step.copy calls workflow.copy_region without a timeout: the copy "
+    "has no deadline in CodeBuild; a slow-loris registry ends only by States.Timeout after 2 h",
+)
+def test_the_codebuild_copy_has_a_time_budget(lambda_env, monkeypatch, capsys) -> None:  # noqa: F811
+    fake = FakeCopier()
+    monkeypatch.setattr(workflow, "real_copier", lambda: fake)
+    lambda_env.setenv("REPLICATION_ITEM", json.dumps(item()))
+    assert codebuild_step.main([]) == 0
+    capsys.readouterr()
+    assert fake.calls, "the copier was called"
+    budget = fake.calls[0].get("timeout")
+    assert budget is not None and 0 < budget < 7200, f"copy budget in CodeBuild: {budget!r}"
+
+
+# --- Ctrl-C during `ecr-replicate copy` waits for every blob stream to end -------------------
+
+INTERRUPT_GRACE = 10.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team: Ctrl-C in `copy` is caught only after copy_image's finally has run "
+    "_Copier.close (executor.shutdown(wait=True)): the terminal waits for a dripping blob to end "
+    "(up to the 3600 s default budget)",
+)
+def test_ctrl_c_ends_a_copy_that_streams_from_a_slow_registry(servers) -> None:
+    source, target = servers(FakeRegistry), servers(FakeRegistry)
+    layer = b"x" * 4096
+    source.push_image("app", "v1", layers=[layer])
+    source.script(  # 256 pieces, 0.2 s apart: about 50 s, each read well within the read timeout
+        lambda seen: seen.method == "GET" and sha256(layer) in seen.target,
+        Reply(200, [("Content-Length", str(len(layer)))], drip(layer, 16), delay=0.2),
+    )
+    copy = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ecr_replicate_cli.main",
+            "copy",
+            "--plain-http",
+            "--quiet",
+            f"{source.host}/app:v1",
+            f"{target.host}/app:v1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not source.seen("GET", sha256(layer)) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the blob is streaming
+        time.sleep(0.5)
+        copy.send_signal(signal.SIGINT)
+        try:
+            _, err = copy.communicate(timeout=INTERRUPT_GRACE)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"Ctrl-C: `ecr-replicate copy` still running {INTERRUPT_GRACE:g} s later")
+        assert copy.returncode == 130 and "interrupted" in err, (copy.returncode, err)
+        assert "Traceback" not in err
+        assert target.tag_of("app", "v1") is None
+    finally:
+        if copy.poll() is None:
+            copy.kill()  # our own child, by its PID
+            copy.wait(10)
