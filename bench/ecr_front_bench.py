@@ -154,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 authorizer=_AllowAll(),
                 tokens=_OneToken(),
                 repositories=_OneRepository(),
+                storage=registry.storage,
             )
             with front:
                 sides = [

@@ -36,6 +36,7 @@ import boto3
 
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate_cli import deployment
+from ecr_replicate_local.client_cache import ClientCache
 from ecr_replicate_local.faults import Fault, Faults
 from ecr_replicate_local.iam.enforcement import Enforcer
 from ecr_replicate_local.iam.identities import Credentials, Identities
@@ -106,6 +107,7 @@ class LocalAws:
         self._invoke_hooks: list[InvokeHook] = []
         self._sessions: dict[tuple[str, str], Credentials] = {}
         self._sessions_lock = threading.Lock()
+        self._clients = ClientCache()
         self._notifications: list[dict[str, Any]] = []
         self._uninstall: Callable[[], None] | None = None
         self._started = False
@@ -145,6 +147,7 @@ class LocalAws:
         if self.codebuild is not None:
             self.codebuild.stop_all()
         self.server.stop()
+        self._clients.clear()
         if self._uninstall is not None:
             self._uninstall()
             self._uninstall = None
@@ -320,14 +323,22 @@ class LocalAws:
         return env
 
     def client(self, service: str, region: str | None = None, credentials: Credentials | None = None) -> Any:
-        """A boto3 client of this local AWS (the operator's, source region by default)."""
+        """A boto3 client of this local AWS (the operator's, source region by default), made once
+        per service, region and credentials (:mod:`ecr_replicate_local.client_cache`)."""
         creds = credentials or self.identities.operator()
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            region_name=region or self.source_region,
-            endpoint_url=self.endpoint_url,
-            **creds.client_kwargs(),
-        )
+        signed_as = creds.client_kwargs()
+        region_name = region or self.source_region
+        endpoint_url = self.endpoint_url
+
+        def make() -> Any:
+            return boto3.client(
+                service,  # type: ignore[call-overload]
+                region_name=region_name,
+                endpoint_url=endpoint_url,
+                **signed_as,
+            )
+
+        return self._clients.get((service, region_name, endpoint_url, tuple(sorted(signed_as.items()))), make)
 
     # --- test hooks -----------------------------------------------------------------------------
 

@@ -72,6 +72,7 @@ class RegionFronts:
             for region in self.regions.regions:
                 self.fronts[region] = EcrFront(
                     upstream=self.regions.registry(region).host,
+                    storage=self.regions.registry(region).storage,
                     region=region,
                     account=self.account,
                     certificate=self.ca.issue(f"ecr-{region}"),
