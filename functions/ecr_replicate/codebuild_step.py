@@ -10,7 +10,8 @@ copies, and prints the RegionResult JSON on one stdout line; the buildspec expor
      the state machine's Retry on ``States.TaskFailed`` runs again
 So a failed build always means "worth another build"; a build that runs out of time is stopped by
 the Task's TimeoutSeconds first (``States.Timeout``, never retried).
-Logs go to stderr; credentials never appear in them.
+Logs go to stderr; credentials never appear in them. So do the region's metrics (one EMF line,
+:func:`ecr_replicate.metrics.copy_values`, the copy Lambda's): the build's log group extracts them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ecr_replicate import config, workflow
+from ecr_replicate import config, heartbeat, metrics, workflow
 from ecr_replicate.config import REGION_RE
 from ecr_replicate.credentials import for_deployment
 from ecr_replicate.ecr import client_factory
@@ -65,6 +66,7 @@ def copy(data: Any) -> RegionResult:
         settings,
         copier=workflow.real_copier(),
         credentials=for_deployment(settings, client_factory("ecr")),
+        heartbeat=heartbeat.writer(settings),
     )
 
 
@@ -86,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             logger.exception("codebuild-copy: unexpected error")
         result = failed_region(_region(data), _field(data, "digest"), type(exc).__name__, str(exc))
     logger.info("%s: %s", result.region, result.status)
+    if REGION_RE.fullmatch(result.region):
+        metrics.emit(result.region, metrics.copy_values(result), out=sys.stderr)
     print(json.dumps(result.to_json(), separators=(",", ":")))
     return EXIT_RESULT
 

@@ -30,6 +30,7 @@ CopyRuntime = Literal["auto", "lambda", "codebuild"]
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 _HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 DEFAULT_LAMBDA_MAX_IMAGE_BYTES = 1024**3  # 1 GiB: well inside Lambda's 15 minutes at ECR speeds
 DEFAULT_MAX_CONCURRENCY = 10
 MAX_INLINE_MAP_CONCURRENCY = 40
@@ -53,6 +54,8 @@ ENV_NAMES = (
     "REGISTRY_ENDPOINTS",
     "REGISTRY_CA_FILE",
     "REGISTRY_PLAIN_HTTP",
+    "ITEMS_BUCKET",
+    "PROGRESS_BUCKET",
 )
 
 
@@ -108,6 +111,13 @@ def _endpoints(raw: str) -> dict[str, str]:
     return endpoints
 
 
+def _bucket(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if value and not _BUCKET_RE.fullmatch(value):
+        raise ConfigurationError(f"{name} must be an S3 bucket name, got {value[:70]!r}")
+    return value or None
+
+
 def _ca_file(env: Mapping[str, str]) -> str | None:
     path = env.get("REGISTRY_CA_FILE", "").strip()
     if not path:
@@ -148,6 +158,8 @@ class Settings:
     registry_endpoints: Mapping[str, str] = field(default_factory=dict)
     registry_ca_file: str | None = None
     registry_plain_http: bool = False
+    items_bucket: str | None = None  # where reconcile writes its image lists (ITEMS_BUCKET)
+    progress_bucket: str | None = None  # where copy steps record their heartbeats (heartbeat.py)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -198,6 +210,8 @@ class Settings:
             registry_endpoints=endpoints,
             registry_ca_file=_ca_file(env),
             registry_plain_http=_plain_http(env, endpoints),
+            items_bucket=_bucket(env, "ITEMS_BUCKET"),
+            progress_bucket=_bucket(env, "PROGRESS_BUCKET"),
         )
 
     def registry_host(self, region: str, account: str | None = None) -> str:

@@ -1,9 +1,13 @@
 """Dry runs: what would be copied where, with byte counts, changing nothing.
 
-Per target region: ``HEAD`` the manifest (tag, else digest). The same digest there -> nothing to
-copy. Otherwise the source's manifests are read (never its blobs), subtrees the target already
-holds are skipped, and every blob is checked in the target by ``HEAD``: the bytes to copy are the
-sizes of the blobs it lacks plus the manifests it lacks. Only GET/HEAD requests are sent.
+Dry runs take the decisions of a real run, in its order, with the functions it uses: per target
+region, ``HEAD`` the manifest (tag, else digest); the same digest there -> nothing to copy (the
+copier's warm path). Else, for a tagged image, the newer-push-wins guard
+(:func:`ecr_replicate.oci.copy.newer_push`): when the source tag has moved on since the push being
+replayed, a real run is ``superseded`` and tags nothing. Otherwise the source's manifests are read
+(never its blobs), subtrees the target already holds are skipped, and every blob is checked in
+the target by ``HEAD``: the bytes to copy are the sizes of the blobs it lacks plus the manifests
+it lacks. Only GET/HEAD requests are sent.
 """
 
 from __future__ import annotations
@@ -15,22 +19,24 @@ from typing import Any, Literal, TextIO
 
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate.oci.blobs import blob_exists
-from ecr_replicate.oci.copy import walk
+from ecr_replicate.oci.copy import newer_push, walk
 from ecr_replicate.oci.manifest_calls import fetch_manifest, head_manifest
 from ecr_replicate.oci.reference import parse_reference
 from ecr_replicate.oci.registry_config import RegistryConfig
 from ecr_replicate.oci.transport import RetryPolicy, Transport
 from ecr_replicate.units import human_bytes
 
-Action = Literal["present", "copy", "replace", "unreachable"]
+Action = Literal["present", "superseded", "copy", "replace", "unreachable"]
 JOBS = 8
 
 
 @dataclass(frozen=True)
 class RegionPlan:
     region: str
-    action: Action  # present: same digest already; copy: tag missing; replace: tag on another digest
+    action: Action  # present: same digest already; superseded: a newer push owns the source tag;
+    # copy: tag missing; replace: tag on another digest
     target_digest: str | None = None
+    newer_digest: str | None = None  # superseded: what the source tag names now ("" if it is gone)
     bytes_to_copy: int = 0
     blobs_to_copy: int = 0
     blobs_present: int = 0
@@ -55,7 +61,7 @@ class ImagePlan:
 
     @property
     def needs_copy(self) -> bool:
-        return any(region.action != "present" for region in self.regions)
+        return any(region.action not in ("present", "superseded") for region in self.regions)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +78,7 @@ class ImagePlan:
                     "blobsToCopy": r.blobs_to_copy,
                     "blobsPresent": r.blobs_present,
                     "manifestsToCopy": r.manifests_to_copy,
+                    **({"newerDigest": r.newer_digest} if r.newer_digest is not None else {}),
                     **({"error": r.error} if r.error else {}),
                 }
                 for r in self.regions
@@ -103,6 +110,8 @@ def plan_image(
     )
     try:
         root = fetch_manifest(transport, source)
+        # the guard a real run applies before tagging (tagged images only): asked once, of the source
+        newer = newer_push(transport, source, tag, root.digest) if tag else None
         regions: list[RegionPlan] = []
         for region, host in targets:
             target = parse_reference(
@@ -112,6 +121,9 @@ def plan_image(
                 found = head_manifest(transport, target, target.reference)
                 if found == root.digest:
                     regions.append(RegionPlan(region, "present", found))
+                    continue
+                if newer is not None:
+                    regions.append(RegionPlan(region, "superseded", found, newer_digest=newer))
                     continue
                 tree = walk(transport, source, root, target)
                 blobs: dict[str, int] = {}
@@ -166,6 +178,12 @@ def render(plans: Sequence[ImagePlan], out: TextIO) -> None:
         for r in plan.regions:
             if r.action == "present":
                 what = f"already there ({r.target_digest[:19] if r.target_digest else ''}), nothing to copy"
+            elif r.action == "superseded":
+                now = f"names {r.newer_digest[:19]}" if r.newer_digest else "is gone"
+                what = (
+                    f"superseded: the source tag now {now} (a newer push); "
+                    f"a run would not tag {plan.digest[:19]}"
+                )
             elif r.action == "unreachable":
                 what = f"cannot check: {r.error}"
             else:

@@ -1,19 +1,22 @@
 """Pydantic models of everything that crosses a boundary: events, manual input, Map items, results.
 
 Workflow state is camelCase JSON (``to_json()``); models accept both camelCase and snake_case.
-Events keep AWS's own field names (``repository-name``, ``requestParameters``...).
+Events keep AWS's own field names (``repository-name``, ``requestParameters``...); the ECR events
+are Powertools' ``EventBridgeModel`` with a typed ``detail``.
 
-:func:`parse_request` turns any of the three trigger shapes (ECR ``Image Action`` event,
-CloudTrail ``PutImage`` event, manual input) into one :class:`ReplicationRequest`. Malformed input
-raises :class:`InvalidInputError` with a short message naming the fields (never pydantic's
+:func:`parse_request` turns any of the trigger shapes (ECR ``Image Action`` and ``Referrer
+Action`` events, CloudTrail ``PutImage`` event, manual input) into one :class:`ReplicationRequest`.
+Malformed input raises :class:`InvalidInputError` with a short message naming the fields (never pydantic's
 internals, never the offending values in full); a name/tag/digest outside the OCI grammar raises
 :class:`InvalidReferenceError`.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,9 +32,12 @@ from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.oci.reference import validate_digest, validate_repository, validate_tag
 
 ECR_IMAGE_ACTION = "ECR Image Action"
+ECR_REFERRER_ACTION = "ECR Referrer Action"
 CLOUDTRAIL_API_CALL = "AWS API Call via CloudTrail"
 MAX_REGIONS = 40
 _MAX_ERRORS_SHOWN = 5
+ORIGIN_PATTERN = r"^[A-Za-z0-9_:-]{1,120}$"
+EVENT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,7 +54,10 @@ class CamelModel(BaseModel):
 # --- the three trigger shapes --------------------------------------------------------------------
 
 
-class EcrImageActionDetail(BaseModel):
+class EcrActionDetail(BaseModel):
+    """``detail`` of ``ECR Image Action`` and ``ECR Referrer Action`` (the same fields; the latter
+    also carries ``target-storage-class``/``last-activated-at`` for archive and restore actions)."""
+
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     result: str
@@ -57,20 +66,35 @@ class EcrImageActionDetail(BaseModel):
     action_type: str = Field(alias="action-type")
     image_tag: str | None = Field(default=None, alias="image-tag")
     manifest_media_type: str | None = Field(default=None, alias="manifest-media-type")
+    artifact_media_type: str | None = Field(default=None, alias="artifact-media-type")
 
 
-class EcrImageActionEvent(BaseModel):
-    """EventBridge ``source: aws.ecr``, ``detail-type: ECR Image Action``."""
+EcrImageActionDetail = EcrActionDetail
+
+
+class EcrActionEvent(EventBridgeModel):
+    """An ``aws.ecr`` event from EventBridge (Powertools' envelope; account and region checked)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    id: str
-    detail_type: Literal["ECR Image Action"] = Field(alias="detail-type")
     source: Literal["aws.ecr"]
     account: str = Field(pattern=r"^\d{12}$")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-    time: str | None = None
-    detail: EcrImageActionDetail
+    detail: EcrActionDetail
+
+
+class EcrImageActionEvent(EcrActionEvent):
+    """``detail-type: ECR Image Action``: a push (or a deletion) of an image."""
+
+    detail_type: Literal["ECR Image Action"] = Field(alias="detail-type")
+
+
+class EcrReferrerActionEvent(EcrActionEvent):
+    """``detail-type: ECR Referrer Action``: what ECR sends for an OCI 1.1 manifest with a
+    ``subject`` (a signature, an SBOM, an attestation). Its ``image-digest`` is the referrer's own;
+    the subject is named only inside the manifest, which the plan step reads."""
+
+    detail_type: Literal["ECR Referrer Action"] = Field(alias="detail-type")
 
 
 class CloudTrailImageId(BaseModel):
@@ -121,11 +145,13 @@ class CloudTrailPutImageEvent(BaseModel):
     source: Literal["aws.ecr"]
     account: str = Field(pattern=r"^\d{12}$")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+    time: datetime | None = None
     detail: CloudTrailPutImageDetail
 
 
 class ManualRequest(BaseModel):
-    """``{"repository": "...", "tag": "..." | "digest": "...", "regions": ["..."]}``; nothing else."""
+    """``{"repository": "...", "tag": "..." | "digest": "...", "regions": ["..."]}``; nothing else
+    but ``origin``: the batch run (a reconcile) that started this one, which mails its own summary."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -133,6 +159,7 @@ class ManualRequest(BaseModel):
     tag: str | None = None
     digest: str | None = None
     regions: list[str] | None = Field(default=None, min_length=1, max_length=MAX_REGIONS)
+    origin: str | None = Field(default=None, pattern=ORIGIN_PATTERN)
 
     @model_validator(mode="after")
     def _tag_or_digest(self) -> ManualRequest:
@@ -159,7 +186,24 @@ RegionName = Annotated[str, AfterValidator(_region_name)]
 
 # --- the normalised request ----------------------------------------------------------------------
 
-Trigger = Literal["ecr-event", "cloudtrail", "manual"]
+Trigger = Literal["ecr-event", "ecr-referrer-event", "cloudtrail", "manual"]
+
+
+def event_time(value: datetime | None) -> str | None:
+    """An event's ``time`` as EventBridge writes it (UTC, seconds): what replication lag counts from."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).strftime(EVENT_TIME_FORMAT)
+
+
+def parse_event_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class ReplicationRequest(CamelModel):
@@ -171,6 +215,8 @@ class ReplicationRequest(CamelModel):
     regions: tuple[RegionName, ...] | None = None
     trigger: Trigger
     event_id: str | None = None
+    event_time: str | None = None  # the push event's time: replication lag is measured from it
+    origin: str | None = None  # the batch run that started this one (no mail of its own)
     skip_reason: str | None = None
 
     @field_validator("regions")
@@ -188,6 +234,7 @@ class ImageInfo(CamelModel):
     digest: str
     media_type: str
     size_bytes: int
+    subject: str | None = None  # a referrer's subject (OCI 1.1 ``subject``)
 
 
 class RegionItem(CamelModel):
@@ -207,6 +254,8 @@ class RegionItem(CamelModel):
     source_registry: str
     target_registry: str
     runtime: Runtime
+    subject: Digest | None = None  # a referrer: copied only where its subject already is
+    event_time: str | None = None  # the push event's time (lag), None for manual runs
 
 
 class EnsureResult(CamelModel):
@@ -236,7 +285,7 @@ class PlanResult(CamelModel):
     items: list[RegionItem] = Field(default_factory=list)
 
 
-RegionStatus = Literal["SUCCEEDED", "SUPERSEDED", "FAILED"]
+RegionStatus = Literal["SUCCEEDED", "SUPERSEDED", "SKIPPED", "FAILED"]
 
 
 class RegionResult(CamelModel):
@@ -248,6 +297,8 @@ class RegionResult(CamelModel):
     blobs_skipped: int = 0
     blobs_mounted: int = 0
     seconds: float = 0.0
+    lag_seconds: float | None = None  # push event -> target tagged (None: no event time)
+    reason: str | None = None  # why a region was SKIPPED
     error: str | None = None
     cause: str | None = None
     warnings: list[str] = Field(default_factory=list)
@@ -267,6 +318,7 @@ class Summary(CamelModel):
     reason: str | None = None
     execution_name: str | None = None
     execution_arn: str | None = None
+    origin: str | None = None
     text: str
 
 
@@ -300,8 +352,11 @@ def parse_request(
     if not isinstance(data, dict):
         raise InvalidInputError(f"invalid input: expected a JSON object, got {type(data).__name__}")
     detail_type = data.get("detail-type")
-    if detail_type == ECR_IMAGE_ACTION:
-        event = parse(EcrImageActionEvent, data, "ECR Image Action event")
+    if detail_type in (ECR_IMAGE_ACTION, ECR_REFERRER_ACTION):
+        model: type[EcrActionEvent] = (
+            EcrImageActionEvent if detail_type == ECR_IMAGE_ACTION else EcrReferrerActionEvent
+        )
+        event = parse(model, data, f"{detail_type} event")
         detail = event.detail
         skip = None
         if detail.action_type != "PUSH" or detail.result != "SUCCESS":
@@ -314,8 +369,9 @@ def parse_request(
             digest=detail.image_digest,
             source_region=event.region,
             account=event.account,
-            trigger="ecr-event",
+            trigger="ecr-event" if detail_type == ECR_IMAGE_ACTION else "ecr-referrer-event",
             event_id=event.id,
+            event_time=event_time(event.time),
             skip_reason=skip,
         )
     if detail_type == CLOUDTRAIL_API_CALL:
@@ -335,12 +391,13 @@ def parse_request(
             account=params.registryId or trail.account,
             trigger="cloudtrail",
             event_id=trail.id,
+            event_time=event_time(trail.time),
             skip_reason=skip,
         )
     if detail_type is not None or "detail" in data:
         raise InvalidInputError(
             f"invalid input: unsupported event detail-type {str(detail_type)[:60]!r} "
-            f"(expected {ECR_IMAGE_ACTION!r} or {CLOUDTRAIL_API_CALL!r})"
+            f"(expected {ECR_IMAGE_ACTION!r}, {ECR_REFERRER_ACTION!r} or {CLOUDTRAIL_API_CALL!r})"
         )
     manual = parse(ManualRequest, data, "manual input")
     return _request(
@@ -351,6 +408,7 @@ def parse_request(
         account=default_account,
         regions=tuple(manual.regions) if manual.regions is not None else None,
         trigger="manual",
+        origin=manual.origin,
     )
 
 

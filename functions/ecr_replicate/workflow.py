@@ -1,4 +1,4 @@
-"""The workflow's steps as plain functions: plan, copy one region, summarize, notify.
+"""The workflow's steps as plain functions: plan, copy one region, summarize (notify: notifications.py).
 
 Handlers (``ecr_replicate.handlers.*``) and the CodeBuild copy step
 (``ecr_replicate.codebuild_step``) parse their input, call one function here and return its
@@ -9,18 +9,29 @@ Untagged pushes: an ECR push event without ``image-tag`` (a push by digest, e.g.
 manifest of a multi-arch image) is SKIPPED. The tagged push of the index that follows copies every
 child manifest with it, so copying the children separately would only repeat work. A manual input
 with a ``digest`` and no tag is honoured (copied by digest, untagged).
+
+Referrers: a manifest with an OCI 1.1 ``subject`` (a signature, an SBOM) is replicated by digest
+wherever its subject already is; a region without the subject is SKIPPED with the reason (copying
+the subject later brings its referrers). ECR announces one with an ``ECR Referrer Action`` event;
+an untagged ``ECR Image Action`` push is read (its manifest only) to tell a referrer from a
+platform manifest.
+
+Lag: the push event's ``time`` travels with each Map item; the copy step reports, per region, the
+seconds from it to the moment the target holds the image (``RegionResult.lag_seconds``).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ecr_replicate.config import Settings
-from ecr_replicate.errors import AwsPermanentError, AwsThrottledError, AwsTransientError, InvalidInputError
+from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.filters import filter_reason
+from ecr_replicate.heartbeat import HeartbeatRecorder, Write
 from ecr_replicate.model import (
     CopyInput,
     ImageInfo,
@@ -31,17 +42,17 @@ from ecr_replicate.model import (
     Summary,
     SummaryStatus,
     parse,
+    parse_event_time,
 )
 from ecr_replicate.oci.copy import CopyResult, copy_image
-from ecr_replicate.oci.describe import describe_image
+from ecr_replicate.oci.describe import describe_image, head_digest
 from ecr_replicate.oci.reference import Reference
-from ecr_replicate.units import human_bytes
+from ecr_replicate.units import copied_text, plural
 
 logger = logging.getLogger(__name__)
 
 UNTAGGED_PUSH_REASON = "untagged push: replicated with its index/tag"
-EVENT_SOURCE = "ecr-replicate"
-EVENT_DETAIL_TYPE = "Replication Completed"
+SUBJECT_MISSING_REASON = "subject {subject} is not in {region} yet: its replication brings this referrer"
 
 
 class ImageDescriptionLike(Protocol):
@@ -57,6 +68,10 @@ Copier = Callable[..., CopyResult]
 
 def real_describe() -> Describe:
     return describe_image
+
+
+def real_head() -> Callable[..., str | None]:
+    return head_digest
 
 
 def real_copier() -> Copier:
@@ -114,8 +129,7 @@ def plan(
     execution = (execution_name, execution_arn)
     if request.skip_reason is not None:
         return _skipped(request, settings, request.skip_reason, execution)
-    if request.tag is None and request.trigger != "manual":
-        return _skipped(request, settings, UNTAGGED_PUSH_REASON, execution)
+    untagged_push = request.tag is None and request.trigger in ("ecr-event", "cloudtrail")
     reason = filter_reason(settings, request.repository, request.tag)
     if reason is not None:
         return _skipped(request, settings, reason, execution)
@@ -128,8 +142,14 @@ def plan(
     description = describe(
         reference, credentials=credentials, config=settings.registry_config(source_registry)
     )
+    subject = getattr(description, "subject", None)
+    if untagged_push and subject is None:  # a platform manifest: copied with its index's tag
+        return _skipped(request, settings, UNTAGGED_PUSH_REASON, execution)
     image = ImageInfo(
-        digest=description.digest, media_type=description.media_type, size_bytes=description.size_bytes
+        digest=description.digest,
+        media_type=description.media_type,
+        size_bytes=description.size_bytes,
+        subject=subject,
     )
     runtime = settings.copy_runtime
     if runtime == "auto":
@@ -146,6 +166,8 @@ def plan(
             source_registry=source_registry,
             target_registry=settings.registry_host(region, request.account),
             runtime=runtime,
+            subject=subject,
+            event_time=request.event_time,
         )
         for region in regions
     ]
@@ -190,6 +212,14 @@ def verified_item(item: RegionItem, settings: Settings) -> RegionItem:
     return item
 
 
+def lag_seconds(event_time: str | None, now: float | None = None) -> float | None:
+    """Seconds from the push event's time to ``now`` (the target holds the image), or None."""
+    start = parse_event_time(event_time)
+    if start is None:
+        return None
+    return round(max(0.0, (time.time() if now is None else now) - start.timestamp()), 3)
+
+
 def copy_region(
     copy_input: CopyInput,
     settings: Settings,
@@ -197,35 +227,63 @@ def copy_region(
     copier: Copier,
     credentials: Any = None,
     timeout: float | None = None,
+    head: Callable[..., str | None] | None = None,
+    heartbeat: Write | None = None,
 ) -> RegionResult:
     """Copy the item's image to its region with the newer-push-wins guard when it has a tag.
 
     ``timeout``: the copy's time budget in seconds (the Lambda handler passes its remaining time
     minus a margin), so a stalled registry ends in DeadlineExceededError, not a killed function.
+    A referrer (``item.subject``) is copied only where its subject is: ``head(reference,
+    credentials=..., config=...)`` (``oci.describe.head_digest``) asks the target first, and a
+    region without it is SKIPPED with the reason.
+    ``heartbeat``: where to record the copy's progress for ``status`` (:mod:`ecr_replicate.heartbeat`);
+    needs the execution name, which every Map iteration carries.
     """
     item = verified_item(copy_input.item, settings)
-    source = image_reference(item.source_registry, item.repository, item.tag, item.digest)
-    result = copier(
-        source,
-        source.with_host(item.target_registry),
-        digest=item.digest,
-        guard_source_tag=item.tag is not None,
-        jobs=settings.copy_jobs,
-        source_config=settings.registry_config(item.source_registry),
-        target_config=settings.registry_config(item.target_registry),
-        credentials=credentials,
-        timeout=timeout,
-    )
     warnings = list(copy_input.ensured.warnings) if copy_input.ensured else []
+    if item.subject is not None:
+        subject_ref = image_reference(item.target_registry, item.repository, None, item.subject)
+        config = settings.registry_config(item.target_registry)
+        found = (head or real_head())(subject_ref, credentials=credentials, config=config)
+        if found is None:
+            reason = SUBJECT_MISSING_REASON.format(subject=item.subject[:19], region=item.region)
+            logger.info("skipped: %s", reason)
+            return RegionResult(
+                region=item.region, status="SKIPPED", digest=item.digest, reason=reason, warnings=warnings
+            )
+    source = image_reference(item.source_registry, item.repository, item.tag, item.digest)
+    recorder = None
+    if heartbeat is not None and copy_input.execution_name:
+        try:
+            recorder = HeartbeatRecorder(heartbeat, execution=copy_input.execution_name, region=item.region,
+                                         runtime=item.runtime, total_bytes=item.size_bytes)  # fmt: skip
+        except ValueError as exc:  # a name we do not write keys for: copy without progress
+            logger.warning("no progress heartbeat: %s", exc)
+    with recorder if recorder is not None else contextlib.nullcontext():
+        result = copier(
+            source,
+            source.with_host(item.target_registry),
+            digest=item.digest,
+            guard_source_tag=item.tag is not None,
+            jobs=settings.copy_jobs,
+            source_config=settings.registry_config(item.source_registry),
+            target_config=settings.registry_config(item.target_registry),
+            credentials=credentials,
+            timeout=timeout,
+            **({"progress": recorder} if recorder is not None else {}),
+        )
+    superseded = result.status == "SUPERSEDED"
     return RegionResult(
         region=item.region,
-        status="SUPERSEDED" if result.status == "SUPERSEDED" else "SUCCEEDED",
+        status="SUPERSEDED" if superseded else "SUCCEEDED",
         digest=result.digest,
         bytes_copied=result.bytes_copied,
         blobs_copied=result.blobs_copied,
         blobs_skipped=result.blobs_skipped,
         blobs_mounted=result.blobs_mounted,
         seconds=round(result.seconds, 3),
+        lag_seconds=None if superseded else lag_seconds(item.event_time),
         warnings=[*warnings, *bounded_warnings(result.warnings)],
     )
 
@@ -244,12 +302,18 @@ def bounded_warnings(warnings: list[str], count: int = 5, length: int = 300) -> 
 def region_line(result: RegionResult) -> str:
     if result.status == "FAILED":
         line = f"- {result.region}: FAILED: {result.error or 'error'}: {result.cause or 'no cause given'}"
+    elif result.status == "SKIPPED":
+        line = f"- {result.region}: SKIPPED: {result.reason or 'nothing to do'}"
+    elif result.status == "SUPERSEDED":
+        line = f"- {result.region}: SUPERSEDED: the source tag now names a newer push; its own run tags it"
     else:
+        present = result.blobs_skipped + result.blobs_mounted
         line = (
-            f"- {result.region}: {result.status}, {human_bytes(result.bytes_copied)} copied, "
-            f"{result.blobs_copied} blobs copied, {result.blobs_skipped} already there, "
-            f"{result.seconds:.1f} s"
+            f"- {result.region}: {result.status}, "
+            f"{copied_text(result.bytes_copied, result.blobs_copied, present)}, {result.seconds:.1f} s"
         )
+        if result.lag_seconds is not None:
+            line += f", {result.lag_seconds:.1f} s after the push"
     for warning in result.warnings:
         line += f"\n  warning: {warning}"
     return line
@@ -268,6 +332,7 @@ def summarize(state: Mapping[str, Any]) -> Summary:
         "source_region": request.source_region,
         "execution_name": planned.execution_name,
         "execution_arn": planned.execution_arn,
+        "origin": request.origin,
     }
     if planned.status == "SKIPPED":
         return Summary(
@@ -298,61 +363,14 @@ def summarize(state: Mapping[str, Any]) -> Summary:
     if failed:
         head = (
             f"FAILED: {name}{short_digest} from {request.source_region}: "
-            f"{len(ordered) - len(failed)} of {len(ordered)} regions replicated; failed: {', '.join(failed)}"
+            f"{len(ordered) - len(failed)} of {plural(len(ordered), 'region')} replicated; "
+            f"failed: {', '.join(failed)}"
         )
     else:
-        head = f"SUCCEEDED: {name}{short_digest} from {request.source_region} to {len(ordered)} regions"
+        skipped = sum(1 for result in ordered if result.status == "SKIPPED")
+        copied = len(ordered) - skipped
+        head = f"SUCCEEDED: {name}{short_digest} from {request.source_region} to {plural(copied, 'region')}"
+        if skipped:
+            head += f" ({skipped} skipped)"
     text = "\n".join([head, *(region_line(result) for result in ordered)])
     return Summary(status=status, regions=ordered, failed_regions=failed, text=text, **common)
-
-
-# --- Notify --------------------------------------------------------------------------------------------
-
-
-def _subject(summary: Summary) -> str:
-    name = f"{summary.repository}:{summary.tag}" if summary.tag else summary.repository
-    subject = f"ECR replication {summary.status}: {name}"
-    return subject.encode("ascii", "replace").decode()[:100]
-
-
-def notify(summary: Summary, settings: Settings, *, sns_client: Any, events_client: Any) -> dict[str, Any]:
-    """Publish the summary: EventBridge ``Replication Completed`` always; SNS unless SKIPPED.
-
-    SKIPPED runs (filtered out, untagged pushes) are not mailed: a multi-arch push would otherwise
-    send one message per platform manifest. Their EventBridge event still says why they were skipped.
-    """
-    from ecr_replicate.ecr import aws_call  # noqa: PLC0415 - keep summarize importable without botocore
-
-    body = json.dumps(summary.to_json(), separators=(",", ":"))
-    published: dict[str, Any] = {"eventId": None, "snsMessageId": None}
-    with aws_call("events:PutEvents"):
-        answer = events_client.put_events(
-            Entries=[
-                {
-                    "Source": EVENT_SOURCE,
-                    "DetailType": EVENT_DETAIL_TYPE,
-                    "Detail": body,
-                    "EventBusName": settings.event_bus_name,
-                }
-            ]
-        )
-    entry = answer["Entries"][0] if answer.get("Entries") else {}
-    if answer.get("FailedEntryCount", 0):
-        code = str(entry.get("ErrorCode", "Unknown"))
-        message = f"events:PutEvents: {code}: {str(entry.get('ErrorMessage', ''))[:200]}"
-        if "Throttl" in code:
-            raise AwsThrottledError(message)
-        if code in ("InternalFailure", "InternalException", "ServiceUnavailable"):
-            raise AwsTransientError(message)
-        raise AwsPermanentError(message)
-    published["eventId"] = entry.get("EventId")
-    if settings.topic_arn and summary.status != "SKIPPED":
-        with aws_call("sns:Publish"):
-            answer = sns_client.publish(
-                TopicArn=settings.topic_arn,
-                Subject=_subject(summary),
-                MessageStructure="json",
-                Message=json.dumps({"default": body, "email": summary.text}),
-            )
-        published["snsMessageId"] = answer.get("MessageId")
-    return published

@@ -26,7 +26,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from ecr_replicate.errors import InvalidInputError, ReplicationError
+from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.filters import filter_reason
 from ecr_replicate.inventory import SourceImage
 from ecr_replicate_cli import deployment
@@ -68,25 +68,18 @@ def pending(
 
 def items(images: list[SourceImage], run_name: str, regions: tuple[str, ...] | None) -> list[dict[str, Any]]:
     """The Distributed Map's items: a manual request per image, named ``<run>-<n>``."""
-    return [
-        {
-            "repository": image.repository,
-            "tag": image.tag,
-            "digest": image.digest,
-            "regions": list(regions) if regions else None,
-            "name": f"{run_name}-{number}",
-        }
-        for number, image in enumerate(images, start=1)
-    ]
+    from ecr_replicate.batch import map_items  # noqa: PLC0415
+
+    return map_items([(image, regions) for image in images], run_name)
 
 
 def start(deploy: deployment.Deployment, payload: list[dict[str, Any]], run_name: str) -> str:
     if not deploy.backfill_arn or not deploy.items_bucket:
         raise InvalidInputError("this deployment has no backfill state machine / bucket (update the stack)")
+    from ecr_replicate.batch import put_items  # noqa: PLC0415
+
     key = f"backfill/{run_name}.json"
-    deploy.client("s3").put_object(
-        Bucket=deploy.items_bucket, Key=key, Body=json.dumps(payload).encode(), ContentType="application/json"
-    )
+    put_items(deploy.client("s3"), deploy.items_bucket, key, payload)
     answer = deploy.client("stepfunctions").start_execution(
         stateMachineArn=deploy.backfill_arn,
         name=run_name,
@@ -226,10 +219,4 @@ def backfill(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return backfill(args, sys.stdout)
-    except ReplicationError as exc:
-        print(f"ecr-replicate backfill: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return backfill(args, sys.stdout)  # errors and Ctrl-C: ecr_replicate_cli.exits

@@ -1,15 +1,17 @@
 """Which deployment the operator commands (``replicate``, ``backfill``, ``verify``,
-``dead-letters``) act on.
+``reconcile``, ``dead-letters``) act on.
 
 Two sources, one :class:`Deployment`:
 
 * ``--stack NAME``: the CloudFormation stack's outputs (``StateMachineArn``,
-  ``BackfillStateMachineArn``, ``BackfillItemsBucketName``, ``*DeadLetterQueueUrl``) and
+  ``BackfillStateMachineArn``, ``BackfillItemsBucketName``, ``ReconcileStateMachineArn``,
+  ``*DeadLetterQueueUrl``) and
   parameters (``TargetRegions`` and the include/exclude filters); the source region is the
   stack's region, registries are ECR's.
 * otherwise the environment, as ``ecr-replicate local up`` prints it: boto3's
   ``AWS_ENDPOINT_URL``/``AWS_REGION``, :data:`ENV_REPLICATE_ARN`, :data:`ENV_BACKFILL_ARN`,
-  :data:`ENV_BACKFILL_BUCKET`, :data:`ENV_DEAD_LETTER_QUEUES`, and the same
+  :data:`ENV_BACKFILL_BUCKET`, :data:`ENV_RECONCILE_ARN`, :data:`ENV_DEAD_LETTER_QUEUES`,
+  :data:`ENV_PROGRESS_BUCKET`, and the same
   ``TARGET_REGIONS``/``REGISTRY_ENDPOINTS`` the handlers read
   (:class:`ecr_replicate.config.Settings`). Nothing here branches on "local".
 """
@@ -27,7 +29,10 @@ from ecr_replicate.errors import ConfigurationError, InvalidInputError
 ENV_REPLICATE_ARN = "ECR_REPLICATE_STATE_MACHINE_ARN"
 ENV_BACKFILL_ARN = "ECR_REPLICATE_BACKFILL_STATE_MACHINE_ARN"
 ENV_BACKFILL_BUCKET = "ECR_REPLICATE_BACKFILL_BUCKET"
+ENV_RECONCILE_ARN = "ECR_REPLICATE_RECONCILE_STATE_MACHINE_ARN"
 ENV_DEAD_LETTER_QUEUES = "ECR_REPLICATE_DEAD_LETTER_QUEUES"  # comma-separated queue URLs
+ENV_PROGRESS_BUCKET = "ECR_REPLICATE_PROGRESS_BUCKET"  # the copy heartbeats (status shows bytes)
+PROGRESS_BUCKET_OUTPUT = "ProgressBucketName"
 DEAD_LETTER_OUTPUT_SUFFIX = "DeadLetterQueueUrl"
 #: template parameter -> the environment variable Settings reads
 PARAMETER_ENV = {
@@ -46,6 +51,8 @@ class Deployment:
     backfill_arn: str | None = None
     items_bucket: str | None = None
     dead_letter_queues: tuple[str, ...] = ()  # the trigger rules' DLQ URLs
+    reconcile_arn: str | None = None
+    progress_bucket: str | None = None  # the copy heartbeats (ecr_replicate.heartbeat)
 
     @property
     def source_region(self) -> str:
@@ -70,6 +77,12 @@ class Deployment:
         from ecr_replicate.ecr import client_factory  # noqa: PLC0415
 
         return for_deployment(self.settings, client_factory("ecr"))
+
+    def progress_reader(self) -> Any:
+        """Reads the copy heartbeats for status views; None without a progress bucket."""
+        from ecr_replicate_cli.heartbeats import HeartbeatReader  # noqa: PLC0415
+
+        return HeartbeatReader(self.progress_bucket, self.source_region) if self.progress_bucket else None
 
     def regions(self, wanted: list[str] | None) -> tuple[str, ...]:
         """The target regions, restricted to ``wanted`` (each must be a target)."""
@@ -108,13 +121,16 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Deployment:
         replicate_arn=replicate,
         backfill_arn=env.get(ENV_BACKFILL_ARN, "").strip() or None,
         items_bucket=env.get(ENV_BACKFILL_BUCKET, "").strip() or None,
+        reconcile_arn=env.get(ENV_RECONCILE_ARN, "").strip() or None,
         dead_letter_queues=tuple(
             u.strip() for u in env.get(ENV_DEAD_LETTER_QUEUES, "").split(",") if u.strip()
         ),
+        progress_bucket=env.get(ENV_PROGRESS_BUCKET, "").strip() or None,
     )
 
 
-def from_stack(cfn: Any, stack: str) -> Deployment:
+def describe_stack(cfn: Any, stack: str) -> dict[str, Any]:
+    """The stack as ``DescribeStacks`` answers; a missing stack is a clear error."""
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
     try:
@@ -123,10 +139,19 @@ def from_stack(cfn: Any, stack: str) -> Deployment:
         raise InvalidInputError(f"stack {stack!r}: {exc.response['Error'].get('Message', exc)}") from None
     if not stacks:
         raise InvalidInputError(f"stack {stack!r} not found")
-    outputs = {str(o["OutputKey"]): str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
+    return dict(stacks[0])
+
+
+def stack_outputs(described: dict[str, Any]) -> dict[str, str]:
+    return {str(o.get("OutputKey", "")): str(o.get("OutputValue", "")) for o in described.get("Outputs", [])}
+
+
+def from_stack(cfn: Any, stack: str) -> Deployment:
+    described = describe_stack(cfn, stack)
+    outputs = stack_outputs(described)
     parameters = {
         str(p["ParameterKey"]): str(p.get("ResolvedValue") or p.get("ParameterValue") or "")
-        for p in stacks[0].get("Parameters", [])
+        for p in described.get("Parameters", [])
     }
     replicate = outputs.get("StateMachineArn")
     if not replicate:
@@ -145,9 +170,11 @@ def from_stack(cfn: Any, stack: str) -> Deployment:
         replicate_arn=replicate,
         backfill_arn=outputs.get("BackfillStateMachineArn"),
         items_bucket=outputs.get("BackfillItemsBucketName"),
+        reconcile_arn=outputs.get("ReconcileStateMachineArn"),
         dead_letter_queues=tuple(
             v for k, v in sorted(outputs.items()) if k.endswith(DEAD_LETTER_OUTPUT_SUFFIX)
         ),
+        progress_bucket=outputs.get(PROGRESS_BUCKET_OUTPUT),
     )
 
 

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module, one-line help)
@@ -21,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replicate": ("ecr_replicate_cli.replicate", "replicate one image by hand (--region R, --dry-run)"),
     "backfill": ("ecr_replicate_cli.backfill", "replicate images that existed before deployment (--dry-run)"),
     "verify": ("ecr_replicate_cli.verify", "drift report: each source tag's digest in every target"),
+    "reconcile": (
+        "ecr_replicate_cli.reconcile",
+        "replicate whatever drifted (the deployment's reconcile run; --dry-run: only show it)",
+    ),
     "dead-letters": (
         "ecr_replicate_cli.dead_letters",
         "list (default) or --replay the push events EventBridge could not deliver",
@@ -45,6 +50,8 @@ def _top_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; every way it can end becomes an exit code and at most one line on stderr
+    (:mod:`ecr_replicate_cli.exits`): no traceback reaches the terminal unless ``--verbose``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in COMMANDS:
         parser = _top_parser()
@@ -54,14 +61,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.parse_args(args)  # prints help, or the usage error, and exits
         return 2
     name = args[0]
+    verbose = "--verbose" in args or "-v" in args[1:2]  # before parsing: errors while importing
+    try:
+        options, module = _parse(name, args[1:])
+        verbose = bool(getattr(options, "verbose", False))
+        if verbose:
+            from ecr_replicate_cli.exits import log_to_stderr  # noqa: PLC0415
+
+            log_to_stderr()
+        code = int(module.run(options))
+        sys.stdout.flush()  # a reader that went away (| head) shows here, not at exit
+    except BaseException as exc:  # each kind becomes an exit code and at most one line
+        from ecr_replicate_cli import exits  # noqa: PLC0415 - only on the way out
+
+        return exits.ended_by(exc, f"ecr-replicate {name}", verbose=verbose, process=argv is None)
+    if "threading" in sys.modules:
+        from ecr_replicate_cli.exits import calm_shutdown  # noqa: PLC0415
+
+        calm_shutdown()
+    return code
+
+
+def _parse(name: str, args: list[str]) -> tuple[argparse.Namespace, Any]:
+    """The subcommand's module (imported now) and its parsed options; ``--verbose`` for all."""
     module_name, help_text = COMMANDS[name]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(
-        prog=f"ecr-replicate {name}", description=help_text
-    )
+    parser = argparse.ArgumentParser(prog=f"ecr-replicate {name}", description=help_text)
     module.configure(parser)
-    code = module.run(parser.parse_args(args[1:]))
-    return int(code)
+    if "--verbose" not in parser._option_string_actions:
+        parser.add_argument(
+            "--verbose", "-v", action="store_true", help="log to stderr; the traceback of an internal error"
+        )
+    return parser.parse_args(args), module
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ COPYING = "copying"
 DONE = "done"
 FAILED = "failed"
 SUPERSEDED = "superseded"
-STATES = (WAITING, ENSURING, COPYING, DONE, FAILED, SUPERSEDED)
+SKIPPED = "skipped"  # a referrer whose subject is not in the region yet (RegionResult.reason)
+STATES = (WAITING, ENSURING, COPYING, DONE, FAILED, SUPERSEDED, SKIPPED)
 
 #: Iteration state names (statemachine/replicate.asl.json) -> the row state they mean.
 STATE_PHASES: Mapping[str, str] = {
@@ -33,7 +34,7 @@ STATE_PHASES: Mapping[str, str] = {
     "Copy image (Lambda)": COPYING,
     "Copy image (CodeBuild)": COPYING,
 }
-_RESULT_STATES = {"SUCCEEDED": DONE, "SUPERSEDED": SUPERSEDED, "FAILED": FAILED}
+_RESULT_STATES = {"SUCCEEDED": DONE, "SUPERSEDED": SUPERSEDED, "SKIPPED": SKIPPED, "FAILED": FAILED}
 _ITERATION_END = {"MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted"}
 _OUTSIDE = {"ExecutionStarted", "MapStateEntered", "MapStateStarted", "MapStateSucceeded", "MapStateFailed",
             "MapStateAborted", "MapStateExited"}  # fmt: skip
@@ -48,7 +49,8 @@ class RegionRow:
     region: str
     state: str = WAITING
     bytes_copied: int = 0
-    blobs_skipped: int = 0
+    blobs_skipped: int = 0  # already in the target (skipped) or mounted there
+    blobs_copied: int = 0
     seconds: float = 0.0
     error: str | None = None
     cause: str | None = None
@@ -56,6 +58,7 @@ class RegionRow:
     digest: str | None = None
     runtime: str | None = None  # "lambda" | "codebuild" once the copy started
     attempts: int = 0  # task attempts in the current step (> 1: it was retried)
+    lag_seconds: float | None = None  # push event -> the region holds the image (RegionResult)
 
     @property
     def failed(self) -> bool:
@@ -63,7 +66,7 @@ class RegionRow:
 
     @property
     def finished(self) -> bool:
-        return self.state in (DONE, FAILED, SUPERSEDED)
+        return self.state in (DONE, FAILED, SUPERSEDED, SKIPPED)
 
 
 def _json(text: Any) -> Any:
@@ -73,6 +76,17 @@ def _json(text: Any) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+def cause_message(cause: Any, limit: int = 600) -> str | None:
+    """A Step Functions cause for people: a Lambda's JSON cause is reduced to its ``errorMessage``
+    (no ``stackTrace``); anything else is kept, on one line."""
+    if not cause:
+        return None
+    parsed = _json(cause)
+    text = str(parsed.get("errorMessage") or "") if isinstance(parsed, dict) else str(cause)
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _time(value: Any) -> datetime | None:
@@ -158,11 +172,16 @@ def _apply_result(row: RegionRow, result: Any) -> None:
     row.status = str(result["status"])
     row.state = _RESULT_STATES[row.status]
     row.bytes_copied = int(result.get("bytesCopied") or 0)
-    row.blobs_skipped = int(result.get("blobsSkipped") or 0)
+    row.blobs_skipped = int(result.get("blobsSkipped") or 0) + int(result.get("blobsMounted") or 0)
+    row.blobs_copied = int(result.get("blobsCopied") or 0)
     row.digest = result.get("digest") or row.digest
+    lag = result.get("lagSeconds")
+    row.lag_seconds = float(lag) if isinstance(lag, int | float) else None
     if row.status == "FAILED":
         row.error = result.get("error") or row.error
         row.cause = result.get("cause") or row.cause
+    elif row.status == "SKIPPED":
+        row.error, row.cause = None, result.get("reason")
     else:
         row.error = row.cause = None
 
@@ -199,7 +218,7 @@ class _Iterations:
             row.region = row.region or _payload_region(details.get("parameters")) or ""
         elif kind == "TaskFailed" and not row.finished:
             row.error = f"{details.get('error', 'error')} (retrying)"
-            row.cause = details.get("cause")
+            row.cause = cause_message(details.get("cause"))
         elif kind == "TaskSucceeded" and not row.finished:
             row.error = row.cause = None
         elif kind.endswith("StateExited"):

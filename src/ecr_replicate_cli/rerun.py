@@ -15,9 +15,10 @@ import re
 import sys
 from typing import Any
 
-from ecr_replicate.errors import InvalidInputError, ReplicationError
+from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.model import parse_request
-from ecr_replicate_cli import status
+from ecr_replicate_cli import deployment, status
+from ecr_replicate_cli.executions import is_execution_arn
 
 MAX_NAME = 80
 MAX_ATTEMPTS = 100
@@ -104,9 +105,11 @@ def rerun(
     return new_arn
 
 
-def dry_run(sfn: Any, execution_arn: str, regions: list[str], failed: bool) -> int:
+def dry_run(
+    sfn: Any, execution_arn: str, regions: list[str], failed: bool, deploy: deployment.Deployment
+) -> int:
     """What the rerun would copy to each chosen region (``ecr_replicate.dryrun``); starts nothing."""
-    from ecr_replicate_cli import deployment, replicate  # noqa: PLC0415
+    from ecr_replicate_cli import replicate  # noqa: PLC0415
 
     view = status.snapshot(sfn, execution_arn)
     chosen = select_regions(view, regions, failed)
@@ -115,7 +118,7 @@ def dry_run(sfn: Any, execution_arn: str, regions: list[str], failed: bool) -> i
         return 0
     manual = rerun_input(view.input, chosen, default_region=status.arn_region(view.arn) or "us-east-1")
     image = (str(manual["repository"]), manual.get("tag"), manual.get("digest"))
-    return replicate.dry_run(deployment.from_environment(), image, tuple(chosen), sys.stdout)
+    return replicate.dry_run(deploy, image, tuple(chosen), sys.stdout)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -131,23 +134,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--failed", action="store_true", help="re-run every region that failed")
     parser.add_argument("--no-follow", action="store_true", help="print the new ARN and return")
     parser.add_argument("--dry-run", action="store_true", help="print what would be copied; change nothing")
+    parser.add_argument(
+        "--stack", help="CloudFormation stack of the deployment (dry run, progress; default: the environment)"
+    )
+    parser.add_argument("--aws-region", dest="stack_region", help="region of --stack (default: the ARN's)")
 
 
 def run(args: argparse.Namespace) -> int:
     regions = [r.strip() for value in (args.regions or []) for r in value.split(",") if r.strip()]
-    try:
-        sfn = status.stepfunctions_client(status.arn_region(args.execution))
-        if not args.execution.startswith("arn:") or ":execution:" not in args.execution:
-            raise InvalidInputError(f"not an execution ARN: {args.execution[:120]!r}")
-        if getattr(args, "dry_run", False):
-            return dry_run(sfn, args.execution, regions, args.failed)
-        new_arn = rerun(sfn, args.execution, regions=regions, failed=args.failed)
-        if new_arn is None or args.no_follow:
-            return 0
-        view = status.watch(sfn, new_arn, out=sys.stdout, follow=True)
-    except ReplicationError as exc:
-        print(f"ecr-replicate rerun: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    if not is_execution_arn(args.execution):
+        raise InvalidInputError(f"not an execution ARN: {args.execution[:120]!r}")
+    sfn = status.stepfunctions_client(status.arn_region(args.execution))
+    if args.dry_run:
+        deploy = deployment.resolve(args.stack, args.stack_region or status.arn_region(args.execution))
+        return dry_run(sfn, args.execution, regions, args.failed, deploy)
+    new_arn = rerun(sfn, args.execution, regions=regions, failed=args.failed)
+    if new_arn is None or args.no_follow:
+        return 0
+    if args.stack:
+        region = args.stack_region or status.arn_region(new_arn)
+        progress = deployment.resolve(args.stack, region).progress_reader()
+    else:
+        progress = status.progress_reader(region=status.arn_region(new_arn))
+    view = status.watch(sfn, new_arn, out=sys.stdout, follow=True, progress=progress)
     return status.exit_code(view)

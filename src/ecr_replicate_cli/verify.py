@@ -1,7 +1,10 @@
 """``ecr-replicate verify [--repository GLOB ...] [--region R ...] [--json] [--all]``: drift report.
 
-For every ``repository:tag`` of the source (ECR API listing), one manifest HEAD per target
-region: ``same``, ``missing``, ``different`` or ``unreachable``. Exit status 1 on any drift.
+For every ``repository:tag`` of the source (ECR API listing, the deployment's filters applied) and
+every untagged OCI 1.1 referrer, one manifest HEAD per target region: ``same``, ``missing``,
+``different`` or ``unreachable``; then the tags only a target holds (deleted in the source:
+reported, never deleted). Exit status 1 on any drift. The reconcile workflow runs the same check
+(:func:`ecr_replicate.drift.check_deployment`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import json
 import sys
 from typing import TextIO
 
-from ecr_replicate.errors import ReplicationError
 from ecr_replicate_cli import deployment
 
 
@@ -21,10 +23,16 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
     regions_arg = [r.strip() for value in (args.regions or []) for r in value.split(",") if r.strip()]
     deploy = deployment.resolve(args.stack, args.stack_region)
     regions = deploy.regions(regions_arg)
-    images = inventory.list_images(deploy.client("ecr"), args.repository, args.tag)
-    head = inventory.head_function(deploy.settings.registry_config, deploy.credentials())
-    states = inventory.target_states(images, regions, deploy.registry, head)
-    report = drift.build_report(deploy.source_region, regions, states)
+    with inventory.RegistryHeads(deploy.settings.registry_config, deploy.credentials()) as head:
+        report = drift.check_deployment(
+            deploy.settings,
+            source_ecr=deploy.client("ecr"),
+            ecr_of=lambda region: deploy.client("ecr", region),
+            head=head,
+            regions=regions,
+            repositories=args.repository,
+            tags=args.tag,
+        )
     if args.json:
         json.dump(report.to_json(), out, indent=2)
         out.write("\n")
@@ -48,8 +56,4 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return verify(args, sys.stdout)
-    except ReplicationError as exc:
-        print(f"ecr-replicate verify: {exc}", file=sys.stderr)
-        return 2
+    return verify(args, sys.stdout)  # errors, Ctrl-C, a closed pipe: ecr_replicate_cli.exits

@@ -13,24 +13,32 @@
 notification and checks every region's digest against the source (exit 0 only if all match; on a
 failure it lists what IAM refused).
 With ``--fail-region R``, R's registry is down during the run; the demo then restarts it and
-re-runs R alone (``ecr-replicate rerun --region R``). ``up`` leaves the environment running and
-replicates every push until Ctrl-C. Everything started is stopped, by PID, on exit or a signal.
+re-runs R alone (``ecr-replicate rerun --region R``). ``up`` (:mod:`ecr_replicate_local.up`)
+leaves the environment running and replicates every push until Ctrl-C. Everything started is
+stopped, by PID, on exit or a signal.
+
+The terminal shows only what these commands print: one live table per run (plain lines when
+stdout is not a terminal), with each region's bytes and rate from the copy heartbeats. The
+functions' JSON log lines and the twin's own log records go to a log file named at start
+(:mod:`ecr_replicate_local.run_log`), or to stderr with ``--verbose``.
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from ecr_replicate.errors import ReplicationError
+from ecr_replicate.errors import InvalidInputError, ReplicationError
 from ecr_replicate_cli import rerun, status
-from ecr_replicate_local.environment import LocalEnvironment, StartedExecution
+from ecr_replicate_cli.heartbeats import HeartbeatReader
+from ecr_replicate_local.environment import LocalEnvironment
 from ecr_replicate_local.regions import parse_regions
+from ecr_replicate_local.run_log import RunLog
 from ecr_replicate_local.signals import interrupts_as_keyboard_interrupt
+from ecr_replicate_local.up import print_regions, run_up
 
 DEMO_REPOSITORY = "demo/app"
 DEMO_TAG = "v1"
@@ -60,9 +68,25 @@ def _push_sample(host: str, out: TextIO) -> Any:
     return pushed
 
 
+def progress_reader(env: LocalEnvironment) -> HeartbeatReader | None:
+    """Reads the copy heartbeats of ``env``'s runs (as the operator), if its stack records them."""
+    bucket = env.aws.stack.buckets.get("ProgressBucket") if env.aws.stack else None
+    if not bucket:
+        return None
+    return HeartbeatReader(bucket, env.source_region, lambda region: env.aws.client("s3", region))
+
+
 def _follow(env: LocalEnvironment, arn: str, out: TextIO) -> status.ExecutionView:
     print(f"Execution {arn}", file=out, flush=True)
-    view = status.watch(env.sfn(), arn, out=out, follow=True, timeout=EXECUTION_TIMEOUT, show_text=False)
+    view = status.watch(
+        env.sfn(),
+        arn,
+        out=out,
+        follow=True,
+        timeout=EXECUTION_TIMEOUT,
+        show_text=False,
+        progress=progress_reader(env),
+    )
     message = env.notification_for(arn)
     print("Notification:", file=out)
     text = str(message.get("text")) if message else "(none received)"
@@ -117,23 +141,31 @@ def _explain_denials(env: LocalEnvironment, out: TextIO) -> None:
     out.flush()
 
 
-def _environment(args: argparse.Namespace, source: str, targets: list[str]) -> LocalEnvironment:
-    return LocalEnvironment(source, targets, data_dir=args.data, runtime=args.runtime, template=args.template)
+def _environment(
+    args: argparse.Namespace, source: str, targets: list[str], log: RunLog, **options: Any
+) -> LocalEnvironment:
+    return LocalEnvironment(
+        source,
+        targets,
+        data_dir=args.data,
+        runtime=args.runtime,
+        template=args.template,
+        log=log.fd,
+        **options,
+    )
 
 
-def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run_demo(args: argparse.Namespace, log: RunLog, out: TextIO = sys.stdout) -> int:
     source, targets = parse_regions(args.regions)
     fail_region = args.fail_region
     if fail_region is not None and fail_region not in targets:
-        print(
-            f"--fail-region {fail_region} is not one of the targets ({', '.join(targets)})", file=sys.stderr
+        raise InvalidInputError(
+            f"--fail-region {fail_region} is not one of the targets ({', '.join(targets)})"
         )
-        return 2
-    with interrupts_as_keyboard_interrupt(), _environment(args, source, targets) as env:
+    with interrupts_as_keyboard_interrupt(), _environment(args, source, targets, log) as env:
         print_regions(env, "source", out)
-        print(
-            f"Local AWS (moto Step Functions, IAM enforced) at {env.aws.endpoint_url}", file=out, flush=True
-        )
+        print(f"Local AWS (moto Step Functions, IAM enforced) at {env.aws.endpoint_url}", file=out)
+        print(log.describe(), file=out, flush=True)
         if fail_region is not None:
             env.regions.stop_region(fail_region)  # type: ignore[union-attr]
             print(f"Fault demo: stopped the registry of {fail_region}", file=out, flush=True)
@@ -164,68 +196,6 @@ def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         return 0
 
 
-# --- up ---------------------------------------------------------------------------------------
-
-
-def print_regions(env: LocalEnvironment, source_role: str, out: TextIO) -> None:
-    """Each region's ECR front (https, what our code uses) and its docker-registry."""
-    print("Local regions (an https ECR front per region, in front of its docker-registry):", file=out)
-    for region in (env.source_region, *env.target_regions):
-        role = source_role if region == env.source_region else "target"
-        front, registry = f"https://{env.front_host(region)}", env.push_host(region)
-        print(f"  {region:<16} {front:<29} registry {registry:<21} {role}", file=out)
-
-
-def _print_access(env: LocalEnvironment, out: TextIO) -> None:
-    src = env.push_host()
-    front = env.front_host(env.source_region)
-    cert_dir = env.fronts.cert_dir
-    print("Push with any client to the source's registry (plain http, for people), e.g.:", file=out)
-    print(f"  skopeo copy --dest-tls-verify=false IMAGE docker://{src}/REPO:TAG", file=out)
-    print(f"Our code reaches the regions through their ECR fronts (CA: {env.fronts.ca_file}).", file=out)
-    print("To call a front by hand (with the exports below; a token of your own role):", file=out)
-    print(
-        f'  skopeo inspect --cert-dir {shlex.quote(str(cert_dir))} --creds "AWS:$(aws ecr get-login-password '
-        f'--region {env.source_region})" docker://{front}/REPO:TAG',
-        file=out,
-    )
-
-
-def run_up(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    source, targets = parse_regions(args.regions)
-    with interrupts_as_keyboard_interrupt(), _environment(args, source, targets) as env:
-        print_regions(env, "source: push here", out)
-        _print_access(env, out)
-        print("Watch runs from another terminal:", file=out)
-        for name, value in env.aws.environment().items():
-            print(f"  export {name}={shlex.quote(value)}", file=out)
-        print(
-            f"  ecr-replicate status --follow EXECUTION_ARN   (state machine {env.aws.state_machine_arn})",
-            file=out,
-        )
-        print("Replicating every push until Ctrl-C.", file=out, flush=True)
-        sfn = env.sfn()
-        reported = 0
-        pending: dict[str, StartedExecution] = {}
-        while True:
-            with env._changed:
-                env._changed.wait(0.5)
-                new = env.executions[reported:]
-                reported = len(env.executions)
-            for started in new:
-                if "image-tag" in started.event["detail"]:  # platform manifests are part of a tag push
-                    print(f"push {started.label}: {started.arn}", file=out, flush=True)
-                    pending[started.arn] = started
-            for arn, started in list(pending.items()):
-                view = status.snapshot(sfn, arn)
-                if view.done:
-                    del pending[arn]
-                    print(f"{view.status}: {started.label}", file=out)
-                    for row in view.rows:
-                        print(f"  {status.plain_row(row)}", file=out)
-                    out.flush()
-
-
 # --- the command ------------------------------------------------------------------------------
 
 
@@ -245,6 +215,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the SAM template to run (default: the repository's template.yaml)",
     )
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="the functions' and the twin's logs on stderr"
+    )
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -254,14 +227,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     demo.add_argument("--fail-region", metavar="REGION", help="stop this region's registry for the run")
     up = sub.add_parser("up", help="start the local regions and replicate every push until Ctrl-C")
     _common(up)
+    up.add_argument(
+        "--drop-events",
+        type=float,
+        default=0.0,
+        metavar="PERCENT",
+        help="lose this share of push events before they reach the workflow (reconcile heals them)",
+    )
+    up.add_argument("--drop-seed", type=int, metavar="N", help="seed of --drop-events (repeatable runs)")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return run_demo(args) if args.action == "demo" else run_up(args)
-    except ReplicationError as exc:
-        print(f"ecr-replicate local {args.action}: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: everything started was stopped", file=sys.stderr)
-        return 130
+    """Errors, Ctrl-C (after everything started was stopped): ``ecr_replicate_cli.exits``."""
+    with RunLog(f"local-{args.action}", verbose=args.verbose) as log:
+        if args.action == "demo":
+            return run_demo(args, log)
+        source, targets = parse_regions(args.regions)
+        environment = _environment(
+            args, source, targets, log, drop_events=args.drop_events, drop_seed=args.drop_seed
+        )
+        with interrupts_as_keyboard_interrupt(), environment as env:
+            run_up(env, sys.stdout, log.describe())
+    return 0

@@ -9,16 +9,21 @@ address is printed for them) and what the twin reads for its bookkeeping: the lo
 reflects what the registries hold, as ECR does on AWS -- at start each region's registry is read
 into its ECR (:func:`~ecr_replicate_local.ecr_mirror.seed_from_registry`), then every push and
 deletion the registries report is recorded there; the source region's pushes also become
-``ECR Image Action`` events delivered to EventBridge's rules (which start the workflow), unless
-``deliver_events`` is off (suites that start executions themselves).
+``ECR Image Action`` events (``ECR Referrer Action`` for a manifest with a ``subject``) delivered
+to EventBridge's rules (which start the workflow), unless ``deliver_events`` is off (suites that
+start executions themselves). ``drop_events`` loses that percentage of the source's push events
+before EventBridge (``local up --drop-events``, :mod:`~ecr_replicate_local.lost_events`): the
+pushes are recorded in ECR all the same, and ``dropped`` lists their events.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,8 @@ from ecr_replicate_local.regions import LocalRegions
 from ecr_replicate_local.signals import signals_ignored
 
 __all__ = ["DELIVERY_ATTEMPTS", "LocalEnvironment", "StartedExecution"]
+
+logger = logging.getLogger(__name__)
 
 NOTIFICATION_WAIT = 10.0
 READY_WAIT = 60.0
@@ -41,10 +48,38 @@ class StartedExecution:
 
     @property
     def label(self) -> str:
-        detail = self.event["detail"]
-        tag = detail.get("image-tag")
-        name = f"{detail['repository-name']}:{tag}" if tag else detail["repository-name"]
-        return f"{name} ({detail['image-digest'][:19]})"
+        return event_label(self.event)
+
+
+def names_an_image(event: Mapping[str, Any]) -> bool:
+    """A tagged push or a referrer's: what people pushed (a platform manifest's push is part of
+    its index's, which follows)."""
+    return "image-tag" in event["detail"] or event.get("detail-type") == "ECR Referrer Action"
+
+
+def event_label(event: Mapping[str, Any]) -> str:
+    """``repository:tag (sha256:...)`` of a push event; a referrer's says so."""
+    detail = event["detail"]
+    tag = detail.get("image-tag")
+    name = f"{detail['repository-name']}:{tag}" if tag else detail["repository-name"]
+    kind = "referrer " if event.get("detail-type") == "ECR Referrer Action" else ""
+    return f"{kind}{name} ({detail['image-digest'][:19]})"
+
+
+def _at_once(steps: list[Callable[[], object]]) -> None:
+    """Run the stop steps in parallel and wait for all; a failing one does not stop the others."""
+
+    def run(step: Callable[[], object]) -> None:
+        try:
+            step()
+        except Exception as exc:  # keep stopping the rest
+            print(f"warning: while stopping: {exc}", file=sys.stderr)
+
+    threads = [threading.Thread(target=run, args=(step,), name="stop") for step in steps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 class LocalEnvironment:
@@ -64,7 +99,14 @@ class LocalEnvironment:
         throttle: Any = None,
         prewarm: bool = True,
         function_overrides: Mapping[str, str] | None = None,
+        drop_events: float = 0.0,
+        drop_seed: int | None = None,
+        log: int | None = None,
     ) -> None:
+        """``log``: a file descriptor for the functions' output (``local demo|up`` give their log
+        file); None: this process's stderr."""
+        from ecr_replicate_local.lost_events import EventDropper  # noqa: PLC0415
+
         self.source_region = source_region
         self.target_regions = target_regions
         self.data_dir = data_dir
@@ -79,11 +121,14 @@ class LocalEnvironment:
         self.throttle = throttle  # an ecr_front.Throttle for the fronts, e.g. Throttle.ecr_defaults()
         self.prewarm = prewarm
         self.function_overrides = dict(function_overrides or {})
+        self.log = log
         self.regions: LocalRegions | None = None
         self.fronts: Any = None
         self.aws: Any = None
         self.bridges: dict[str, Any] = {}  # region -> its registry's webhook bridge
         self.executions: list[StartedExecution] = []
+        self.dropper = EventDropper(drop_events, drop_seed)  # --drop-events: lost push events
+        self.dropped: list[dict[str, Any]] = []  # the source push events dropped, in order
         self.seeded: dict[str, int] = {}  # region -> tags found in its registry at start
         self._changed = threading.Condition()
         self._ready = threading.Event()
@@ -104,7 +149,13 @@ class LocalEnvironment:
 
         try:
             for region in (self.source_region, *self.target_regions):
-                bridge = WebhookBridge(self._on_event, account=MOTO_ACCOUNT, region=region)
+                bridge = WebhookBridge(
+                    self._on_event,
+                    account=MOTO_ACCOUNT,
+                    region=region,
+                    # the source's pushes of manifests with a subject are ECR Referrer Actions
+                    subject_of=self._subject_of if region == self.source_region else None,
+                )
                 self.bridges[region] = bridge.start()
             self.regions = LocalRegions(
                 self.source_region,
@@ -120,6 +171,7 @@ class LocalEnvironment:
                 retry_time_scale=self.retry_time_scale,
                 prewarm=self.prewarm,
                 function_overrides=self.function_overrides,
+                log=self.log,
             )
             self.fronts = RegionFronts(
                 self.regions,
@@ -149,23 +201,16 @@ class LocalEnvironment:
             self._stop()
 
     def _stop(self) -> None:
+        """In three waves, each one's parts at once (Ctrl-C in ``local up`` ends within 2 s): the
+        bridges (no new event), the local AWS (no new copy), then the fronts and the registries."""
         bridges, self.bridges = list(self.bridges.values()), {}
         aws, self.aws = self.aws, None
         fronts, self.fronts = self.fronts, None
         regions, self.regions = self.regions, None
         self._ready.set()  # wake events waiting for a start that will not come
-        for step in (
-            *(bridge.stop for bridge in bridges),
-            aws.stop if aws is not None else None,
-            fronts.stop if fronts is not None else None,
-            regions.cleanup if regions is not None else None,
-        ):
-            if step is None:
-                continue
-            try:
-                step()
-            except Exception as exc:  # keep stopping the rest
-                print(f"warning: while stopping: {exc}", file=sys.stderr)
+        _at_once([bridge.stop for bridge in bridges])
+        _at_once([aws.stop] if aws is not None else [])
+        _at_once([step for step in (fronts and fronts.stop, regions and regions.cleanup) if step])
 
     def __enter__(self) -> LocalEnvironment:
         return self.start()
@@ -225,6 +270,12 @@ class LocalEnvironment:
             print(f"warning: could not record the {region} push in the local ECR: {exc}", file=sys.stderr)
         if region != self.source_region or not self.deliver_events:
             return
+        if event["detail"]["action-type"] == "PUSH" and self.dropper.drop():
+            logger.info("dropped the push event %s (--drop-events %g%%)", event["id"], self.dropper.percent)
+            with self._changed:
+                self.dropped.append(event)
+                self._changed.notify_all()
+            return
         try:
             arns = aws.deliver_event(event, name=execution_name(event))
         except Exception as exc:  # retried, then in the rule's dead-letter queue: say so
@@ -233,6 +284,25 @@ class LocalEnvironment:
         with self._changed:
             self.executions.extend(StartedExecution(event, arn) for arn in arns)
             self._changed.notify_all()
+
+    def _subject_of(self, event: dict[str, Any]) -> str | None:
+        """The ``subject`` of the manifest a push event names, read from its region's registry."""
+        from ecr_replicate_local.ecr_mirror import RegistryReader  # noqa: PLC0415
+
+        self._ready.wait(READY_WAIT)
+        if self.regions is None:
+            return None
+        detail = event["detail"]
+        reader = RegistryReader(self.regions.registry(str(event["region"])).host)
+        try:
+            manifest = reader.manifest(str(detail["repository-name"]), str(detail["image-digest"]))
+        finally:
+            reader.close()
+        if manifest is None:
+            return None
+        subject = json.loads(manifest.body).get("subject")
+        digest = subject.get("digest") if isinstance(subject, dict) else None
+        return digest if isinstance(digest, str) else None
 
     def wait_recorded(
         self,

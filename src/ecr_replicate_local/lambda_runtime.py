@@ -124,10 +124,14 @@ class _Worker:
 
 
 class _Zygote:
-    """The process execution environments are forked from (libraries imported once)."""
+    """The process execution environments are forked from (libraries imported once).
 
-    def __init__(self, python: str) -> None:
+    ``log``: the file descriptor their stdout and stderr go to (the functions' log lines);
+    None: this process's stderr."""
+
+    def __init__(self, python: str, log: int | None = None) -> None:
         self.python = python
+        self.log = log
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
@@ -140,7 +144,8 @@ class _Zygote:
                 [self.python, "-m", WORKER_MODULE, "--zygote", str(theirs.fileno())],
                 env=base,
                 stdin=subprocess.DEVNULL,
-                stdout=sys.stderr.fileno() if _has_fileno(sys.stderr) else None,
+                stdout=self.log if self.log is not None else _stderr_fd(),
+                stderr=self.log,
                 pass_fds=(theirs.fileno(),),
                 start_new_session=True,
             )
@@ -183,11 +188,14 @@ class _Function:
 class LambdaRuntime:
     """Worker pools of the stack's functions (thread-safe: moto serves invokes on many threads)."""
 
-    def __init__(self, *, max_workers: int = 40, python: str = sys.executable) -> None:
+    def __init__(
+        self, *, max_workers: int = 40, python: str = sys.executable, log: int | None = None
+    ) -> None:
+        """``log``: a file descriptor for the functions' output (their JSON log lines), else stderr."""
         self.max_workers = max_workers
         self.python = python
         self._functions: dict[str, _Function] = {}
-        self._zygote = _Zygote(python)
+        self._zygote = _Zygote(python, log)
         self._workers: set[_Worker] = set()  # every live execution environment, idle or busy
         self._lock = threading.Lock()
         self._stopped = False
@@ -384,12 +392,11 @@ class LambdaRuntime:
         self._zygote.stop()
 
 
-def _has_fileno(stream: Any) -> bool:
+def _stderr_fd() -> int | None:
     try:
-        stream.fileno()
+        return sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
-        return False
-    return True
+        return None
 
 
 def _runtime_error(request_id: str, error_type: str, detail: str) -> dict[str, Any]:

@@ -76,11 +76,13 @@ class LocalAws:
         registry_ca_file: Path | None = None,
         prewarm: bool = True,
         function_overrides: Mapping[str, str] | None = None,
+        log: int | None = None,
     ) -> None:
         """``prewarm``: start one execution environment per function at once (their cold starts
         overlap the rest of the start-up) rather than at each function's first invocation.
         ``function_overrides``: variables added to every function's and build's environment (a
-        local knob such as ``COPY_JOBS`` for a benchmark; the template's own values otherwise)."""
+        local knob such as ``COPY_JOBS`` for a benchmark; the template's own values otherwise).
+        ``log``: a file descriptor for the functions' output (their log lines), else stderr."""
         if source_region not in regions:
             raise ConfigurationError(f"source region {source_region} has no registry in regions")
         if account != MOTO_ACCOUNT:
@@ -101,7 +103,8 @@ class LocalAws:
         self.enforcer = Enforcer(self.identities)
         self.tokens = RegistryTokens()  # what the local ecr:GetAuthorizationToken issues
         self.faults = Faults()
-        self.lambdas = LambdaRuntime()
+        self.log = log
+        self.lambdas = LambdaRuntime(log=log)
         self.stack: LocalStack | None = None
         self.codebuild: Any = None
         self._invoke_hooks: list[InvokeHook] = []
@@ -214,7 +217,8 @@ class LocalAws:
             "REGISTRY_ENDPOINTS": json.dumps(self.regions, sort_keys=True),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
             "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch to read EMF lines
-            "POWERTOOLS_LOG_LEVEL": "WARNING",  # logs go to stderr here: warnings and errors only
+            # on stderr, warnings and errors only; in a log file (local demo|up), everything
+            "POWERTOOLS_LOG_LEVEL": "WARNING" if self.log is None else "INFO",
         }
         env.update(self._registry_transport())
         env.update(self.function_overrides)
@@ -310,9 +314,14 @@ class LocalAws:
         backfill = self.state_machine_arns.get("BackfillStateMachine")
         if backfill:
             env[deployment.ENV_BACKFILL_ARN] = backfill
-        bucket = self.stack.buckets.get("BackfillItemsBucket") if self.stack else None
-        if bucket:
-            env[deployment.ENV_BACKFILL_BUCKET] = bucket
+        reconcile = self.state_machine_arns.get("ReconcileStateMachine")
+        if reconcile:
+            env[deployment.ENV_RECONCILE_ARN] = reconcile
+        buckets = self.stack.buckets if self.stack else {}
+        if buckets.get("BackfillItemsBucket"):
+            env[deployment.ENV_BACKFILL_BUCKET] = buckets["BackfillItemsBucket"]
+        if buckets.get("ProgressBucket"):  # the copy heartbeats status shows
+            env[deployment.ENV_PROGRESS_BUCKET] = buckets["ProgressBucket"]
         rules = sorted({t.rule for t in self.stack.rule_targets}) if self.stack else []
         dead_letters = [url for url in map(self.dead_letter_queue, rules) if url]
         if dead_letters:

@@ -12,7 +12,8 @@
 * Retry intervals scaled and the ``.sync`` poll shortened (tests do not wait for real backoff);
 * a Lambda task's AWS error named as Step Functions names it (``Lambda.AWSLambdaException``
   for an error Lambda's model does not declare, e.g. AccessDeniedException);
-* definite JSONPaths and ``states:startExecution`` parameters as Step Functions handles them.
+* definite JSONPaths and ``states:startExecution`` parameters as Step Functions handles them;
+* ECR's ``DescribeImages``: its ``tagStatus`` filter and referrers' ``subjectManifestDigest``.
 """
 
 from __future__ import annotations
@@ -284,4 +285,42 @@ def sfn_integration_patches() -> Patches:
         mock.patch.object(cls, "_normalise_parameters", normalise_parameters),
         mock.patch.object(cls, "_normalise_response", normalise_response),
         mock.patch.object(cls, "_eval_service_task", eval_service_task),
+    ]
+
+
+def ecr_describe_images_patches() -> Patches:
+    """moto 5.2.5's ``DescribeImages`` ignores ``filter.tagStatus`` (TAGGED, UNTAGGED, ANY) and
+    never names ``subjectManifestDigest``, which ECR gives for a referrer (a manifest with an OCI
+    1.1 ``subject``; botocore's ImageDetail). The twin answers both as ECR does: the reconcile and
+    ``verify`` listings read them (``ecr_replicate.inventory.list_images``)."""
+    import json  # noqa: PLC0415
+
+    from moto.ecr.models import Image  # noqa: PLC0415
+    from moto.ecr.responses import ECRResponse  # noqa: PLC0415
+
+    original = ECRResponse.describe_images
+
+    def subject_manifest_digest(image: Any) -> str | None:
+        try:
+            subject = json.loads(image.image_manifest).get("subject")
+        except (ValueError, AttributeError):
+            return None
+        digest = subject.get("digest") if isinstance(subject, dict) else None
+        return digest if isinstance(digest, str) else None
+
+    def describe_images(response: Any) -> Any:
+        result = original(response)
+        status = (response._get_param("filter") or {}).get("tagStatus", "ANY")
+        if status in ("TAGGED", "UNTAGGED"):
+            answer: Any = result.result  # {"imageDetails": [...]}, untagged ones without image_tags
+            answer["imageDetails"] = [
+                image
+                for image in answer["imageDetails"]
+                if bool(getattr(image, "image_tags", None)) == (status == "TAGGED")
+            ]
+        return result
+
+    return [
+        mock.patch.object(Image, "subject_manifest_digest", property(subject_manifest_digest), create=True),
+        mock.patch.object(ECRResponse, "describe_images", describe_images),
     ]

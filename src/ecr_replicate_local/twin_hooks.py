@@ -121,6 +121,7 @@ def install_hooks(aws: LocalAws) -> Callable[[], None]:
         *moto_patches.timing_patches(aws.retry_time_scale, 0.01),
         *moto_patches.definite_json_path_patches(),
         *moto_patches.sfn_integration_patches(),
+        *moto_patches.ecr_describe_images_patches(),
         mock.patch.object(LambdaSimpleBackend, "invoke", invoke),
         mock.patch.object(state_task_factory, "state_task_service_for", service_for),
     ]

@@ -7,6 +7,10 @@ event ECR would send to EventBridge (``source: aws.ecr``, ``detail-type: ECR Ima
 to a callback: locally, ``LocalAws.deliver_event``, which starts the rule's target (the state
 machine) as EventBridge does on AWS, with the same input.
 
+A pushed OCI manifest with a ``subject`` (an OCI 1.1 referrer: a signature, an SBOM) becomes an
+``ECR Referrer Action`` event instead, as ECR sends for one: the bridge asks ``subject_of`` (the
+environment reads the pushed manifest from the registry) for every pushed OCI manifest.
+
 The HTTP server listens on 127.0.0.1 only, answers 200 as soon as the body is parsed, and does
 the work on one worker thread. Distribution redelivers an envelope it could not confirm; events
 are deduplicated by their ``id``.
@@ -48,11 +52,25 @@ MANIFEST_MEDIA_TYPES = frozenset(
     }
 )
 
+#: Manifest types that can carry an OCI 1.1 ``subject`` (Docker's cannot).
+SUBJECT_MEDIA_TYPES = frozenset(
+    {"application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json"}
+)
+ECR_REFERRER_ACTION = "ECR Referrer Action"
+
 # A fixed namespace: the same distribution event id always yields the same EventBridge id.
 _EVENT_ID_NAMESPACE = uuid.UUID("5d0c8a52-3b4e-4f0e-9a43-3f3c2f6e9b1d")
 
 EventCallback = Callable[[dict[str, Any]], object]
-__all__ = ["WebhookBridge", "ecr_event_from_notification", "execution_name", "is_manifest_push"]
+#: The subject digest of the manifest an event's push names (None: no subject, not a referrer).
+SubjectLookup = Callable[[dict[str, Any]], str | None]
+__all__ = [
+    "WebhookBridge",
+    "ecr_event_from_notification",
+    "execution_name",
+    "is_manifest_push",
+    "referrer_event",
+]
 
 
 def _ecr_time(timestamp: object) -> str:
@@ -125,6 +143,18 @@ def ecr_event_from_notification(
     }
 
 
+def referrer_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event ECR sends for a pushed manifest with a ``subject``: the same fields, detail-type
+    ``ECR Referrer Action`` (AWS's documented shape: ``action-type``, ``image-digest`` of the
+    referrer, ``repository-name``, ``result``, the media types; the subject is not named)."""
+    return {**event, "detail-type": ECR_REFERRER_ACTION}
+
+
+def may_be_referrer(event: dict[str, Any]) -> bool:
+    detail = event["detail"]
+    return detail.get("action-type") == "PUSH" and detail.get("manifest-media-type") in SUBJECT_MEDIA_TYPES
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _BridgeServer
     protocol_version = "HTTP/1.1"
@@ -182,7 +212,9 @@ class WebhookBridge:
     """Receives distribution notifications on 127.0.0.1 and turns manifest pushes into ECR events.
 
     ``callback(event)`` runs on the bridge's worker thread, once per distinct distribution event.
-    Its exceptions are logged, never raised into the HTTP server.
+    Its exceptions are logged, never raised into the HTTP server. ``subject_of(event)``: the
+    subject of the pushed manifest, asked for each OCI manifest push (a referrer's event is then
+    an ``ECR Referrer Action``).
     """
 
     def __init__(
@@ -192,8 +224,10 @@ class WebhookBridge:
         account: str,
         region: str,
         port: int = 0,
+        subject_of: SubjectLookup | None = None,
     ) -> None:
         self.callback = callback
+        self.subject_of = subject_of
         self.account = account
         self.region = region
         self._port = port
@@ -220,7 +254,9 @@ class WebhookBridge:
         if self._server is not None:
             return self
         self._server = _BridgeServer(self, self._port)
-        serve = threading.Thread(target=self._server.serve_forever, name="webhook-http", daemon=True)
+        serve = threading.Thread(  # a short poll: stop() returns within 0.1 s
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="webhook-http", daemon=True
+        )
         work = threading.Thread(target=self._work, name="webhook-worker", daemon=True)
         self._threads = [serve, work]
         serve.start()
@@ -285,6 +321,14 @@ class WebhookBridge:
         if not self._first_time(str(notification.get("id") or event["id"])):
             logger.debug("webhook: duplicate event %s ignored", notification.get("id"))
             return None
+        if self.subject_of is not None and may_be_referrer(event):
+            try:
+                subject = self.subject_of(event)
+            except Exception as exc:  # an image pushed and gone at once: an Image Action, as ECR's
+                logger.warning("webhook: could not read the manifest of event %s: %s", event["id"], exc)
+                subject = None
+            if subject is not None:
+                event = referrer_event(event)
         with self._lock:
             self.events.append(event)
         try:

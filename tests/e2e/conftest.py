@@ -13,9 +13,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 240
+    *args: str, env: dict[str, str] | None = None, timeout: float = 240, inherit_env: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """``ecr-replicate ARGS`` in a subprocess, stdin not a terminal, output captured."""
+    """``ecr-replicate ARGS`` in a subprocess, stdin not a terminal, output captured; ``env`` is
+    added to this process's environment (``inherit_env=False``: it is the whole environment)."""
     return subprocess.run(
         [sys.executable, "-m", "ecr_replicate_cli.main", *args],
         stdin=subprocess.DEVNULL,
@@ -23,7 +24,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         cwd=REPO_ROOT,
-        env={**os.environ, **(env or {})},
+        env={**(os.environ if inherit_env else {}), **(env or {})},
         check=False,
     )
 

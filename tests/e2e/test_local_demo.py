@@ -47,7 +47,8 @@ def test_fault_demo_fails_one_region_then_rerun_heals_it(data_dir: Path) -> None
     out = result.stdout
     first, rerun = out.split("Restarting the registry of eu-west-1", 1)
     # the first run: eu-west-1 retried then FAILED, ap-southeast-1 done; the notification names it
-    assert re.search(r"^eu-west-1\s+\S.*attempt [2-9].*RegistryUnavailableError \(retrying\)", first, re.M)
+    retrying = r"^eu-west-1\s+copying\s.*\[attempt [2-9]; RegistryUnavailableError \(retrying\): .*\]$"
+    assert re.search(retrying, first, re.M)
     assert re.search(r": FAILED\n(?:.*\n)*?\s+eu-west-1\s+failed\s", first)
     assert re.search(r"^\s+ap-southeast-1\s+done\s", first, re.M)
     assert "failed: eu-west-1" in first.split("Notification:", 1)[1]

@@ -35,7 +35,8 @@ def test_plain_status_of_a_finished_local_execution(local_run: tuple[LocalEnviro
     assert view.status == "SUCCEEDED" and status.exit_code(view) == 0
     text = out.getvalue()
     assert f"execution {arn.rsplit(':', 1)[1]}: SUCCEEDED" in text
-    assert re.search(r"^\s+eu-west-1\s+done\s+\d+\.\d KiB\s+skipped 0\s+\d+\.\d s$", text, re.M)
+    row = r"^\s+eu-west-1\s+done\s+\d+\.\d s  \d+\.\d KiB copied \(6 blobs\)"
+    assert re.search(row + r", lag \d+\.\d s$", text, re.M)  # push event -> region holds it
     assert re.search(r"^\s+ap-southeast-1\s+done\s", text, re.M)
     assert "SUCCEEDED: team/app:v2" in text  # the run's summary text
 
@@ -45,7 +46,7 @@ def test_rich_table_on_a_terminal(local_run: tuple[LocalEnvironment, str]) -> No
     out = io.StringIO()
     status.watch(env.sfn(), arn, out=out, follow=False, tty=True)
     text = out.getvalue()
-    assert "blobs skipped" in text and "SUCCEEDED" in text
+    assert "copied" in text and "lag" in text and "SUCCEEDED (2/2 regions done)" in text
     assert re.search(r"eu-west-1\s*│\s*\S*done", text)
 
 

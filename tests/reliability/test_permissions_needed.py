@@ -69,6 +69,9 @@ UNMUTATED = {
     # Without it Step Functions never sees the build end and the task waits for its timeout
     # (aws-cdk#10081); the replicate machine's CodeBuild task has none, so a run would hang.
     "codebuild:batchgetbuilds": "covered by tests/statemachine/test_local_aws_blind_build.py",
+    # The copy heartbeat (progress/<execution>/<region>.json) is best effort: without the grant the
+    # copy succeeds and status shows no bytes (tests/unit/test_heartbeat.py, never fails the copy).
+    "s3:putobject": "the copy heartbeat, best effort by design",
 }
 
 

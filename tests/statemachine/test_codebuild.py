@@ -25,6 +25,7 @@ def test_codebuild_copy_end_to_end(workflow, oracle):
     assert all(
         row.state == "done" and row.runtime == "codebuild" and row.bytes_copied > 0 for row in rows.values()
     )
+    assert all(row.lag_seconds is not None for row in rows.values())  # the build reports the lag too
     builds = workflow.aws.codebuild.builds.values() if workflow.aws.codebuild else []
     assert sorted(b.status for b in builds) == ["SUCCEEDED"] * len(workflow.targets)
 

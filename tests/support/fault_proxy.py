@@ -39,6 +39,7 @@ HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "trailer", "upgrade"}
 )
 CHUNK = 1 << 20
+STATS_WAIT = 10.0  # seconds a stats reader waits for requests still being recorded
 
 
 @dataclass
@@ -97,10 +98,12 @@ class FaultProxy:
         self.auth = auth
         self.user = user
         self.password = password
-        self.stats = ProxyStats()
+        self._stats = ProxyStats()
         self._sequence: collections.deque[str] = collections.deque(faults)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._in_flight = 0
         self._tokens: set[str] = set()
         self._server: http.server.ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -162,7 +165,27 @@ class FaultProxy:
 
     def reset_stats(self) -> None:
         with self._lock:
-            self.stats = ProxyStats()
+            self._stats = ProxyStats()
+
+    @property
+    def stats(self) -> ProxyStats:
+        """What the proxy saw, once every request it has begun is recorded.
+
+        A client has its answer before the proxy's handler thread records the exchange, so a test
+        reading the stats right after a call waits (bounded) for the requests in flight.
+        """
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=STATS_WAIT)
+            return self._stats
+
+    def begin_request(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def end_request(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -179,19 +202,23 @@ class FaultProxy:
 
     def record(self, method: str, path: str, status: int, fault: str | None, blob_bytes: int) -> None:
         with self._lock:
-            self.stats.requests += 1
+            self._stats.requests += 1
             route = "blob" if "/blobs/" in path else "manifest" if "/manifests/" in path else "other"
-            self.stats.by_route[f"{method} {route}"] += 1
+            self._stats.by_route[f"{method} {route}"] += 1
             if fault:
-                self.stats.faults[fault] += 1
-            self.stats.blob_bytes_served += blob_bytes
-            self.stats.log.append((method, path.split("?", 1)[0], status))
+                self._stats.faults[fault] += 1
+            self._stats.blob_bytes_served += blob_bytes
+            self._stats.log.append((method, path.split("?", 1)[0], status))
+
+    def count_challenge(self) -> None:
+        with self._lock:
+            self._stats.auth_challenges += 1
 
     def issue_token(self) -> str:
         token = secrets.token_hex(16)
         with self._lock:
             self._tokens.add(token)
-            self.stats.tokens_issued += 1
+            self._stats.tokens_issued += 1
         return token
 
     def authorized(self, header: str | None) -> bool:
@@ -226,22 +253,29 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         """Quiet: the stats are the log."""
 
     def do_GET(self) -> None:
-        self._handle()
+        self._handle_counted()
 
     def do_HEAD(self) -> None:
-        self._handle()
+        self._handle_counted()
 
     def do_PUT(self) -> None:
-        self._handle()
+        self._handle_counted()
 
     def do_POST(self) -> None:
-        self._handle()
+        self._handle_counted()
 
     def do_PATCH(self) -> None:
-        self._handle()
+        self._handle_counted()
 
     def do_DELETE(self) -> None:
-        self._handle()
+        self._handle_counted()
+
+    def _handle_counted(self) -> None:
+        self.owner.begin_request()
+        try:
+            self._handle()
+        finally:
+            self.owner.end_request()
 
     # -- pieces -----------------------------------------------------------------------------
 
@@ -294,8 +328,7 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             return
         if not owner.authorized(self.headers.get("Authorization")):
             self._read_body()
-            with owner._lock:
-                owner.stats.auth_challenges += 1
+            owner.count_challenge()
             owner.record(method, path, 401, None, 0)
             self._error(
                 401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": owner.challenge(path)}

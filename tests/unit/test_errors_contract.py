@@ -99,14 +99,21 @@ def test_the_walk_finds_classes_defined_outside_errors_py() -> None:
 
 
 def test_every_retryable_error_reaches_each_lambda_task_under_a_retried_name() -> None:
-    tasks = lambda_tasks(json.loads(REPLICATE_ASL.read_text()))
+    tasks = {
+        f"{path.stem}: {name}": task
+        for path in ASL_FILES
+        for name, task in lambda_tasks(json.loads(path.read_text())).items()
+    }
     assert {
-        "Plan",
-        "Ensure repository",
-        "Copy image (Lambda)",
-        "Record failure",
-        "Summarize",
-        "Notify",
+        "replicate.asl: Plan",
+        "replicate.asl: Ensure repository",
+        "replicate.asl: Copy image (Lambda)",
+        "replicate.asl: Record failure",
+        "replicate.asl: Summarize",
+        "replicate.asl: Notify",
+        "reconcile.asl: Find drift",
+        "reconcile.asl: Check again and report",
+        "reconcile.asl: Notify",
     } <= set(tasks)
     escaping = []
     for cls in all_error_classes():

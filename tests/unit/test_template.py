@@ -148,7 +148,7 @@ def test_functions_use_the_package_handlers_and_log_groups_have_retention(templa
     assert globals_["Runtime"] == "python3.12" and globals_["Architectures"] == ["arm64"]
     assert globals_["Tracing"] == "Active" and globals_["CodeUri"] == "functions/"
     functions = resources(template, "AWS::Serverless::Function")
-    assert len(functions) == 6
+    assert len(functions) == 8
     for name, function in functions.items():
         module, _, attribute = function["Properties"]["Handler"].rpartition(".")
         assert callable(getattr(importlib.import_module(module), attribute)), name
@@ -222,10 +222,11 @@ def test_only_a_failed_build_is_rebuilt_and_a_build_out_of_time_is_not(
 # --- alarms and the notification topic (issue 11 items 4 and 5) ---------------------------------
 
 ALARMED = {
-    # (namespace, metric) -> (dimension, the resource it names)
-    ("AWS/States", "ExecutionsFailed"): ("StateMachineArn", "ReplicateStateMachine"),
-    ("AWS/Lambda", "Errors"): ("FunctionName", "CopyImageFunction"),
-    ("AWS/CodeBuild", "FailedBuilds"): ("ProjectName", "CopyBuildProject"),
+    # (namespace, metric, dimension, the resource it names)
+    ("AWS/States", "ExecutionsFailed", "StateMachineArn", "ReplicateStateMachine"),
+    ("AWS/States", "ExecutionsFailed", "StateMachineArn", "ReconcileStateMachine"),
+    ("AWS/Lambda", "Errors", "FunctionName", "CopyImageFunction"),
+    ("AWS/CodeBuild", "FailedBuilds", "ProjectName", "CopyBuildProject"),
 }
 
 
@@ -233,20 +234,19 @@ def test_failed_runs_copy_errors_and_failed_builds_raise_an_alarm_on_the_topic(
     template: dict[str, Any],
 ) -> None:
     alarms = resources(template, "AWS::CloudWatch::Alarm").values()
-    seen = {}
+    seen = set()
     for alarm in alarms:
         props = alarm["Properties"]
-        key = (props["Namespace"], props["MetricName"])
-        if key not in ALARMED:
+        if (props["Namespace"], props["MetricName"]) not in {(a[0], a[1]) for a in ALARMED}:
             continue
-        dimension, target = ALARMED[key]
-        assert props["Dimensions"] == [{"Name": dimension, "Value": {"Ref": target}}], key
+        ((dimension,),) = [[d["Name"] for d in props["Dimensions"]]]
+        key = (props["Namespace"], props["MetricName"], dimension, props["Dimensions"][0]["Value"]["Ref"])
         assert props["Statistic"] == "Sum" and props["Threshold"] == 0, key
         assert props["ComparisonOperator"] == "GreaterThanThreshold", key
         assert props["TreatMissingData"] == "notBreaching", key
         assert props["AlarmActions"] == [{"Ref": "NotificationTopic"}], key
-        seen[key] = target
-    assert set(seen) == set(ALARMED)
+        seen.add(key)
+    assert seen == ALARMED
 
 
 def test_the_topic_uses_a_key_cloudwatch_may_use_and_its_policy_lets_alarms_publish(
@@ -286,7 +286,7 @@ def test_every_trigger_rule_has_an_encrypted_dead_letter_queue_with_an_alarm_and
     which alarms and which `ecr-replicate dead-letters --replay` finds through the stack outputs."""
     res = template["Resources"]
     rules = resources(template, "AWS::Events::Rule")
-    assert set(rules) == {"EcrPushRule", "CloudTrailPutImageRule"}
+    assert set(rules) == {"EcrPushRule", "EcrReferrerRule", "CloudTrailPutImageRule"}
     alarms = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
     policies = [p for p in resources(template, "AWS::SQS::QueuePolicy").values()]
     for name, rule in rules.items():

@@ -28,6 +28,7 @@ COPY = {
     "ReadSourceImages": ECR_READ,
     "WriteTargetImages": sorted(ECR_READ + ECR_WRITE),
     "RegistryTokens": ["ecr:GetAuthorizationToken"],
+    "RecordCopyProgress": ["s3:PutObject"],  # heartbeats for `status` (ecr_replicate.heartbeat)
 }
 ENSURE_ALWAYS = {"CreateTargetRepositories": ["ecr:CreateRepository", "ecr:DescribeRepositories"]}
 ENSURE_MIRRORING = {
@@ -77,9 +78,17 @@ STATE_MACHINE_COMMON = {
     ),
 }
 NO_POLICY: dict[str, list[str]] = {}
+DISTRIBUTED_MAP_OVER_REPLICATION = {
+    "RunReplicationPerImage": ["states:StartExecution"],
+    "WatchReplicationRuns": ["states:DescribeExecution", "states:StopExecution"],
+    "WaitForReplicationRuns": ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
+    "RunDistributedMapChildren": ["states:StartExecution"],
+    "ManageDistributedMapChildren": ["states:DescribeExecution", "states:StopExecution"],
+}
+TARGET_HEADS = ["ecr:BatchGetImage"]  # a manifest HEAD is BatchGetImage to ECR
 
 
-def expected(mirroring: bool) -> dict[str, dict[str, list[str]]]:
+def expected(mirroring: bool, scheduled: bool = True) -> dict[str, dict[str, list[str]]]:
     """Sid -> sorted actions, per principal (SAM policy templates as ``Template:Function``)."""
     ensure = {**ENSURE_ALWAYS, **({**ENSURE_MIRRORING, **ENSURE_KMS} if mirroring else {})}
     return {
@@ -109,19 +118,35 @@ def expected(mirroring: bool) -> dict[str, dict[str, list[str]]]:
         },
         "BackfillStateMachine": {
             "ReadImageList": ["s3:GetObject"],
-            "RunReplicationPerImage": ["states:StartExecution"],
-            "WatchReplicationRuns": ["states:DescribeExecution", "states:StopExecution"],
-            "WaitForReplicationRuns": ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
-            "RunDistributedMapChildren": ["states:StartExecution"],
-            "ManageDistributedMapChildren": ["states:DescribeExecution", "states:StopExecution"],
+            **DISTRIBUTED_MAP_OVER_REPLICATION,
             **STATE_MACHINE_COMMON,
         },
         "StartExecutionRole": {"StartReplication": ["states:StartExecution"]},
+        # reconcile: list the source, HEAD the targets (list them for deleted-in-source), S3 lists
+        "FindDriftFunction": {
+            "ListSourceImages": ["ecr:DescribeImages", "ecr:DescribeRepositories"],
+            "ReadTargetImages": sorted([*TARGET_HEADS, "ecr:DescribeImages", "ecr:DescribeRepositories"]),
+            "RegistryTokens": ["ecr:GetAuthorizationToken"],
+            "WriteDriftLists": ["s3:PutObject"],
+        },
+        "ReconcileReportFunction": {
+            "ReadDriftLists": ["s3:GetObject"],
+            "CheckTargetImages": TARGET_HEADS,
+            "RegistryTokens": ["ecr:GetAuthorizationToken"],
+        },
+        "ReconcileStateMachine": {
+            **{f"LambdaInvokePolicy:{name}": ["lambda:InvokeFunction"] for name in RECONCILE_TASKS},
+            "ReadImageLists": ["s3:GetObject"],
+            **DISTRIBUTED_MAP_OVER_REPLICATION,
+            **STATE_MACHINE_COMMON,
+        },
+        **({"ScheduledReconcileRole": {"StartReconcile": ["states:StartExecution"]}} if scheduled else {}),
     }
 
 
 LAMBDA_TASKS = ("PlanFunction", "EnsureRepositoryFunction", "CopyImageFunction", "SummarizeFunction",
                 "NotifyFunction", "RecordFailureFunction")  # fmt: skip
+RECONCILE_TASKS = ("FindDriftFunction", "ReconcileReportFunction", "NotifyFunction")
 
 
 def resolved(parameters: dict[str, str]) -> Template:
@@ -175,6 +200,13 @@ def test_every_principal_has_exactly_the_pinned_actions(mirroring: bool) -> None
     assert found == expected(mirroring)
 
 
+def test_without_a_reconcile_schedule_there_is_no_scheduler_role() -> None:
+    tpl = resolved({"ReconcileSchedule": "none"})
+    found = {lid: action_sets(statements) for lid, statements in principal_statements(tpl).items()}
+    assert found == expected(False, scheduled=False)
+    assert not tpl.resources_of_type("AWS::Scheduler::Schedule")
+
+
 def test_the_copy_roles_share_one_policy_and_list_no_tags() -> None:
     """The copier HEADs ``sha256-<hex>.sig/.att/.sbom`` tags instead of listing tags: no role may
     need (or get) ecr:ListImages; the copy Lambda and the build get the same ECR rights."""
@@ -190,6 +222,7 @@ ECR_WRITE_ACTION = re.compile(
     r"^ecr:(Put|Create|Initiate|Upload|Complete|Set|Tag|Untag|Delete|BatchDelete|Replicate)"
 )
 TARGET_WRITERS = ("WriteTargetImages", "CreateTargetRepositories", "MirrorTargetRepositorySettings")
+TARGET_READERS = ("ReadTargetImages", "CheckTargetImages")  # reconcile: HEADs and listings, targets only
 SOURCE_READERS = ("ReadSourceImages", "ReadSourceRepositorySettings")
 
 
@@ -203,12 +236,12 @@ def test_target_writes_never_reach_the_source_region() -> None:
                     f"{lid}: {statement['Sid']} writes outside the target statements"
                 )
                 writers.add(lid)
-            if statement["Sid"] in TARGET_WRITERS:
+            if statement["Sid"] in TARGET_WRITERS + TARGET_READERS:
                 condition = statement["Condition"]
                 assert condition["StringEquals"]["aws:RequestedRegion"] == TARGETS.split(","), lid
                 assert condition["StringNotEquals"]["aws:RequestedRegion"] == SOURCE, lid
                 assert ":ecr:*:" in statement["Resource"], lid
-            elif statement["Sid"] in SOURCE_READERS:
+            elif statement["Sid"] in (*SOURCE_READERS, "ListSourceImages"):
                 assert f":ecr:{SOURCE}:" in statement["Resource"], lid
     assert writers == {"EnsureRepositoryFunction", "CopyImageFunction", "CopyBuildRole"}
 

@@ -1,10 +1,10 @@
-"""What every handler shares: Powertools service name, correlation id, per-region metrics.
+"""What every handler shares: Powertools service name, correlation id, contract error names.
 
 Each handler is decorated with ``logger.inject_lambda_context(correlation_id_path=CORRELATION_ID,
 clear_state=True)``: the Lambda context and the correlation id (the execution name, else the
 event id) start every invocation's log keys, and :func:`begin` adds the handler's own (region,
 repository...). One execution environment runs one invocation at a time, on Lambda as in the
-local twin; each invocation's metrics still live in their own ``EphemeralMetrics``.
+local twin. Metrics: :mod:`ecr_replicate.metrics` (one ``EphemeralMetrics`` per blob).
 """
 
 from __future__ import annotations
@@ -14,15 +14,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from ecr_replicate import config
+from ecr_replicate import config, metrics
 from ecr_replicate.credentials import for_deployment
 from ecr_replicate.ecr import ClientFactory
 from ecr_replicate.errors import ReplicationError, reported
 
-SERVICE = "ecr-replicate"
-METRICS_NAMESPACE = "EcrReplicate"
+SERVICE = metrics.SERVICE  # the handlers' Powertools service name
 
 Result = TypeVar("Result")
 
@@ -61,15 +59,6 @@ def begin(logger: Logger, event: Any, context: Any, **keys: object) -> None:
     del event, context  # the decorator already read them
     if keys:
         logger.append_keys(**keys)
-
-
-def emit_region_metrics(region: str, values: list[tuple[str, MetricUnit, float]]) -> None:
-    """One EMF blob for this invocation, dimensioned by target region."""
-    metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=SERVICE)
-    metrics.add_dimension(name="TargetRegion", value=region)
-    for name, unit, value in values:
-        metrics.add_metric(name=name, unit=unit, value=value)
-    metrics.flush_metrics()
 
 
 class EcrTokenCache:

@@ -1,7 +1,9 @@
 """Copy image (Lambda): the copier for one region, newer-push-wins guard when the item has a tag.
 
-Returns a RegionResult (SUCCEEDED or SUPERSEDED); errors propagate with their class name, which is
-what the state machine's Retry/Catch match. Emits per-region metrics (seconds, bytes).
+Returns a RegionResult (SUCCEEDED, SUPERSEDED, or SKIPPED for a referrer whose subject is not in
+the region yet); errors propagate with their class name, which is what the state machine's
+Retry/Catch match. Emits the region's metrics (:func:`ecr_replicate.metrics.copy_values`: lag,
+bytes, blobs skipped...), the same the CodeBuild copy step emits.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ecr_replicate import config, workflow
+from ecr_replicate import config, heartbeat, metrics, workflow
 from ecr_replicate.ecr import ClientFactory, client_factory
 from ecr_replicate.errors import ReplicationError
 from ecr_replicate.handlers._common import (
@@ -19,7 +21,6 @@ from ecr_replicate.handlers._common import (
     SERVICE,
     EcrTokenCache,
     begin,
-    emit_region_metrics,
     reports_contract_errors,
 )
 from ecr_replicate.model import parse_copy_input
@@ -32,6 +33,7 @@ DEADLINE_MARGIN = 20.0
 
 ecr_clients: ClientFactory = client_factory("ecr")
 copier_factory = workflow.real_copier
+progress_s3: ClientFactory = heartbeat.s3_client  # region -> S3 client for the copy's heartbeats
 credentials = EcrTokenCache(lambda: ecr_clients)
 
 
@@ -58,18 +60,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             copier=copier_factory(),
             credentials=credentials(),
             timeout=copy_budget(context),
+            heartbeat=heartbeat.writer(settings, progress_s3),
         )
     except ReplicationError as exc:
-        emit_region_metrics(item.region, [("CopyFailed", MetricUnit.Count, 1)])
+        metrics.emit(item.region, [(metrics.COPY_FAILED, MetricUnit.Count, 1)])
         logger.warning("copy failed", extra={"error": type(exc).__name__, "cause": str(exc)[:500]})
         raise
-    emit_region_metrics(
-        item.region,
-        [
-            ("CopySeconds", MetricUnit.Seconds, result.seconds),
-            ("BytesCopied", MetricUnit.Bytes, result.bytes_copied),
-            ("ImagesSuperseded" if result.status == "SUPERSEDED" else "ImagesCopied", MetricUnit.Count, 1),
-        ],
-    )
-    logger.info("copied", extra=result.to_json())
+    metrics.emit(item.region, metrics.copy_values(result))
+    logger.info("copied" if result.status != "SKIPPED" else "skipped", extra=result.to_json())
     return result.to_json()

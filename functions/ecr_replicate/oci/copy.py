@@ -93,6 +93,14 @@ class CopyResult:
 ProgressCallback = Callable[[CopyProgress], None]
 
 
+def newer_push(transport: Transport, source: Reference, tag: str, digest: str) -> str | None:
+    """The newer-push-wins decision: None while the source's ``tag`` still names ``digest``, else
+    the digest it names now ("" when the tag is gone): a newer push owns the tag, and copying
+    ``digest`` under it would be superseded. Dry runs ask the same question (``dryrun.py``)."""
+    current = head_manifest(transport, source.with_digest(None), tag)
+    return None if current == digest else (current or "")
+
+
 def walk(
     transport: Transport, source: Reference, root: Manifest, target: Reference | None = None
 ) -> list[Manifest]:
@@ -264,9 +272,9 @@ class _Copier:
         if tag is None:
             return COPIED, root, False
         if guard:
-            current = head_manifest(self.transport, source.with_digest(None), tag)
-            if current != root.digest:
-                logger.info("source tag %s now points at %s, not %s: superseded", tag, current, root.digest)
+            newer = newer_push(self.transport, source, tag, root.digest)
+            if newer is not None:
+                logger.info("source tag %s now points at %s, not %s: superseded", tag, newer, root.digest)
                 self.emit("superseded", root.digest, 0, 0, target.repository)
                 return SUPERSEDED, root, False
         self.put(target, root, tag)

@@ -24,6 +24,7 @@ class ImageDescription:
     size_bytes: int
     platforms: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
+    subject: str | None = None  # OCI 1.1 ``subject`` digest: the image is a referrer of it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -32,6 +33,7 @@ class ImageDescription:
             "sizeBytes": self.size_bytes,
             "platforms": list(self.platforms),
             "children": list(self.children),
+            "subject": self.subject,
         }
 
 
@@ -55,7 +57,7 @@ def describe_image(
     retry: RetryPolicy | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
 ) -> ImageDescription:
-    """Digest, media type, platforms and total size (every blob once, plus the manifests)."""
+    """Digest, media type, platforms, subject and total size (every blob once, plus the manifests)."""
     reference = parse_reference(ref)
     with _transport(reference.host, credentials, config, retry, timeout) as transport:
         root = fetch_manifest(transport, reference)
@@ -71,6 +73,7 @@ def describe_image(
         size_bytes=size,
         platforms=[child.platform for child in root.children if child.platform],
         children=[child.digest for child in root.children],
+        subject=root.subject,
     )
 
 

@@ -45,12 +45,17 @@ def test_tagged_push_plans_one_item_per_target_region_source_dropped(lambda_env,
     )
 
 
-def test_untagged_push_is_skipped_without_touching_the_registry(lambda_env, context, describe):
-    out = run(load_event("ecr_push_untagged.json"), context)
+def test_untagged_push_is_skipped_after_reading_its_manifest_only(lambda_env, context, describe):
+    """A push by digest may be a referrer (OCI 1.1 subject): its manifest is read to tell; a
+    platform manifest (no subject) is skipped, copied with its index's tag."""
+    event = load_event("ecr_push_untagged.json")
+    out = run(event, context)
     assert out["status"] == "SKIPPED"
     assert out["reason"] == UNTAGGED_PUSH_REASON
     assert out["items"] == []
-    assert describe.calls == []
+    assert [call[0] for call in describe.calls] == [
+        f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/team/app@{event['detail']['image-digest']}"
+    ]
 
 
 def test_failed_push_event_is_skipped(lambda_env, context, describe):

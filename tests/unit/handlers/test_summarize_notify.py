@@ -9,7 +9,8 @@ from moto import mock_aws
 
 from ecr_replicate.failures import from_caught_error
 from ecr_replicate.handlers import notify, summarize
-from ecr_replicate.workflow import EVENT_DETAIL_TYPE, EVENT_SOURCE, UNTAGGED_PUSH_REASON
+from ecr_replicate.notifications import EVENT_DETAIL_TYPE, EVENT_SOURCE
+from ecr_replicate.workflow import UNTAGGED_PUSH_REASON
 from tests.unit.handlers.conftest import DIGEST
 
 
