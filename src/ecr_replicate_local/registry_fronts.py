@@ -102,5 +102,3 @@ class RegionFronts:
             except Exception as exc:  # keep stopping the others
                 logger.warning("could not stop the ECR front of %s: %s", region, exc)
         self.fronts.clear()
-
-

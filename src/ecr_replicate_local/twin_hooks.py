@@ -16,8 +16,9 @@ from moto.core.exceptions import ServiceException
 
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate_local import moto_patches
-from ecr_replicate_local.codebuild import CodeBuildRunner, PhaseFailure, codebuild_task_class
+from ecr_replicate_local.codebuild import CodeBuildRunner, PhaseFailure
 from ecr_replicate_local.codebuild_preflight import build_preflight
+from ecr_replicate_local.codebuild_task import codebuild_task_class
 from ecr_replicate_local.lambda_runtime import LambdaRefusal
 
 if TYPE_CHECKING:
