@@ -35,37 +35,16 @@ from typing import Any
 
 from bench.bench_image import Image, MiB, Pusher, make_image, make_layer, verify_copy
 from bench.copy_bench import raw_copy
+from bench.front_stubs import bench_front
 from bench.process_cpu import cpu_of
-from ecr_replicate_local.ecr_front import Decision, EcrFront, RepositoryInfo
+from ecr_replicate_local.ecr_front import EcrFront
 from ecr_replicate_local.registry import LocalRegistry
 from ecr_replicate_local.tls import LocalCertificateAuthority, ServerCertificate
 
 REPO = "bench/twin-cost"
 TAG = "v1"
 TOKEN = "twin-cost-token"
-ROLE = "arn:aws:iam::123456789012:role/bench"
 SEED_BASE = 3100  # the workflow benchmark's 1 GiB image: same cached layers
-
-
-class _AllowAll:
-    def authorize(self, principal: str, action: str, resource_arn: str, region: str) -> Decision:
-        return Decision.allow()
-
-
-class _OneToken:
-    def principal_for(self, token: str) -> str | None:
-        return ROLE if token == TOKEN else None
-
-    def is_expired(self, token: str) -> bool:
-        return False
-
-
-class _OneRepository:
-    def describe(self, region: str, repository: str) -> RepositoryInfo | None:
-        return RepositoryInfo(repository) if repository == REPO else None
-
-    def names(self, region: str) -> Sequence[str]:
-        return [REPO]
 
 
 def own_cpu(who: int = resource.RUSAGE_SELF) -> float:
@@ -102,14 +81,12 @@ def worker(config: dict[str, Any]) -> None:
 
 
 def make_front(region: str, upstream: str, storage: str | None, cert: ServerCertificate) -> EcrFront:
-    return EcrFront(
+    return bench_front(
         upstream=upstream,
         region=region,
-        account="123456789012",
         certificate=cert,
-        authorizer=_AllowAll(),
-        tokens=_OneToken(),
-        repositories=_OneRepository(),
+        repository=REPO,
+        token=TOKEN,
         storage=Path(storage) if storage else None,
     )
 
