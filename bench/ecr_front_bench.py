@@ -25,36 +25,14 @@ from pathlib import Path
 
 import urllib3
 
-from ecr_replicate_local.ecr_front import Decision, EcrFront, RepositoryInfo
+from bench.front_stubs import bench_front
 from ecr_replicate_local.registry import LocalRegistry
 from ecr_replicate_local.tls import LocalCertificateAuthority
 
 MiB = 1 << 20
 REPO = "bench/blob"
 TOKEN = "bench-token"
-ROLE = "arn:aws:iam::123456789012:role/bench"
 OCTETS = "application/octet-stream"
-
-
-class _AllowAll:
-    def authorize(self, principal: str, action: str, resource_arn: str, region: str) -> Decision:
-        return Decision.allow()
-
-
-class _OneToken:
-    def principal_for(self, token: str) -> str | None:
-        return ROLE if token == TOKEN else None
-
-    def is_expired(self, token: str) -> bool:
-        return False
-
-
-class _OneRepository:
-    def describe(self, region: str, repository: str) -> RepositoryInfo | None:
-        return RepositoryInfo(repository) if repository == REPO else None
-
-    def names(self, region: str) -> Sequence[str]:
-        return [REPO]
 
 
 def _cpu() -> float:
@@ -146,14 +124,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         digest = _make_blob(blob, size)
         ca = LocalCertificateAuthority.create(scratch / "tls")
         with LocalRegistry.temporary("bench-front") as registry:
-            front = EcrFront(
+            front = bench_front(
                 upstream=registry.host,
                 region="eu-west-1",
-                account="123456789012",
                 certificate=ca.issue("bench"),
-                authorizer=_AllowAll(),
-                tokens=_OneToken(),
-                repositories=_OneRepository(),
+                repository=REPO,
+                token=TOKEN,
+                storage=registry.storage,
             )
             with front:
                 sides = [

@@ -16,13 +16,9 @@ at most 4 KB, and no reserved variable (``AWS_REGION``, ``_HANDLER``...) set by 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -33,12 +29,11 @@ from typing import Any
 
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate_local.lambda_worker import read_frame, write_frame
-from ecr_replicate_local.registry import stop_process
+from ecr_replicate_local.lambda_workers import PASSED_THROUGH, Worker, Zygote
 from ecr_replicate_local.stack_spec import FunctionSpec
 
 logger = logging.getLogger(__name__)
 
-WORKER_MODULE = "ecr_replicate_local.lambda_worker"
 MAX_PAYLOAD = 6 * 1024 * 1024
 MAX_ENVIRONMENT = 4 * 1024
 #: Lambda gives the init phase 10 s, then re-runs an unfinished init inside the first invocation
@@ -53,7 +48,6 @@ RESERVED = frozenset(
         "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
     }
 )  # fmt: skip
-_PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "SYSTEMROOT")
 
 Credentials = Callable[[], Mapping[str, str]]
 """Returns fresh role credentials (``AWS_ACCESS_KEY_ID``...) for a new execution environment."""
@@ -91,99 +85,13 @@ def check_environment(spec: FunctionSpec) -> None:
         )
 
 
-@dataclass(eq=False)
-class _Worker:
-    """One execution environment: a process forked by the zygote, and the runtime's socket to it."""
-
-    pid: int
-    channel: int  # our end of its socket pair: requests out, answers in
-    ready: bool = False
-    init_error: dict[str, Any] | None = None
-
-    @property
-    def requests(self) -> int:
-        return self.channel
-
-    @property
-    def answers(self) -> int:
-        return self.channel
-
-    def alive(self) -> bool:
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # pragma: no cover - a recycled pid of another user
-            return False
-        return True
-
-    def close(self) -> None:
-        """Close its socket (an idle environment then ends by itself) and kill it, by PID."""
-        with contextlib.suppress(OSError):
-            os.close(self.channel)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(self.pid, signal.SIGKILL)
-
-
-class _Zygote:
-    """The process execution environments are forked from (libraries imported once).
-
-    ``log``: the file descriptor their stdout and stderr go to (the functions' log lines);
-    None: this process's stderr."""
-
-    def __init__(self, python: str, log: int | None = None) -> None:
-        self.python = python
-        self.log = log
-        self._lock = threading.Lock()
-        self._process: subprocess.Popen[bytes] | None = None
-        self._control: socket.socket | None = None
-
-    def _start(self) -> socket.socket:
-        ours, theirs = socket.socketpair()
-        base = {k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ}
-        try:
-            self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                [self.python, "-m", WORKER_MODULE, "--zygote", str(theirs.fileno())],
-                env=base,
-                stdin=subprocess.DEVNULL,
-                stdout=self.log if self.log is not None else _stderr_fd(),
-                stderr=self.log,
-                pass_fds=(theirs.fileno(),),
-                start_new_session=True,
-            )
-        finally:
-            theirs.close()
-        self._control = ours
-        return ours
-
-    def fork(self, environment: Mapping[str, str]) -> _Worker:
-        with self._lock:
-            control = self._control
-            if control is None or self._process is None or self._process.poll() is not None:
-                control = self._start()
-            write_frame(control.fileno(), json.dumps({"env": dict(environment)}).encode())
-            message, fds, _, _ = socket.recv_fds(control, 4096, 1)
-        if not fds:
-            raise ConfigurationError("the local Lambda runtime could not start an execution environment")
-        return _Worker(int(json.loads(message)["pid"]), fds[0])
-
-    def stop(self) -> None:
-        with self._lock:
-            if self._control is not None:
-                self._control.close()  # EOF: the zygote ends
-                self._control = None
-            if self._process is not None:
-                stop_process(self._process, grace=2.0)
-                self._process = None
-
-
 @dataclass
 class _Function:
     spec: FunctionSpec
     arn: str
     environment: dict[str, str]
     credentials: Credentials
-    idle: list[_Worker] = field(default_factory=list)
+    idle: list[Worker] = field(default_factory=list)
     running: int = 0
 
 
@@ -197,8 +105,8 @@ class LambdaRuntime:
         self.max_workers = max_workers
         self.python = python
         self._functions: dict[str, _Function] = {}
-        self._zygote = _Zygote(python, log)
-        self._workers: set[_Worker] = set()  # every live execution environment, idle or busy
+        self._zygote = Zygote(python, log)
+        self._workers: set[Worker] = set()  # every live execution environment, idle or busy
         self._lock = threading.Lock()
         self._stopped = False
 
@@ -207,7 +115,7 @@ class LambdaRuntime:
     ) -> None:
         """Register a function: ``environment`` = everything but the role's credentials."""
         check_environment(spec)
-        base = {k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ}
+        base = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
         env = {
             **base,
             **spec.environment,
@@ -280,7 +188,7 @@ class LambdaRuntime:
         return Invocation(text.encode(), None, json.loads(text))
 
     def _call(
-        self, fn: _Function, worker: _Worker, request_id: str, payload: bytes, deadline: float
+        self, fn: _Function, worker: Worker, request_id: str, payload: bytes, deadline: float
     ) -> dict[str, Any]:
         if not worker.ready:
             init = self._read(worker, time.time() + INIT_TIMEOUT + fn.spec.timeout)
@@ -310,7 +218,7 @@ class LambdaRuntime:
         return answer
 
     @staticmethod
-    def _read(worker: _Worker, deadline: float) -> dict[str, Any] | None:
+    def _read(worker: Worker, deadline: float) -> dict[str, Any] | None:
         """The worker's next frame, or None if it died or the deadline passed first."""
         import select  # noqa: PLC0415
 
@@ -333,7 +241,7 @@ class LambdaRuntime:
 
     # --- the pool -------------------------------------------------------------------------------
 
-    def _acquire(self, fn: _Function) -> _Worker:
+    def _acquire(self, fn: _Function) -> Worker:
         with self._lock:
             if self._stopped:
                 raise LambdaRefusal("ServiceException", "the local Lambda service is stopping", 500)
@@ -354,7 +262,7 @@ class LambdaRuntime:
                 fn.running -= 1
             raise
 
-    def _release(self, fn: _Function, worker: _Worker) -> None:
+    def _release(self, fn: _Function, worker: Worker) -> None:
         with self._lock:
             fn.running -= 1
             if not self._stopped:
@@ -362,17 +270,17 @@ class LambdaRuntime:
                 return
         self._close(worker)
 
-    def _discard(self, fn: _Function, worker: _Worker) -> None:
+    def _discard(self, fn: _Function, worker: Worker) -> None:
         with self._lock:
             fn.running -= 1
         self._close(worker)
 
-    def _close(self, worker: _Worker) -> None:
+    def _close(self, worker: Worker) -> None:
         with self._lock:
             self._workers.discard(worker)
         worker.close()
 
-    def _spawn(self, fn: _Function) -> _Worker:
+    def _spawn(self, fn: _Function) -> Worker:
         env = {**fn.environment, **fn.credentials()}
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
         worker = self._zygote.fork(env)
@@ -392,13 +300,6 @@ class LambdaRuntime:
         for worker in workers:
             worker.close()
         self._zygote.stop()
-
-
-def _stderr_fd() -> int | None:
-    try:
-        return sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        return None
 
 
 def _runtime_error(request_id: str, error_type: str, detail: str) -> dict[str, Any]:

@@ -34,10 +34,10 @@ from typing import Any, ClassVar
 
 import boto3
 
-from ecr_replicate.config import endpoints_json
 from ecr_replicate.errors import ConfigurationError
-from ecr_replicate_cli import deployment
 from ecr_replicate_cli.history import history as execution_history
+from ecr_replicate_local import local_aws_env
+from ecr_replicate_local.client_cache import ClientCache
 from ecr_replicate_local.faults import Fault, Faults
 from ecr_replicate_local.iam.enforcement import Enforcer
 from ecr_replicate_local.iam.identities import Credentials, Identities
@@ -111,6 +111,7 @@ class LocalAws:
         self._invoke_hooks: list[InvokeHook] = []
         self._sessions: dict[tuple[str, str], Credentials] = {}
         self._sessions_lock = threading.Lock()
+        self._clients = ClientCache()
         self._notifications: list[dict[str, Any]] = []
         self._uninstall: Callable[[], None] | None = None
         self._started = False
@@ -150,6 +151,7 @@ class LocalAws:
         if self.codebuild is not None:
             self.codebuild.stop_all()
         self.server.stop()
+        self._clients.clear()
         if self._uninstall is not None:
             self._uninstall()
             self._uninstall = None
@@ -209,26 +211,7 @@ class LocalAws:
 
     def function_environment(self) -> dict[str, str]:
         """What the twin adds to every function's (and build's) environment."""
-        env = {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_REGION": self.source_region,
-            "AWS_DEFAULT_REGION": self.source_region,
-            "REGISTRY_ENDPOINTS": endpoints_json(self.regions),
-            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
-            "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch to read EMF lines
-            # on stderr, warnings and errors only; in a log file (local demo|up), everything
-            "POWERTOOLS_LOG_LEVEL": "WARNING" if self.log is None else "INFO",
-        }
-        env.update(self._registry_transport())
-        env.update(self.function_overrides)
-        return env
-
-    def _registry_transport(self) -> dict[str, str]:
-        """How our processes reach the registries: the fronts' CA, or plain http to bare
-        registries (a local AWS started without fronts, e.g. for the twin's own tests)."""
-        if self.registry_ca_file is not None:
-            return {"REGISTRY_CA_FILE": str(self.registry_ca_file)}
-        return {"REGISTRY_PLAIN_HTTP": "true"}
+        return local_aws_env.function_environment(self)
 
     @property
     def functions(self) -> dict[str, FunctionSpec]:
@@ -285,60 +268,27 @@ class LocalAws:
     # --- what clients need ----------------------------------------------------------------------
 
     def environment(self) -> dict[str, str]:
-        """The environment an operator's process needs to talk to this local AWS.
-
-        Besides boto3's variables, what the operator commands (``replicate``, ``backfill``,
-        ``verify``) read instead of a stack's outputs: see ``ecr_replicate_cli.deployment``.
-        """
-        env = {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_REGION": self.source_region,
-            "AWS_DEFAULT_REGION": self.source_region,
-            **self.identities.operator().environment(),
-        }
-        if self.state_machine_arn:
-            env.update(self._deployment_environment())
-        return env
-
-    def _deployment_environment(self) -> dict[str, str]:
-        targets = self.parameters.get("TargetRegions") or ",".join(
-            region for region in self.regions if region != self.source_region
-        )
-        env = {
-            deployment.ENV_REPLICATE_ARN: self.state_machine_arn,
-            "TARGET_REGIONS": targets,
-            "REGISTRY_ENDPOINTS": endpoints_json(self.regions),
-            **self._registry_transport(),
-        }
-        backfill = self.state_machine_arns.get("BackfillStateMachine")
-        if backfill:
-            env[deployment.ENV_BACKFILL_ARN] = backfill
-        reconcile = self.state_machine_arns.get("ReconcileStateMachine")
-        if reconcile:
-            env[deployment.ENV_RECONCILE_ARN] = reconcile
-        buckets = self.stack.buckets if self.stack else {}
-        if buckets.get("BackfillItemsBucket"):
-            env[deployment.ENV_BACKFILL_BUCKET] = buckets["BackfillItemsBucket"]
-        if buckets.get("ProgressBucket"):  # the copy heartbeats status shows
-            env[deployment.ENV_PROGRESS_BUCKET] = buckets["ProgressBucket"]
-        rules = sorted({t.rule for t in self.stack.rule_targets}) if self.stack else []
-        dead_letters = [url for url in map(self.dead_letter_queue, rules) if url]
-        if dead_letters:
-            env[deployment.ENV_DEAD_LETTER_QUEUES] = ",".join(dead_letters)
-        for name, var in deployment.PARAMETER_ENV.items():
-            if name != "TargetRegions" and self.parameters.get(name):
-                env[var] = self.parameters[name]
-        return env
+        """The environment an operator's process needs to talk to this local AWS
+        (:func:`ecr_replicate_local.local_aws_env.operator_environment`)."""
+        return local_aws_env.operator_environment(self)
 
     def client(self, service: str, region: str | None = None, credentials: Credentials | None = None) -> Any:
-        """A boto3 client of this local AWS (the operator's, source region by default)."""
+        """A boto3 client of this local AWS (the operator's, source region by default), made once
+        per service, region and credentials (:mod:`ecr_replicate_local.client_cache`)."""
         creds = credentials or self.identities.operator()
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            region_name=region or self.source_region,
-            endpoint_url=self.endpoint_url,
-            **creds.client_kwargs(),
-        )
+        signed_as = creds.client_kwargs()
+        region_name = region or self.source_region
+        endpoint_url = self.endpoint_url
+
+        def make() -> Any:
+            return boto3.client(
+                service,  # type: ignore[call-overload]
+                region_name=region_name,
+                endpoint_url=endpoint_url,
+                **signed_as,
+            )
+
+        return self._clients.get((service, region_name, endpoint_url, tuple(sorted(signed_as.items()))), make)
 
     # --- test hooks -----------------------------------------------------------------------------
 

@@ -3,7 +3,10 @@
 * the request path (``BaseResponse.call_action``, S3's ``_authenticate_and_authorize_s3_action``):
   IAM enforcement (:mod:`ecr_replicate_local.iam.enforcement`) and injected faults;
 * the interpreter's AWS clients (``boto_client_for`` in every module that imported it): signed
-  with the executing state machine's role, as Step Functions calls services with that role;
+  with the executing state machine's role, as Step Functions calls services with that role, and
+  made once per role session (not once per task);
+* the definition is parsed once per text, not once per execution (``ExecutionWorker``: parsing
+  in pure Python takes tens of milliseconds, before the execution's first state);
 * Lambda ``Invoke`` (``LambdaSimpleBackend.invoke``): the local Lambda runtime;
 * ``codebuild`` service integrations (``state_task_service_for``): :mod:`ecr_replicate_local.codebuild`;
 * Retry intervals scaled and the ``.sync`` poll shortened (tests do not wait for real backoff);
@@ -16,6 +19,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +29,8 @@ import boto3
 from botocore.config import Config
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
+
+from ecr_replicate_local.client_cache import ClientCache
 
 Patches = list[Any]
 
@@ -117,21 +123,28 @@ def interpreter_client_patches(endpoint_url: Callable[[], str], credentials: Rol
     from moto.stepfunctions.parser.asl.utils import boto_client  # noqa: PLC0415
 
     original = boto_client.boto_client_for
+    clients = ClientCache()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         role_arn = getattr(state_credentials, "role_arn", None)
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            region_name=region,
-            endpoint_url=endpoint_url(),
-            config=Config(
-                parameter_validation=False,
-                retries={"max_attempts": 0, "total_max_attempts": 1},
-                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-            ),
-            **credentials(role_arn),
-        )
+        signed_as = credentials(role_arn)
+        url = endpoint_url()
+
+        def make() -> Any:
+            return boto3.client(
+                service,  # type: ignore[call-overload]
+                region_name=region,
+                endpoint_url=url,
+                config=Config(
+                    parameter_validation=False,
+                    retries={"max_attempts": 0, "total_max_attempts": 1},
+                    connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                ),
+                **signed_as,
+            )
+
+        return clients.get((region, service, url, tuple(sorted(signed_as.items()))), make)
 
     patches = []
     for name in (*_CLIENT_USERS, boto_client.__name__):
@@ -139,6 +152,34 @@ def interpreter_client_patches(endpoint_url: Callable[[], str], credentials: Rol
         if getattr(module, "boto_client_for", None) is original:
             patches.append(mock.patch.object(module, "boto_client_for", boto_client_for))
     return patches
+
+
+PARSED_DEFINITIONS_KEPT = 16
+
+
+def definition_parse_patches() -> Patches:
+    """An execution evaluates the program parsed from its definition's text, parsed once per
+    text. The parsed components hold no execution state (a Map's iterations already share
+    them at once); each execution has its own environment."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser  # noqa: PLC0415
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  # noqa: PLC0415
+
+    parsed: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def entrypoint(worker: Any) -> Any:
+        definition = worker._evaluation_details.state_machine_details.definition
+        with lock:
+            program = parsed.get(definition)
+        if program is None:
+            program = AmazonStateLanguageParser.parse(definition)[0]
+            with lock:
+                while len(parsed) >= PARSED_DEFINITIONS_KEPT:
+                    parsed.pop(next(iter(parsed)))
+                parsed[definition] = program
+        return program
+
+    return [mock.patch.object(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint)]
 
 
 def lambda_error_name_patches() -> Patches:

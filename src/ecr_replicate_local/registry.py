@@ -114,6 +114,11 @@ class LocalRegistry:
         return f"http://{self.host}"
 
     @property
+    def storage(self) -> Path:
+        """The filesystem driver's ``rootdirectory``: what the registry stores, in its layout."""
+        return self.root / "data"
+
+    @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -122,7 +127,7 @@ class LocalRegistry:
             "version": 0.1,
             "log": {"level": "error", "accesslog": {"disabled": True}},
             "storage": {
-                "filesystem": {"rootdirectory": str(self.root / "data")},
+                "filesystem": {"rootdirectory": str(self.storage)},
                 "delete": {"enabled": True},
                 "cache": {"blobdescriptor": "inmemory"},
             },

@@ -72,6 +72,7 @@ class RegionFronts:
             for region in self.regions.regions:
                 self.fronts[region] = EcrFront(
                     upstream=self.regions.registry(region).host,
+                    storage=self.regions.registry(region).storage,
                     region=region,
                     account=self.account,
                     certificate=self.ca.issue(f"ecr-{region}"),
@@ -101,5 +102,3 @@ class RegionFronts:
             except Exception as exc:  # keep stopping the others
                 logger.warning("could not stop the ECR front of %s: %s", region, exc)
         self.fronts.clear()
-
-

@@ -16,8 +16,9 @@ from moto.core.exceptions import ServiceException
 
 from ecr_replicate.errors import ConfigurationError
 from ecr_replicate_local import moto_patches
-from ecr_replicate_local.codebuild import CodeBuildRunner, PhaseFailure, codebuild_task_class
+from ecr_replicate_local.codebuild import CodeBuildRunner, PhaseFailure
 from ecr_replicate_local.codebuild_preflight import build_preflight
+from ecr_replicate_local.codebuild_task import codebuild_task_class
 from ecr_replicate_local.lambda_runtime import LambdaRefusal
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ def install_hooks(aws: LocalAws) -> Callable[[], None]:
             [aws.enforcer.check, aws.faults.take, authorization_token], aws.enforcer.check_s3
         ),
         *moto_patches.interpreter_client_patches(lambda: aws.endpoint_url, role_credentials),
+        *moto_patches.definition_parse_patches(),
         *moto_patches.lambda_error_name_patches(),
         *moto_patches.timing_patches(aws.retry_time_scale, 0.01),
         *moto_patches.definite_json_path_patches(),

@@ -14,9 +14,11 @@ are redirected to (``front.s3_host``). Both use ``certificate``; clients trust t
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from ecr_replicate.aws_names import ACCOUNT_RE, REGION_RE
 from ecr_replicate_local.ecr_front.app import RegistryApp
+from ecr_replicate_local.ecr_front.blob_store import BlobStore
 from ecr_replicate_local.ecr_front.calls import Calls
 from ecr_replicate_local.ecr_front.contracts import Authorizer, RepositoryCatalog, TokenValidator
 from ecr_replicate_local.ecr_front.journal import Journal
@@ -45,8 +47,12 @@ class EcrFront:
         blob_url_ttl: int = 3600,
         blob_mounting: bool = False,
         journal: Journal | None = None,
+        storage: Path | None = None,
     ) -> None:
         """``upstream``: the region's docker-registry, ``127.0.0.1:PORT`` (plain http).
+        ``storage``: that registry's storage directory (``rootdirectory``), which the layer host
+        reads blobs from, as S3 is ECR's storage; None: the layer host fetches them from the
+        registry over http (a registry whose files this process cannot read).
         ``throttle``: None (default) for no throttling, ``Throttle.ecr_defaults()`` for ECR's
         quotas, or ``Throttle({"ecr:PutImage": 1, ...})``. ``blob_url_ttl``: seconds a
         redirect URL stays valid. ``blob_mounting``: ECR's opt-in BLOB_MOUNTING setting.
@@ -72,7 +78,7 @@ class EcrFront:
             journal=self.journal,
             throttle=throttle,
         )
-        self._s3_app = S3App(self._presigner, self._upstream)
+        self._s3_app = S3App(self._presigner, self._upstream, BlobStore(storage) if storage else None)
         self._registry_server: TlsServer | None = None
         self._s3_server: TlsServer | None = None
 

@@ -7,7 +7,9 @@ host, path and query. The host refuses what S3 refuses: a request that also carr
 ``Authorization`` header (400 ``InvalidArgument``, the classic client bug of forwarding
 registry credentials across the redirect), a missing or partial signature, a wrong one (403
 ``SignatureDoesNotMatch``), an expired one (403 ``AccessDenied`` "Request has expired").
-Blobs stream from the region's registry, ``Range`` included.
+Blobs are read from the region registry's storage directory when the front is given it
+(``blob_store.py``: S3 is ECR's storage, the layer host reads it as S3 reads its own), else
+fetched from the registry over http; ``Range`` is honoured either way.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from ecr_replicate_local.ecr_front import answers
 from ecr_replicate_local.ecr_front.answers import Answer
+from ecr_replicate_local.ecr_front.blob_store import BlobStore, Unsatisfiable, byte_range
 from ecr_replicate_local.ecr_front.routes import DIGEST, valid_repository_name
 from ecr_replicate_local.ecr_front.upstream import Upstream, UpstreamUnavailable, answer_from
 
@@ -138,9 +141,10 @@ class Presigner:
 class S3App:
     """The WSGI app of the layer host."""
 
-    def __init__(self, presigner: Presigner, upstream: Upstream) -> None:
+    def __init__(self, presigner: Presigner, upstream: Upstream, store: BlobStore | None = None) -> None:
         self.presigner = presigner
         self.upstream = upstream
+        self.store = store
         self.host = ""  # set once the server has its port
 
     def __call__(self, environ: Mapping[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -165,7 +169,13 @@ class S3App:
         if blob is None or method not in ("GET", "HEAD"):
             return answers.s3_error(404, "NoSuchKey", "The specified key does not exist.")
         repository, digest = blob
-        headers = {"Range": environ["HTTP_RANGE"]} if environ.get("HTTP_RANGE") else {}
+        if self.store is not None:
+            return self._from_store(self.store, repository, digest, environ.get("HTTP_RANGE"))
+        return self._from_registry(method, repository, digest, environ.get("HTTP_RANGE"))
+
+    def _from_registry(self, method: str, repository: str, digest: str, range_header: str | None) -> Answer:
+        """The blob as the region's registry serves it (a front not given its storage)."""
+        headers = {"Range": range_header} if range_header else {}
         try:
             response = self.upstream.request(method, f"/v2/{repository}/blobs/{digest}", headers)
         except UpstreamUnavailable:
@@ -177,3 +187,36 @@ class S3App:
         relayed.headers = [(k, v) for k, v in relayed.headers if k.lower() in S3_ANSWER_HEADERS]
         relayed.headers += [("Content-Type", "application/octet-stream"), ("Server", "AmazonS3")]
         return relayed
+
+    @staticmethod
+    def _from_store(store: BlobStore, repository: str, digest: str, range_header: str | None) -> Answer:
+        """The blob's bytes from the registry's storage: 200, or 206 for one range, or 416."""
+        blob = store.open(repository, digest)
+        if blob is None:
+            return answers.s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        headers = [
+            ("Accept-Ranges", "bytes"),
+            ("ETag", f'"{digest}"'),
+            ("Content-Type", "application/octet-stream"),
+            ("Server", "AmazonS3"),
+        ]
+        try:
+            part = byte_range(range_header, blob.size)
+        except Unsatisfiable:
+            blob.close()
+            refused = answers.s3_error(
+                416,
+                "InvalidRange",
+                "The requested range is not satisfiable",
+                RangeRequested=range_header or "",
+                ActualObjectSize=str(blob.size),
+            )
+            refused.headers.append(("Content-Range", f"bytes */{blob.size}"))
+            return refused
+        first, last = part if part is not None else (0, blob.size - 1)
+        length = last - first + 1
+        headers.append(("Content-Length", str(length)))
+        if part is None:
+            return Answer(200, headers, stream=blob.part(0, blob.size))
+        headers.append(("Content-Range", f"bytes {first}-{last}/{blob.size}"))
+        return Answer(206, headers, stream=blob.part(first, length))

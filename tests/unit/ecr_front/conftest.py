@@ -80,6 +80,7 @@ def make_rig(
 
     def make(**options: Any) -> Rig:
         registry = registry_factory("ecr-front")
+        options.setdefault("storage", registry.storage)  # as the twin: the layer host reads its files
         tokens, authorizer, catalog = FakeTokens(), FakeAuthorizer(), FakeCatalog()
         catalog.create(REGION, REPO)
         front = EcrFront(
