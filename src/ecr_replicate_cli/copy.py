@@ -147,10 +147,11 @@ def run(args: argparse.Namespace) -> int:
     except ReplicationError as exc:
         if progress is not None:
             progress.clear()
-        message = " ".join(str(exc).split())
+        from ecr_replicate_cli.exits import one_line  # noqa: PLC0415 - only on the way out
+
         if args.json:
             print(json.dumps(exc.to_dict()))
-        print(f"ecr-replicate copy: {type(exc).__name__}: {message}", file=sys.stderr)
+        print(f"ecr-replicate copy: {one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return 2 if isinstance(exc, InvalidInputError) else 1
     except KeyboardInterrupt:
         print("ecr-replicate copy: interrupted", file=sys.stderr)

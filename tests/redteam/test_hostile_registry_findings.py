@@ -60,22 +60,12 @@ def manifest_get(seen: Seen) -> bool:
 # --- 1. terminal escape injection through registry error messages ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: answers.error_from_response/scrub keep ESC/BEL from a registry's error "
-    "message; they reach the operator's terminal (OSC 52 clipboard write, line rewrite)",
-)
 def test_a_registry_error_message_carries_no_terminal_control_characters() -> None:
     body = json.dumps({"errors": [{"code": "DENIED", "message": ESCAPES}]}).encode()
     error = error_from_response(400, body, host="127.0.0.1:1", what="read manifest")
     assert control_characters(str(error)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: `ecr-replicate copy` prints a hostile registry's escape sequences to stderr "
-    "(copy.run / exits.one_line pass control characters through)",
-)
 def test_copy_prints_no_escape_sequence_a_registry_sent(servers, capsys) -> None:
     source = servers(HostileServer, lambda seen: Reply.error(400, "MANIFEST_INVALID", ESCAPES))
     code = main(

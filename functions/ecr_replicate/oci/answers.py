@@ -2,7 +2,7 @@
 
 Every value is parsed strictly (``Content-Length: ²`` is not a number, ``Retry-After: ²`` is not
 a delay) and every failure is a typed error. Messages carry no Authorization header and at most a
-short, scrubbed piece of the body.
+short, scrubbed piece of the body, its terminal control characters escaped (``text.printable``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from ecr_replicate.errors import (
     TagImmutableError,
 )
 from ecr_replicate.oci.reference import is_digest
+from ecr_replicate.oci.text import printable
 
 MESSAGE_BODY_CHARS = 300
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -41,9 +42,10 @@ _SCRUB_INPUT = 4 * MESSAGE_BODY_CHARS
 
 
 def scrub(text: str) -> str:
-    """Remove anything that looks like a credential, collapse spaces, and shorten."""
+    """Remove anything that looks like a credential, escape control characters (a terminal must
+    not act on a registry's text), collapse spaces, and shorten."""
     text = _CREDENTIAL_RE.sub(r"\1 <redacted>", text[:_SCRUB_INPUT])
-    text = " ".join(text.split())
+    text = " ".join(printable(text).split())
     return text if len(text) <= MESSAGE_BODY_CHARS else text[:MESSAGE_BODY_CHARS] + "..."
 
 
@@ -90,7 +92,8 @@ def parse_oci_error(body: bytes) -> tuple[str, str]:
         data: Any = json.loads(body)
         first = data["errors"][0]
         code, message = first.get("code", ""), first.get("message", "")
-        return (code if isinstance(code, str) else "")[:64], (message if isinstance(message, str) else "")
+        code = printable(code)[:64] if isinstance(code, str) else ""
+        return code, (message if isinstance(message, str) else "")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
         return "", body[:MESSAGE_BODY_CHARS].decode("utf-8", "replace")
 
