@@ -106,11 +106,6 @@ def _padded_children(source: FakeRegistry, count: int, pad_bytes: int) -> list[d
     return children
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: copy.walk keeps every manifest of a tree in memory with no total bound "
-    "(MAX_MANIFESTS 5000 x MAX_MANIFEST_BYTES 4 MiB = 20 GiB): a source can exhaust a Lambda's memory",
-)
 def test_the_manifests_of_one_image_are_bounded_in_total(servers, retry: RetryPolicy) -> None:
     source, target = servers(FakeRegistry), servers(FakeRegistry)
     children = _padded_children(source, 20, 4 * MiB - 4096)  # each under the 4 MiB limit
@@ -136,11 +131,6 @@ def test_the_manifests_of_one_image_are_bounded_in_total(servers, retry: RetryPo
     assert served["bytes"] <= trip_wire
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: copy.walk/_Copier.copy cap blobs per manifest (10,000) but not per image: "
-    "an index of children with 9,999 distinct layers each makes the copier HEAD them all",
-)
 def test_the_blobs_of_one_image_are_bounded_in_total(servers, retry: RetryPolicy) -> None:
     source, target = servers(FakeRegistry), servers(FakeRegistry)
     config = source.push_image("app", "seed")
