@@ -191,11 +191,6 @@ def off_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield asked
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: auth.Authenticator._realm accepts a Bearer realm on a link-local metadata "
-    "address: a hostile registry steers the copier's GET to 169.254.169.254 (SSRF)",
-)
 @pytest.mark.parametrize("realm", METADATA_URLS)
 def test_a_token_realm_on_a_metadata_address_is_refused(realm: str, servers, retry, off_loopback) -> None:
     source = servers(FakeRegistry, auth=("bearer", "u", "p"), realm=realm)
@@ -206,11 +201,6 @@ def test_a_token_realm_on_a_metadata_address_is_refused(realm: str, servers, ret
     assert not info.value.retryable, "a realm that can never be used is not worth retrying"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: transport.Transport._redirect follows a blob redirect to a link-local "
-    "metadata address (SSRF; S3, where ECR redirects, is never there)",
-)
 @pytest.mark.parametrize("location", METADATA_URLS)
 def test_a_blob_redirect_to_a_metadata_address_is_refused(
     location: str, servers, retry, off_loopback
