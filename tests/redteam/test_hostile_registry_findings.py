@@ -222,11 +222,6 @@ USER, PASSWORD = "user", "s3cr3t-password"
 B64 = "dXNlcjpzM2NyM3QtcGFzc3dvcmQ="  # base64 of user:s3cr3t-password
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: answers.scrub redacts by pattern ('Basic <b64>') only; an echo such as "
-    "'authorization=Basic%20<b64>' or the bare password lands in the exception (and the SFN cause)",
-)
 @pytest.mark.parametrize(
     "echo",
     [f"request authorization=Basic%20{B64} refused", f"bad password {PASSWORD} for {USER}", f"Basic:{B64}"],
