@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_replicate.errors import ReplicationError, UnsupportedManifestError
+from ecr_replicate.errors import InvalidInputError, ReplicationError, UnsupportedManifestError
 from ecr_replicate.oci.auth import CredentialProvider
 from ecr_replicate.oci.blobs import BlobRoute, copy_blob
 from ecr_replicate.oci.copy_report import COPIED, SUPERSEDED, CopyProgress, CopyResult, ProgressCallback
@@ -33,6 +33,7 @@ from ecr_replicate.oci.transport import RetryPolicy, Transport
 logger = logging.getLogger(__name__)
 
 DEFAULT_JOBS = 4
+MAX_JOBS = 64  # the deployment's COPY_JOBS bound too: each job holds connections to both registries
 MAX_TAG_RESTORES = 3
 
 
@@ -306,7 +307,9 @@ def copy_image(
         digest = src.digest
     if dst.digest is not None and digest is not None and dst.digest != digest:
         raise UnsupportedManifestError(f"target digest {dst.digest} differs from the source digest {digest}")
-    workers = max(1, jobs or DEFAULT_JOBS)
+    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
+        raise InvalidInputError(f"jobs {jobs} is outside 1..{MAX_JOBS}")
+    workers = jobs or DEFAULT_JOBS
     own_transport = transport is None
     if transport is None:
         transport = Transport(
@@ -348,6 +351,7 @@ def copy_image(
 __all__ = [  # the copy's API: copy_image and what it reports, and the helpers dry runs share
     "COPIED",
     "DEFAULT_JOBS",
+    "MAX_JOBS",
     "SUPERSEDED",
     "CopyProgress",
     "CopyResult",
