@@ -175,9 +175,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"ecr-replicate copy: {one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         # the command line's own mistakes (options, files they name) are usage errors
         return 2 if isinstance(exc, InvalidInputError | ConfigurationError) else 1
-    except KeyboardInterrupt:
-        print("ecr-replicate copy: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # main reports it (exits.ended_by: 130, no wait for leftover threads)
+        if progress is not None:
+            progress.clear()
+        raise
     if progress is not None:
         progress.clear()
     if args.json:

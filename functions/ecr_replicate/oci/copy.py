@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_JOBS = 4
 MAX_JOBS = 64  # the deployment's COPY_JOBS bound too: each job holds connections to both registries
 MAX_TAG_RESTORES = 3
+ABORT_GRACE = 2.0  # seconds an interrupted copy waits for its blob threads to end
 
 
 class Concurrent:
@@ -92,8 +93,17 @@ class _Copier:
         self.warnings: list[str] = []
         self.executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="blob")
 
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+    def close(self, *, interrupted: bool = False) -> None:
+        """Wait for the blob threads; ``interrupted`` (Ctrl-C): end their requests and wait at most
+        ABORT_GRACE, so the person at the terminal is not kept waiting for a slow stream."""
+        if not interrupted:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            return
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.transport.abort()
+        with self.lock:
+            running = list(self.blob_futures.values())
+        wait(running, timeout=ABORT_GRACE)
 
     def emit(self, event: str, digest: str, size: int = 0, moved: int = 0, repository: str = "") -> None:
         if self.progress is not None:
@@ -320,12 +330,16 @@ def copy_image(
             deadline=Deadline(timeout),
         )
     copier = _Copier(transport, workers, progress)
+    interrupted = False
     try:
         status, root, tagged = copier.copy(
             src, dst, digest, guard_source_tag and dst.tag is not None, referrers
         )
+    except (KeyboardInterrupt, SystemExit):
+        interrupted = True
+        raise
     finally:
-        copier.close()
+        copier.close(interrupted=interrupted)
         if own_transport:
             transport.close()
     counts = copier.counts

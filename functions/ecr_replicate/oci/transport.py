@@ -94,6 +94,12 @@ class Transport:
     def close(self) -> None:
         self.pools.close()
 
+    def abort(self) -> None:
+        """The copy was interrupted: its budget ends now and every socket in use is shut down, so
+        each thread's blocked read or write returns at once and no request or retry follows."""
+        self.deadline.cancel()
+        self.pools.watch.fire()
+
     def __enter__(self) -> Transport:
         return self
 
