@@ -17,8 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ecr_replicate.credentials import cli_credentials
-from ecr_replicate.errors import InvalidInputError, InvalidReferenceError, ReplicationError
-from ecr_replicate.oci.copy import CopyResult, copy_image
+from ecr_replicate.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    InvalidReferenceError,
+    ReplicationError,
+)
+from ecr_replicate.oci.copy import DEFAULT_JOBS, MAX_JOBS, CopyResult, copy_image
 from ecr_replicate.oci.reference import Reference, parse_reference
 from ecr_replicate.oci.registry_config import RegistryConfig
 from ecr_replicate_cli.copy_progress import ProgressLine, summary
@@ -44,7 +49,14 @@ OTHER_TRANSPORTS = frozenset(
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="SRC", help="[docker://]HOST[:PORT]/REPO(:TAG|@sha256:...)")
     parser.add_argument("target", metavar="DST", help="[docker://]HOST[:PORT]/REPO[:TAG]")
-    parser.add_argument("--jobs", "-j", type=int, default=None, help="blobs copied in parallel (default 4)")
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=jobs_count,
+        default=None,
+        metavar="N",
+        help=f"blobs copied in parallel, 1..{MAX_JOBS} (default {DEFAULT_JOBS})",
+    )
     for side, name in (("src", "SRC"), ("dst", "DST")):
         parser.add_argument(f"--{side}-plain-http", action="store_true", help=f"reach {name} over plain http")
         parser.add_argument(
@@ -66,6 +78,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--no-referrers", action="store_true", help="do not copy signatures/referrers")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
+
+
+def jobs_count(text: str) -> int:
+    """``--jobs``: a whole number in 1..MAX_JOBS (the bound of the deployment's COPY_JOBS)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a whole number") from None
+    if not 1 <= value <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1..{MAX_JOBS}")
+    return value
 
 
 def _ecr_client(region: str) -> Any:
@@ -111,8 +134,6 @@ def authfile_path(text: str | None) -> Path | None:
 
 
 def _copy(args: argparse.Namespace, progress: ProgressLine | None) -> CopyResult:
-    if args.jobs is not None and args.jobs < 1:
-        raise InvalidInputError("--jobs must be at least 1")
     source = image(args.source, "SRC")
     target = image(args.target, "DST")
     if source.tag is None and source.digest is None:
@@ -147,14 +168,17 @@ def run(args: argparse.Namespace) -> int:
     except ReplicationError as exc:
         if progress is not None:
             progress.clear()
-        message = " ".join(str(exc).split())
+        from ecr_replicate_cli.exits import one_line  # noqa: PLC0415 - only on the way out
+
         if args.json:
             print(json.dumps(exc.to_dict()))
-        print(f"ecr-replicate copy: {type(exc).__name__}: {message}", file=sys.stderr)
-        return 2 if isinstance(exc, InvalidInputError) else 1
-    except KeyboardInterrupt:
-        print("ecr-replicate copy: interrupted", file=sys.stderr)
-        return 130
+        print(f"ecr-replicate copy: {one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+        # the command line's own mistakes (options, files they name) are usage errors
+        return 2 if isinstance(exc, InvalidInputError | ConfigurationError) else 1
+    except KeyboardInterrupt:  # main reports it (exits.ended_by: 130, no wait for leftover threads)
+        if progress is not None:
+            progress.clear()
+        raise
     if progress is not None:
         progress.clear()
     if args.json:

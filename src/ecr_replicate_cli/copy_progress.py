@@ -7,6 +7,7 @@ import time
 from typing import TextIO
 
 from ecr_replicate.oci.copy_report import CopyProgress, CopyResult
+from ecr_replicate.oci.text import printable
 from ecr_replicate.units import human_bytes
 
 
@@ -75,5 +76,5 @@ def summary(result: CopyResult) -> str:
         f"mounted {result.blobs_mounted}; "
         f"manifests {result.manifests_copied}; referrers {result.referrers_copied}; "
         f"{human_bytes(result.bytes_copied)} ({result.bytes_copied} bytes) in {result.seconds:.2f} s"
-        + "".join(f"\nwarning: {warning}" for warning in result.warnings)
+        + "".join(f"\nwarning: {printable(warning)}" for warning in result.warnings)
     )

@@ -28,6 +28,7 @@ import sys
 from typing import TextIO
 
 from ecr_replicate.errors import ConfigurationError, InvalidInputError, ReplicationError
+from ecr_replicate.oci.text import printable
 
 EXIT_ERROR = 2
 EXIT_INTERNAL = 70
@@ -53,7 +54,9 @@ _REJECTED_CREDENTIALS = {
 
 
 def one_line(text: str, limit: int = MAX_LINE) -> str:
-    flat = " ".join(str(text).split())
+    """``text`` on one line, shortened, every control character escaped: a message may quote a
+    registry or an AWS answer, and the terminal must not act on what they sent."""
+    flat = " ".join(printable(str(text)).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

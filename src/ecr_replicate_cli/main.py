@@ -54,12 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     (:mod:`ecr_replicate_cli.exits`): no traceback reaches the terminal unless ``--verbose``."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in COMMANDS:
-        parser = _top_parser()
-        if not args:
-            parser.print_help(sys.stderr)
-            return 2
-        parser.parse_args(args)  # prints help, or the usage error, and exits
-        return 2
+        try:
+            return _top_level(args)
+        except BrokenPipeError as exc:  # `ecr-replicate --help | head`: the reader went away
+            from ecr_replicate_cli import exits  # noqa: PLC0415 - only on the way out
+
+            return exits.ended_by(exc, "ecr-replicate", process=argv is None)
     name = args[0]
     verbose = "--verbose" in args or "-v" in args[1:2]  # before parsing: errors while importing
     try:
@@ -80,6 +80,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         calm_shutdown()
     return code
+
+
+def _top_level(args: list[str]) -> int:
+    """No subcommand: the help (``--help``, or none given) or the usage error, flushed here so that
+    a reader that went away shows as BrokenPipeError now, not as a traceback at exit."""
+    parser = _top_parser()
+    try:
+        if not args:
+            parser.print_help(sys.stderr)
+            return 2
+        parser.parse_args(args)  # prints help, or the usage error, and exits
+        return 2
+    finally:
+        sys.stdout.flush()
 
 
 def _parse(name: str, args: list[str]) -> tuple[argparse.Namespace, Any]:

@@ -60,22 +60,12 @@ def manifest_get(seen: Seen) -> bool:
 # --- 1. terminal escape injection through registry error messages ---------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: answers.error_from_response/scrub keep ESC/BEL from a registry's error "
-    "message; they reach the operator's terminal (OSC 52 clipboard write, line rewrite)",
-)
 def test_a_registry_error_message_carries_no_terminal_control_characters() -> None:
     body = json.dumps({"errors": [{"code": "DENIED", "message": ESCAPES}]}).encode()
     error = error_from_response(400, body, host="127.0.0.1:1", what="read manifest")
     assert control_characters(str(error)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: `ecr-replicate copy` prints a hostile registry's escape sequences to stderr "
-    "(copy.run / exits.one_line pass control characters through)",
-)
 def test_copy_prints_no_escape_sequence_a_registry_sent(servers, capsys) -> None:
     source = servers(HostileServer, lambda seen: Reply.error(400, "MANIFEST_INVALID", ESCAPES))
     code = main(
@@ -116,11 +106,6 @@ def _padded_children(source: FakeRegistry, count: int, pad_bytes: int) -> list[d
     return children
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: copy.walk keeps every manifest of a tree in memory with no total bound "
-    "(MAX_MANIFESTS 5000 x MAX_MANIFEST_BYTES 4 MiB = 20 GiB): a source can exhaust a Lambda's memory",
-)
 def test_the_manifests_of_one_image_are_bounded_in_total(servers, retry: RetryPolicy) -> None:
     source, target = servers(FakeRegistry), servers(FakeRegistry)
     children = _padded_children(source, 20, 4 * MiB - 4096)  # each under the 4 MiB limit
@@ -146,11 +131,6 @@ def test_the_manifests_of_one_image_are_bounded_in_total(servers, retry: RetryPo
     assert served["bytes"] <= trip_wire
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: copy.walk/_Copier.copy cap blobs per manifest (10,000) but not per image: "
-    "an index of children with 9,999 distinct layers each makes the copier HEAD them all",
-)
 def test_the_blobs_of_one_image_are_bounded_in_total(servers, retry: RetryPolicy) -> None:
     source, target = servers(FakeRegistry), servers(FakeRegistry)
     config = source.push_image("app", "seed")
@@ -211,11 +191,6 @@ def off_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield asked
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: auth.Authenticator._realm accepts a Bearer realm on a link-local metadata "
-    "address: a hostile registry steers the copier's GET to 169.254.169.254 (SSRF)",
-)
 @pytest.mark.parametrize("realm", METADATA_URLS)
 def test_a_token_realm_on_a_metadata_address_is_refused(realm: str, servers, retry, off_loopback) -> None:
     source = servers(FakeRegistry, auth=("bearer", "u", "p"), realm=realm)
@@ -226,11 +201,6 @@ def test_a_token_realm_on_a_metadata_address_is_refused(realm: str, servers, ret
     assert not info.value.retryable, "a realm that can never be used is not worth retrying"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: transport.Transport._redirect follows a blob redirect to a link-local "
-    "metadata address (SSRF; S3, where ECR redirects, is never there)",
-)
 @pytest.mark.parametrize("location", METADATA_URLS)
 def test_a_blob_redirect_to_a_metadata_address_is_refused(
     location: str, servers, retry, off_loopback
@@ -252,11 +222,6 @@ USER, PASSWORD = "user", "s3cr3t-password"
 B64 = "dXNlcjpzM2NyM3QtcGFzc3dvcmQ="  # base64 of user:s3cr3t-password
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: answers.scrub redacts by pattern ('Basic <b64>') only; an echo such as "
-    "'authorization=Basic%20<b64>' or the bare password lands in the exception (and the SFN cause)",
-)
 @pytest.mark.parametrize(
     "echo",
     [f"request authorization=Basic%20{B64} refused", f"bad password {PASSWORD} for {USER}", f"Basic:{B64}"],

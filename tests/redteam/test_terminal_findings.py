@@ -44,11 +44,6 @@ def run_cli(
 # --- `ecr-replicate --help | head`: the top-level parser writes outside main's handler ---------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: main.main lets the top-level parser (--help, no/unknown COMMAND) write outside "
-    "its try: a reader that went away gives a BrokenPipeError traceback and exit 1",
-)
 @pytest.mark.parametrize("args", [["--help"], ["-h"]])
 def test_top_level_help_into_a_closed_pipe_has_no_traceback(args: list[str]) -> None:
     read, write = os.pipe()
@@ -71,11 +66,6 @@ def _limit_memory() -> None:  # pragma: no cover - runs in the child
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: copy._copy bounds --jobs below (>= 1) but not above; copy_image sizes the "
-    "urllib3 pools (2*jobs+4 slots, filled up front) from it: --jobs 1e9 eats memory, then a traceback",
-)
 def test_a_huge_jobs_value_is_a_usage_error() -> None:
     try:
         done = run_cli(
@@ -99,11 +89,6 @@ def test_a_huge_jobs_value_is_a_usage_error() -> None:
 # --- `copy`: a configuration error from the command line exits 1, not 2 --------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: copy.run returns 1 for a ConfigurationError from its own options "
-    "(--plain-http with a CA file, an --authfile that is not JSON); exits.py and the README say 2",
-)
 @pytest.mark.parametrize("case", ["ca-with-plain-http", "authfile-not-json"])
 def test_copy_option_errors_exit_2(case: str, tmp_path: Path, capsys) -> None:
     junk = tmp_path / "junk"

@@ -46,12 +46,6 @@ def test_the_codebuild_copy_has_a_time_budget(lambda_env, monkeypatch, capsys) -
 INTERRUPT_GRACE = 10.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: Ctrl-C in `copy` is caught only after copy_image's finally has run "
-    "_Copier.close (executor.shutdown(wait=True)): the terminal waits for a dripping blob to end "
-    "(up to the 3600 s default budget)",
-)
 def test_ctrl_c_ends_a_copy_that_streams_from_a_slow_registry(servers) -> None:
     source, target = servers(FakeRegistry), servers(FakeRegistry)
     layer = b"x" * 4096

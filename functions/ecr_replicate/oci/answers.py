@@ -2,17 +2,20 @@
 
 Every value is parsed strictly (``Content-Length: ²`` is not a number, ``Retry-After: ²`` is not
 a delay) and every failure is a typed error. Messages carry no Authorization header and at most a
-short, scrubbed piece of the body.
+short, scrubbed piece of the body, its terminal control characters escaped (``text.printable``).
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import http.client
 import json
 import re
 import ssl
 import time
+import urllib.parse
+from collections.abc import Collection
 from typing import Any
 
 import urllib3.exceptions
@@ -32,19 +35,55 @@ from ecr_replicate.errors import (
     TagImmutableError,
 )
 from ecr_replicate.oci.reference import is_digest
+from ecr_replicate.oci.text import printable
 
 MESSAGE_BODY_CHARS = 300
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CREDENTIAL_RE = re.compile(r"(?i)\b(bearer|basic)[ \t]+[A-Za-z0-9._~+/=-]{1,4096}")
 _SCRUB_INPUT = 4 * MESSAGE_BODY_CHARS
+_REDACT_INPUT = 64 * 1024  # an error body's limit (response.ERROR_BODY_LIMIT)
+MIN_SECRET = 4  # shorter values are not searched for: they would erase ordinary words
+REDACTED = "<redacted>"
 
 
-def scrub(text: str) -> str:
-    """Remove anything that looks like a credential, collapse spaces, and shorten."""
+def scrub(text: str, secrets: Collection[str] = ()) -> str:
+    """Remove ``secrets`` (as sent, base64'd or URL-encoded, also cut short at the end) and anything
+    that looks like a credential, escape control characters (a terminal must not act on a
+    registry's text), collapse spaces, and shorten."""
+    text = redact(text[:_REDACT_INPUT], secrets)
     text = _CREDENTIAL_RE.sub(r"\1 <redacted>", text[:_SCRUB_INPUT])
-    text = " ".join(text.split())
+    text = " ".join(printable(text).split())
     return text if len(text) <= MESSAGE_BODY_CHARS else text[:MESSAGE_BODY_CHARS] + "..."
+
+
+def secret_forms(secret: str) -> set[str]:
+    """How a registry may echo ``secret``: as sent, URL-encoded, base64'd, without ``=`` padding."""
+    encoded = base64.b64encode(secret.encode()).decode("ascii")
+    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret), encoded}
+    forms |= {form.rstrip("=") for form in forms}
+    return {form for form in forms if len(form) >= MIN_SECRET}
+
+
+def redact(text: str, secrets: Collection[str]) -> str:
+    """``text`` without any form of ``secrets``; a secret's beginning that ends ``text`` (a body cut
+    at its size limit) goes too."""
+    forms = sorted({form for secret in secrets for form in secret_forms(secret)}, key=len, reverse=True)
+    for form in forms:
+        text = text.replace(form, REDACTED)
+    for form in forms:
+        text = _cut_tail(text, form)
+    return text
+
+
+def _cut_tail(text: str, form: str) -> str:
+    head = form[:MIN_SECRET]
+    at = text.find(head, max(0, len(text) - len(form) + 1))
+    while at != -1:
+        if form.startswith(text[at:]):
+            return text[:at] + REDACTED
+        at = text.find(head, at + 1)
+    return text
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -90,9 +129,10 @@ def parse_oci_error(body: bytes) -> tuple[str, str]:
         data: Any = json.loads(body)
         first = data["errors"][0]
         code, message = first.get("code", ""), first.get("message", "")
-        return (code if isinstance(code, str) else "")[:64], (message if isinstance(message, str) else "")
+        code = printable(code)[:64] if isinstance(code, str) else ""
+        return code, (message if isinstance(message, str) else "")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
-        return "", body[:MESSAGE_BODY_CHARS].decode("utf-8", "replace")
+        return "", body[:_SCRUB_INPUT].decode("utf-8", "replace")
 
 
 _CODE_ERRORS: dict[str, type[RegistryError]] = {
@@ -125,12 +165,21 @@ def _error_class(status: int, code: str, message: str) -> type[RegistryError] | 
 
 
 def error_from_response(
-    status: int, body: bytes, *, host: str, what: str, retry_after: float | None = None
+    status: int,
+    body: bytes,
+    *,
+    host: str,
+    what: str,
+    retry_after: float | None = None,
+    secrets: Collection[str] = (),
 ) -> RegistryError | BlobIntegrityError:
-    """Map an HTTP error answer to the project's typed error (by OCI error code, then status)."""
+    """Map an HTTP error answer to the project's typed error (by OCI error code, then status).
+    ``secrets``: the credentials sent to that registry, redacted wherever its answer echoes them."""
     code, message = parse_oci_error(body)
+    code = redact(code, secrets)
     detail = scrub(
-        f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+        f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else ""),
+        secrets,
     )
     cls = _error_class(status, code.upper(), message)
     if cls is None:

@@ -8,7 +8,9 @@ and Docker-config ones) and go to the registry's own host and scheme only:
   is the registry's own scheme, host and port (as go-containerregistry checks): a realm on
   another host, over http for an https registry, or with another scheme is asked anonymously;
 - tokens are checked (printable ASCII, bounded) before they go into a header, cached per scope,
-  and never logged.
+  and never logged;
+- every password and token used for a host is remembered (:meth:`Authenticator.secrets`) so that
+  an error answer echoing one, in whatever encoding, is redacted (``answers.redact``).
 
 The challenge header is parsed by a single linear pass, bounded in length and parameters.
 """
@@ -111,6 +113,19 @@ class Authenticator:
         self._mode: dict[str, str] = {}  # host -> "basic" | "bearer"
         self._basic: dict[str, str] = {}
         self._bearer: dict[tuple[str, str], str] = {}  # (host, scope) -> header
+        self._secrets: dict[str, set[str]] = {}  # host -> passwords, "user:password", tokens
+
+    def secrets(self, host: str) -> frozenset[str]:
+        """Every credential value sent for ``host`` so far (to redact from its answers)."""
+        with self._lock:
+            return frozenset(self._secrets.get(host, ()))
+
+    def _remember(self, host: str, user_pass: tuple[str, str] | None, token: str | None = None) -> None:
+        values = [token] if token else []
+        if user_pass is not None:
+            values += [user_pass[1], f"{user_pass[0]}:{user_pass[1]}"]
+        with self._lock:
+            self._secrets.setdefault(host, set()).update(values)
 
     def header(self, host: str, scheme: str, scope: str) -> str | None:
         """The Authorization header for a request to the registry ``host`` (None: anonymous)."""
@@ -124,6 +139,7 @@ class Authenticator:
         user_pass = self._fresh(host, scheme, refresh=False)
         if user_pass is None:
             return None
+        self._remember(host, user_pass)
         value = basic_header(*user_pass)
         with self._lock:
             self._basic[host] = value
@@ -145,6 +161,7 @@ class Authenticator:
             realm = self._realm(host, scheme, params.get("realm", ""))
             own = realm.origin == origin(scheme, host)  # only the registry's own origin gets Basic
             user_pass = self._fresh(host, scheme, refresh=False) if own else None
+            self._remember(host, user_pass)
             try:
                 token = self._token(host, realm, params, scope, user_pass=user_pass, fetch=fetch)
             except AuthenticationError:
@@ -152,7 +169,9 @@ class Authenticator:
                     raise
                 # the password may have been rotated (ECR tokens expire): fetch it again, once
                 user_pass = self._fresh(host, scheme, refresh=True)
+                self._remember(host, user_pass)
                 token = self._token(host, realm, params, scope, user_pass=user_pass, fetch=fetch)
+            self._remember(host, None, token)
             value = f"Bearer {token}"
             with self._lock:
                 self._mode[host] = "bearer"
@@ -161,6 +180,7 @@ class Authenticator:
         user_pass = self._fresh(host, scheme, refresh=sent is not None)
         if user_pass is None:
             return False
+        self._remember(host, user_pass)
         value = basic_header(*user_pass)
         with self._lock:
             self._mode[host] = "basic"

@@ -7,9 +7,10 @@ host), TLS with certificate and host-name checks. This module adds two things to
 - one ``ssl.SSLContext`` per CA file: ``RegistryConfig.ca_file`` is trusted *instead of* the
   system store (as ``curl --cacert``), else the system store;
 - :class:`SocketWatch`: every socket a pool opens is watched through a duplicate of its file
-  descriptor; when the copy's :class:`~ecr_replicate.oci.deadline.Deadline` runs out, the watch
-  shuts every one of them down, which ends any read or write blocked on it (TLS handshakes
-  included) in every thread. A duplicate is closed as soon as its socket is really closed.
+  descriptor; when the copy's :class:`~ecr_replicate.oci.deadline.Deadline` runs out, or the copy
+  is interrupted (:meth:`SocketWatch.fire`), the watch shuts every one of them down, which ends
+  any read or write blocked on it (TLS handshakes included) in every thread. A duplicate is
+  closed as soon as its socket is really closed.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class _Watched:
 
 
 class SocketWatch:
-    """Shuts down every watched socket when ``deadline`` runs out (nothing to do when unbounded)."""
+    """Shuts down every watched socket when ``deadline`` runs out (no timer when it is unbounded)
+    or when :meth:`fire` is called."""
 
     def __init__(self, deadline: Deadline) -> None:
         self.deadline = deadline
@@ -63,13 +65,11 @@ class SocketWatch:
 
     def begin(self, sock: socket.socket) -> _Watched | None:
         """Watch a socket that has just connected (before TLS wraps it)."""
-        if not self.deadline.bounded:
-            return None
         entry = _Watched(socket.socket.dup(sock), sock)
         with self._lock:
             self._sweep()
             self._entries.append(entry)
-            if self._thread is None:
+            if self._thread is None and self.deadline.bounded:
                 self._thread = threading.Thread(target=self._run, name="deadline-watch", daemon=True)
                 self._thread.start()
             fired = self.fired
@@ -102,8 +102,11 @@ class SocketWatch:
         self._entries = alive
 
     def _run(self) -> None:
-        if self._stop.wait(max(self.deadline.remaining(), 0.0)):
-            return
+        if not self._stop.wait(max(self.deadline.remaining(), 0.0)):
+            self.fire()
+
+    def fire(self) -> None:
+        """Shut down every socket watched now or from now on: blocked reads and writes return."""
         with self._lock:
             self.fired = True
             entries = list(self._entries)

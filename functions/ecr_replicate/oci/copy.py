@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from ecr_replicate.errors import ReplicationError, UnsupportedManifestError
+from ecr_replicate.errors import InvalidInputError, ReplicationError, UnsupportedManifestError
 from ecr_replicate.oci.auth import CredentialProvider
 from ecr_replicate.oci.blobs import BlobRoute, copy_blob
 from ecr_replicate.oci.copy_report import COPIED, SUPERSEDED, CopyProgress, CopyResult, ProgressCallback
@@ -33,7 +33,9 @@ from ecr_replicate.oci.transport import RetryPolicy, Transport
 logger = logging.getLogger(__name__)
 
 DEFAULT_JOBS = 4
+MAX_JOBS = 64  # the deployment's COPY_JOBS bound too: each job holds connections to both registries
 MAX_TAG_RESTORES = 3
+ABORT_GRACE = 2.0  # seconds an interrupted copy waits for its blob threads to end
 
 
 class Concurrent:
@@ -91,8 +93,17 @@ class _Copier:
         self.warnings: list[str] = []
         self.executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="blob")
 
-    def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+    def close(self, *, interrupted: bool = False) -> None:
+        """Wait for the blob threads; ``interrupted`` (Ctrl-C): end their requests and wait at most
+        ABORT_GRACE, so the person at the terminal is not kept waiting for a slow stream."""
+        if not interrupted:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            return
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.transport.abort()
+        with self.lock:
+            running = list(self.blob_futures.values())
+        wait(running, timeout=ABORT_GRACE)
 
     def emit(self, event: str, digest: str, size: int = 0, moved: int = 0, repository: str = "") -> None:
         if self.progress is not None:
@@ -306,7 +317,9 @@ def copy_image(
         digest = src.digest
     if dst.digest is not None and digest is not None and dst.digest != digest:
         raise UnsupportedManifestError(f"target digest {dst.digest} differs from the source digest {digest}")
-    workers = max(1, jobs or DEFAULT_JOBS)
+    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
+        raise InvalidInputError(f"jobs {jobs} is outside 1..{MAX_JOBS}")
+    workers = jobs or DEFAULT_JOBS
     own_transport = transport is None
     if transport is None:
         transport = Transport(
@@ -317,12 +330,16 @@ def copy_image(
             deadline=Deadline(timeout),
         )
     copier = _Copier(transport, workers, progress)
+    interrupted = False
     try:
         status, root, tagged = copier.copy(
             src, dst, digest, guard_source_tag and dst.tag is not None, referrers
         )
+    except (KeyboardInterrupt, SystemExit):
+        interrupted = True
+        raise
     finally:
-        copier.close()
+        copier.close(interrupted=interrupted)
         if own_transport:
             transport.close()
     counts = copier.counts
@@ -348,6 +365,7 @@ def copy_image(
 __all__ = [  # the copy's API: copy_image and what it reports, and the helpers dry runs share
     "COPIED",
     "DEFAULT_JOBS",
+    "MAX_JOBS",
     "SUPERSEDED",
     "CopyProgress",
     "CopyResult",

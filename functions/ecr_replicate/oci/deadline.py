@@ -27,6 +27,7 @@ class Deadline:
         self.seconds = seconds
         self._clock = clock
         self._end = None if seconds is None else clock() + seconds
+        self.cancelled = False
 
     def __repr__(self) -> str:
         return f"Deadline({self.seconds!r})"
@@ -43,7 +44,14 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0
 
+    def cancel(self) -> None:
+        """End the budget now (the copy was interrupted): every later check fails, nothing waits."""
+        self.cancelled = True
+        self._end = self._clock()
+
     def error(self, what: str) -> DeadlineExceededError:
+        if self.cancelled:
+            return DeadlineExceededError(f"{what}: the copy was interrupted")
         return DeadlineExceededError(
             f"{what}: the copy's time budget of {self.seconds:g} s ran out (a slow or stalled registry)"
         )

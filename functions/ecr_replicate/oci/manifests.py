@@ -33,6 +33,13 @@ MAX_BLOBS_PER_MANIFEST = 10_000
 MAX_INDEX_CHILDREN = 1_000
 MAX_INDEX_DEPTH = 4
 MAX_MANIFESTS = 5_000
+#: all the manifests of one image held at once by a copy (the walk keeps every body until its PUT):
+#: 16 manifests at ECR's 4 MiB limit; a real multi-platform index with attestations is well under 1 MiB
+MAX_IMAGE_MANIFEST_BYTES = 64 * 1024 * 1024
+#: distinct blobs of one image (each gets a HEAD, a future and a descriptor in memory): ECR takes
+#: at most 127 layers per image manifest, so this is ~780 platforms at ECR's layer limit; over it,
+#: a source is listing blobs to keep the copier busy, not describing an image
+MAX_IMAGE_BLOBS = 100_000
 MAX_BLOB_BYTES = 64 * 1024**3  # ECR's largest layer is 52,000 MiB
 MAX_TEXT = 256  # media types and platform names kept from a manifest
 

@@ -94,6 +94,12 @@ class Transport:
     def close(self) -> None:
         self.pools.close()
 
+    def abort(self) -> None:
+        """The copy was interrupted: its budget ends now and every socket in use is shut down, so
+        each thread's blocked read or write returns at once and no request or retry follows."""
+        self.deadline.cancel()
+        self.pools.watch.fire()
+
     def __enter__(self) -> Transport:
         return self
 
@@ -176,7 +182,9 @@ class Transport:
             response = self._exchange("GET", url, registry, {"User-Agent": USER_AGENT, **headers}, None, what)
             if response.status != 200:
                 body = response.error_body()
-                raise error_from_response(response.status, body, host=url.host, what=what)
+                raise error_from_response(
+                    response.status, body, host=url.host, what=what, secrets=self.auth.secrets(registry)
+                )
             return response.read(ERROR_BODY_LIMIT * 16)
 
         return fetch
@@ -282,13 +290,17 @@ class Transport:
             )
         return renewed
 
-    @staticmethod
     def _refusal(
-        call: _Call, response: Response, url: Url, body: bytes, retry_integrity: bool
+        self, call: _Call, response: Response, url: Url, body: bytes, retry_integrity: bool
     ) -> ReplicationError:
-        retry_after = parse_retry_after(response.header("Retry-After"))
+        """The error an answer means; the credentials sent to the registry are redacted from it."""
         error = error_from_response(
-            response.status, body, host=url.host, what=call.what, retry_after=retry_after
+            response.status,
+            body,
+            host=url.host,
+            what=call.what,
+            retry_after=parse_retry_after(response.header("Retry-After")),
+            secrets=self.auth.secrets(call.registry),
         )
         if retry_integrity and isinstance(error, BlobIntegrityError):
             return RegistryUnavailableError(str(error), status=response.status, host=url.host)

@@ -2,12 +2,16 @@
 
 A registry names URLs in upload ``Location`` headers, redirects and Bearer realms. Each one is
 checked before it is used: ASCII without spaces or control characters, bounded in length,
-http or https only, a valid host and no user information, an absolute path. A URL that fails is a
-typed error; nothing is ever sent to it.
+http or https only, a valid host and no user information, an absolute path, and not a host where
+no registry is but a cloud machine's secrets are (:func:`is_metadata_host`: the EC2 and ECS
+metadata endpoints, link-local addresses, 0.0.0.0). A URL that fails is a typed error, refused
+before any socket is opened; nothing is ever sent to it.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import urllib.parse
 from dataclasses import dataclass
 
@@ -17,6 +21,12 @@ from ecr_replicate.oci.reference import split_host, validate_host
 MAX_URL_LENGTH = 8192
 SCHEMES = ("http", "https")
 DEFAULT_PORTS = {"http": 80, "https": 443}
+#: link-local (EC2 IMDS 169.254.169.254, ECS task credentials 169.254.170.2, fe80::), EC2's IPv6
+#: metadata/DNS range (fd00:ec2::254), and "this host" (0.0.0.0 and :: reach local services)
+METADATA_NETWORKS = tuple(
+    ipaddress.ip_network(net)
+    for net in ("169.254.0.0/16", "0.0.0.0/8", "fe80::/10", "fd00:ec2::/64", "::/128")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,30 @@ class Url:
 def origin(scheme: str, host: str) -> tuple[str, str, int]:
     name, port = split_host(host)
     return scheme, name.lower(), port or DEFAULT_PORTS[scheme]
+
+
+def _address(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address a host name is written as, also in the numeric forms the resolver takes for
+    IPv4 (``2852039166``, ``0xa9fea9fe``, ``0251.0376.0251.0376``); None for a DNS name."""
+    text = name.strip("[]")
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        if not text or not all(char in "0123456789abcdefxABCDEFX." for char in text):
+            return None
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(text))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def is_metadata_host(host: str) -> bool:
+    """True when ``host`` (``name[:port]``) is written as an address in :data:`METADATA_NETWORKS`."""
+    address = _address(split_host(host)[0])
+    return address is not None and any(address in network for network in METADATA_NETWORKS)
 
 
 def _refuse(what: str, url: str, reason: str) -> RegistryProtocolError:
@@ -73,5 +107,7 @@ def resolve(base: Url, location: object, what: str) -> Url:
         raise _refuse(what, location, "invalid host") from None
     if not parts.path.startswith("/"):
         raise _refuse(what, location, "no absolute path")
+    if is_metadata_host(netloc) and origin(parts.scheme, netloc)[1] != base.origin[1]:
+        raise _refuse(what, location, "a link-local or metadata address, where no registry is")
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     return Url(parts.scheme, netloc, target)

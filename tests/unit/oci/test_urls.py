@@ -68,3 +68,29 @@ def test_a_malformed_digest_header_is_a_typed_error(value: str) -> None:
     with pytest.raises(RegistryProtocolError, match="Docker-Content-Digest"):
         parse_digest_header(value, "test")
     assert parse_digest_header("sha256:" + "a" * 64, "test") == "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://169.254.170.2/v2/credentials/x",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://[fe80::1]/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://2852039166/",  # 169.254.169.254 as the resolver reads a decimal number
+        "http://0xa9fea9fe/",
+        "http://0251.0376.0251.0376/",
+        "http://0.0.0.0:5000/v2/",
+    ],
+)
+def test_a_metadata_or_link_local_address_is_refused(location: str) -> None:
+    with pytest.raises(RegistryProtocolError, match="metadata"):
+        resolve(BASE, location, "redirect")
+
+
+def test_a_registry_on_a_link_local_address_may_name_itself() -> None:
+    """The operator chose that registry; only a registry's move to such a host is refused."""
+    base = Url("http", "169.254.10.20:5000", "/v2/")
+    url = resolve(base, "/v2/app/blobs/uploads/u1", "Location")
+    assert str(url) == "http://169.254.10.20:5000/v2/app/blobs/uploads/u1"
