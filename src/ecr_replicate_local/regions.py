@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SOURCE_REGION = "us-east-1"
 DEFAULT_TARGET_REGIONS = ("eu-west-1", "ap-southeast-1")
+PORTS_FILE = "ports.json"
 
 
 @functools.cache
@@ -55,9 +56,28 @@ def validate_region(name: str) -> str:
     return name
 
 
+def saved_ports(path: Path) -> dict[str, int]:
+    """The region -> port entries of a ports file (none if it does not exist); values that are
+    not a port are dropped; a file that is not a JSON object is a ConfigurationError."""
+    if not path.is_file():
+        return {}
+    try:
+        saved: Any = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}") from None
+    except ValueError:
+        raise ConfigurationError(f"{path} is not JSON: remove it to pick new ports") from None
+    if not isinstance(saved, dict):
+        raise ConfigurationError(
+            f"{path} holds a JSON {type(saved).__name__}, not an object of region ports: remove it"
+        )
+    return {str(k): v for k, v in saved.items() if type(v) is int and 0 < v < 65536}
+
+
 def check_data_dir(path: Path) -> Path:
     """``path``, created if missing, when it is a directory this process can write registry
-    storage in; else a ConfigurationError with one line (a file, a path under a file, /proc)."""
+    storage in, with a readable ports file if any; else a ConfigurationError with one line (a
+    file, a path under a file, /proc, a ``ports.json`` that is not an object)."""
     if path.exists() and not path.is_dir():
         raise ConfigurationError(f"--data {path}: not a directory")
     try:
@@ -66,6 +86,7 @@ def check_data_dir(path: Path) -> Path:
         raise ConfigurationError(f"--data {path}: cannot create it: {exc.strerror or exc}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigurationError(f"--data {path}: {os.strerror(errno.EACCES)}")
+    saved_ports(path / PORTS_FILE)
     return path
 
 
@@ -121,24 +142,11 @@ class LocalRegions:
 
     @property
     def _ports_file(self) -> Path | None:
-        return None if self._owns_root else self.root / "ports.json"
+        return None if self._owns_root else self.root / PORTS_FILE
 
     def _saved_ports(self) -> dict[str, int]:
-        """The ports file's region -> port entries; values that are not a port are dropped."""
         path = self._ports_file
-        if path is None or not path.is_file():
-            return {}
-        try:
-            saved: Any = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigurationError(f"cannot read {path}: {exc}") from None
-        except ValueError:
-            raise ConfigurationError(f"{path} is not JSON: remove it to pick new ports") from None
-        if not isinstance(saved, dict):
-            raise ConfigurationError(
-                f"{path} holds a JSON {type(saved).__name__}, not an object of region ports: remove it"
-            )
-        return {str(k): v for k, v in saved.items() if type(v) is int and 0 < v < 65536}
+        return {} if path is None else saved_ports(path)
 
     def _save_ports(self) -> None:
         path = self._ports_file

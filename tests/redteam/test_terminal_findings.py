@@ -145,6 +145,17 @@ def test_a_ports_file_that_is_not_an_object_is_a_typed_error(content: str, tmp_p
         LocalRegions("us-east-1", ["eu-west-1"], data_dir=tmp_path)
 
 
+def test_local_refuses_a_ports_file_that_is_not_an_object_before_starting(tmp_path: Path) -> None:
+    (tmp_path / "ports.json").write_text("[1, 2]")
+    done = run_cli("local", "up", "--data", str(tmp_path), timeout=60)
+    assert done.returncode == 2, (done.returncode, done.stderr[-300:])
+    assert done.stderr.strip().splitlines() == [
+        f"ecr-replicate local: {tmp_path / 'ports.json'} holds a JSON list, not an object of region ports: "
+        "remove it"
+    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ports.json"], "nothing started"
+
+
 def test_a_ports_file_that_cannot_be_written_leaves_nothing_running(tmp_path: Path) -> None:
     (tmp_path / "ports.json").mkdir()
     regions = LocalRegions("us-east-1", ["eu-west-1"], data_dir=tmp_path)
