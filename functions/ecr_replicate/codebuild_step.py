@@ -8,8 +8,10 @@ copies, and prints the RegionResult JSON on one stdout line; the buildspec expor
      retrying cannot fix: unusable input or configuration, a permanent copy error, a bug
   1  retryable error (registry down, throttled...): the build fails, and a failed build is what
      the state machine's Retry on ``States.TaskFailed`` runs again
-So a failed build always means "worth another build"; a build that runs out of time is stopped by
-the Task's TimeoutSeconds first (``States.Timeout``, never retried).
+So a failed build always means "worth another build". The copy has a time budget: the state
+machine Task's TimeoutSeconds (:data:`TASK_TIMEOUT_SECONDS`, under the project's TimeoutInMinutes)
+less :data:`DEADLINE_MARGIN`, counted from the step's start; a slow or dripping registry ends in
+DeadlineExceededError (a FAILED result the state machine keeps) rather than a ``States.Timeout``.
 Logs go to stderr; credentials never appear in them. So do the region's metrics (one EMF line,
 :func:`ecr_replicate.metrics.copy_values`, the copy Lambda's): the build's log group extracts them.
 """
@@ -20,6 +22,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +37,11 @@ from ecr_replicate.model import RegionResult, parse_copy_input
 ITEM_VARIABLE = "REPLICATION_ITEM"
 EXIT_RESULT = 0
 EXIT_RETRYABLE = 1
+#: the ``Copy image (CodeBuild)`` Task's TimeoutSeconds (statemachine/replicate.asl.json), which is
+#: below the CodeBuild project's TimeoutInMinutes (template.yaml): the first limit a build meets
+TASK_TIMEOUT_SECONDS = 7200.0
+#: seconds kept back from the Task's time: the install phase, a queued start, and reporting the result
+DEADLINE_MARGIN = 600.0
 logger = logging.getLogger(__name__)
 
 
@@ -57,8 +65,16 @@ def _region(data: Any) -> str:
     return region if REGION_RE.fullmatch(region) else "unknown"
 
 
-def copy(data: Any) -> RegionResult:
-    """Copy the item in ``data``; a ReplicationError propagates."""
+def time_budget(started: float, now: float | None = None) -> float:
+    """Seconds the copy may take: the Task's time less the margin and what ran since ``started``
+    (``time.monotonic()`` at the step's start); at least one second."""
+    elapsed = (time.monotonic() if now is None else now) - started
+    return max(TASK_TIMEOUT_SECONDS - DEADLINE_MARGIN - elapsed, 1.0)
+
+
+def copy(data: Any, *, started: float | None = None) -> RegionResult:
+    """Copy the item in ``data`` within :func:`time_budget`; a ReplicationError propagates."""
+    started = time.monotonic() if started is None else started
     copy_input = parse_copy_input(data)
     settings = config.current()
     return workflow.copy_region(
@@ -66,12 +82,14 @@ def copy(data: Any) -> RegionResult:
         settings,
         copier=workflow.real_copier(),
         credentials=for_deployment(settings, client_factory("ecr")),
+        timeout=time_budget(started),
         heartbeat=heartbeat.writer(settings),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     del argv  # no options: everything comes from the environment
+    started = time.monotonic()
     if not logging.getLogger().handlers:
         logging.basicConfig(
             stream=sys.stderr, level=logging.INFO, format="%(levelname)s %(name)s %(message)s"
@@ -79,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data: Any = None
     try:
         data = _raw_item()
-        result = copy(data)
+        result = copy(data, started=started)
     except Exception as exc:
         print(f"codebuild-copy: {_region(data)}: {type(exc).__name__}: {exc}", file=sys.stderr)
         if isinstance(exc, ReplicationError) and exc.retryable:

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 from ecr_replicate.errors import InvalidInputError
 from ecr_replicate.filters import filter_reason
 from ecr_replicate.inventory import SourceImage
-from ecr_replicate_cli import deployment
+from ecr_replicate_cli import deployment, patterns
 
 POLL_SECONDS = 1.0
 COUNT_ATTEMPTS = 5  # reads of the final Map Run counts before giving up on them
@@ -182,9 +182,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def backfill(args: argparse.Namespace, out: TextIO) -> int:
     regions_arg = [r.strip() for value in (args.regions or []) for r in value.split(",") if r.strip()]
     since = parse_since(args.since) if args.since else None
+    repositories = patterns.repository_patterns(args.repository)
+    tags = patterns.tag_patterns(args.tag)
     deploy = deployment.resolve(args.stack, args.stack_region)
     regions = deploy.regions(regions_arg)
-    images = select(deploy, args.repository, args.tag, since)
+    images = select(deploy, repositories, tags, since)
+    note = None if images else patterns.unmatched(deploy.client("ecr"), repositories)
+    if note:
+        print(f"{note}: nothing to backfill", file=out)
+        return 0
     todo, skipped = pending(deploy, images, regions)
     print(
         f"{len(images)} image(s) selected in {deploy.source_region}; {len(skipped)} already in "

@@ -9,6 +9,7 @@ machine; or not at all: the state machine's latest execution. The deployment is 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,6 +20,16 @@ NO_DEPLOYMENT = (
     "no execution given and no deployment to take the latest one from: pass EXECUTION_ARN, "
     f"or --stack NAME, or export what `ecr-replicate local up` prints ({ENV_REPLICATE_ARN} and the rest)"
 )
+
+
+#: what Step Functions refuses in an execution name: whitespace, brackets, wildcards, the
+#: characters it reserves, control characters; and more than 80 characters
+_NOT_IN_A_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+MAX_NAME = 80
+
+
+def is_execution_name(text: str) -> bool:
+    return 0 < len(text) <= MAX_NAME and not _NOT_IN_A_NAME.search(text)
 
 
 def arn_region(arn: str) -> str | None:
@@ -52,6 +63,17 @@ def is_execution_arn(text: str) -> bool:
     return text.startswith("arn:") and ":execution:" in text and len(text.split(":")) >= 8
 
 
+def check_execution(text: str) -> str:
+    """``text`` if it can name an execution (an execution ARN, or a name Step Functions allows),
+    else an InvalidInputError: refused before any call."""
+    if text.startswith("arn:"):
+        if not is_execution_arn(text):
+            raise InvalidInputError(f"not an execution ARN: {text[:120]!r}")
+    elif not is_execution_name(text):
+        raise InvalidInputError(f"{text[:80]!r} is not an execution ARN or name")
+    return text
+
+
 def resolve_execution(
     execution: str | None,
     machine: str | None,
@@ -63,15 +85,15 @@ def resolve_execution(
 
     ``wait``: when the state machine has no execution yet, called before asking again (``status
     --follow`` waits for the first push); returning False gives up."""
-    if execution and execution.startswith("arn:"):
-        if not is_execution_arn(execution):
-            raise InvalidInputError(f"not an execution ARN: {execution[:120]!r}")
-        return execution
+    if execution is not None:
+        check_execution(execution)
+        if execution.startswith("arn:"):
+            return execution
     if not machine:
         if execution:
             raise InvalidInputError(
-                f"{execution[:80]!r} is not an ARN: give the execution ARN, or the deployment "
-                f"(--stack NAME, or {ENV_REPLICATE_ARN}) whose execution it names"
+                f"{execution[:80]!r} is not an execution ARN or name: give the execution ARN, or the "
+                f"deployment (--stack NAME, or {ENV_REPLICATE_ARN}) whose execution it names"
             )
         raise InvalidInputError(NO_DEPLOYMENT)
     if execution:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from ecr_replicate_cli.executions import (
     arn_region,
+    check_execution,
     cloudformation_client,
     deployment_machine,
     resolve_execution,
@@ -85,6 +86,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     machine: str | None = None
     outputs: dict[str, str] = {}
+    if args.execution is not None:
+        check_execution(args.execution)  # before any call
     if args.stack or not (args.execution or "").startswith("arn:"):
         machine, outputs = deployment_machine(args.stack, args.region, cloudformation_client)
     arn = resolve_execution(args.execution, machine, wait=_first_run_waiter() if args.follow else None)

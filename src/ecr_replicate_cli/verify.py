@@ -14,13 +14,15 @@ import json
 import sys
 from typing import TextIO
 
-from ecr_replicate_cli import deployment
+from ecr_replicate_cli import deployment, patterns
 
 
 def verify(args: argparse.Namespace, out: TextIO) -> int:
     from ecr_replicate import drift, inventory  # noqa: PLC0415
 
     regions_arg = [r.strip() for value in (args.regions or []) for r in value.split(",") if r.strip()]
+    repositories = patterns.repository_patterns(args.repository)
+    tags = patterns.tag_patterns(args.tag)
     deploy = deployment.resolve(args.stack, args.stack_region)
     regions = deploy.regions(regions_arg)
     with inventory.RegistryHeads(deploy.settings.registry_config, deploy.credentials()) as head:
@@ -30,13 +32,22 @@ def verify(args: argparse.Namespace, out: TextIO) -> int:
             ecr_of=lambda region: deploy.client("ecr", region),
             head=head,
             regions=regions,
-            repositories=args.repository,
-            tags=args.tag,
+            repositories=repositories,
+            tags=tags,
         )
+    note = (
+        None
+        if report.images or report.only_in_target
+        else patterns.unmatched(deploy.client("ecr"), repositories)
+    )
     if args.json:
         json.dump(report.to_json(), out, indent=2)
         out.write("\n")
+        if note:
+            print(f"ecr-replicate verify: {note}", file=sys.stderr)
     else:
+        if note:
+            print(note, file=out)
         report.render(out, all_images=args.all)
     return 1 if report.drifted else 0
 

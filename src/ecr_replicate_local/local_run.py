@@ -26,7 +26,7 @@ from ecr_replicate_local import parameters
 from ecr_replicate_local.environment import LocalEnvironment
 from ecr_replicate_local.local_aws import DEFAULT_TEMPLATE, MOTO_ACCOUNT
 from ecr_replicate_local.parameters import ParametersInForce
-from ecr_replicate_local.regions import DEFAULT_SOURCE_REGION, parse_regions
+from ecr_replicate_local.regions import DEFAULT_SOURCE_REGION, check_data_dir, parse_regions
 from ecr_replicate_local.schedules import check_expression
 from ecr_replicate_local.stack_spec import env_str
 from ecr_replicate_local.template import Template, load_template
@@ -94,6 +94,8 @@ class LocalRun:
         origins[TARGET_REGIONS] = (",".join(targets), regions_origin)
         in_force = parameters.in_force(specs, overrides, origins)
         run = cls(source, targets, template, in_force, getattr(args, "data", None))
+        if run.data is not None:
+            check_data_dir(run.data)
         run.check_before_start()
         return run
 

@@ -10,13 +10,19 @@ restarted on the same port (the fault demo). With a given directory the ports ar
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import logging
+import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import boto3
 
 from ecr_replicate.aws_names import REGION_RE
 from ecr_replicate.errors import ConfigurationError, InvalidInputError
@@ -26,12 +32,62 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SOURCE_REGION = "us-east-1"
 DEFAULT_TARGET_REGIONS = ("eu-west-1", "ap-southeast-1")
+PORTS_FILE = "ports.json"
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition that has ECR, as the installed botocore knows them."""
+    session = boto3.session.Session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ecr", partition_name=partition)
+    )
 
 
 def validate_region(name: str) -> str:
+    """``name`` if it is a region AWS has (any partition), else an InvalidInputError: the local
+    services refuse a region no partition has, so the run would fail once started."""
     if not REGION_RE.fullmatch(name):
         raise InvalidInputError(f"not an AWS region name: {name!r} (expected e.g. eu-west-1)")
+    if name not in known_regions():
+        raise InvalidInputError(f"no AWS partition has a region {name!r} (expected e.g. eu-west-1)")
     return name
+
+
+def saved_ports(path: Path) -> dict[str, int]:
+    """The region -> port entries of a ports file (none if it does not exist); values that are
+    not a port are dropped; a file that is not a JSON object is a ConfigurationError."""
+    if not path.is_file():
+        return {}
+    try:
+        saved: Any = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}") from None
+    except ValueError:
+        raise ConfigurationError(f"{path} is not JSON: remove it to pick new ports") from None
+    if not isinstance(saved, dict):
+        raise ConfigurationError(
+            f"{path} holds a JSON {type(saved).__name__}, not an object of region ports: remove it"
+        )
+    return {str(k): v for k, v in saved.items() if type(v) is int and 0 < v < 65536}
+
+
+def check_data_dir(path: Path) -> Path:
+    """``path``, created if missing, when it is a directory this process can write registry
+    storage in, with a readable ports file if any; else a ConfigurationError with one line (a
+    file, a path under a file, /proc, a ``ports.json`` that is not an object)."""
+    if path.exists() and not path.is_dir():
+        raise ConfigurationError(f"--data {path}: not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"--data {path}: cannot create it: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"--data {path}: {os.strerror(errno.EACCES)}")
+    saved_ports(path / PORTS_FILE)
+    return path
 
 
 def parse_regions(text: str | None) -> tuple[str, list[str]]:
@@ -86,23 +142,21 @@ class LocalRegions:
 
     @property
     def _ports_file(self) -> Path | None:
-        return None if self._owns_root else self.root / "ports.json"
+        return None if self._owns_root else self.root / PORTS_FILE
 
     def _saved_ports(self) -> dict[str, int]:
         path = self._ports_file
-        if path is None or not path.is_file():
-            return {}
-        try:
-            saved = json.loads(path.read_text())
-        except ValueError:
-            raise ConfigurationError(f"{path} is not JSON: remove it to pick new ports") from None
-        return {str(k): int(v) for k, v in saved.items() if isinstance(v, int) and 0 < v < 65536}
+        return {} if path is None else saved_ports(path)
 
     def _save_ports(self) -> None:
         path = self._ports_file
-        if path is not None:
-            ports = {**self._saved_ports(), **{region: reg.port for region, reg in self.registries.items()}}
+        if path is None:
+            return
+        ports = {**self._saved_ports(), **{region: reg.port for region, reg in self.registries.items()}}
+        try:
             path.write_text(json.dumps(ports, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from None
 
     @property
     def regions(self) -> list[str]:
@@ -131,16 +185,17 @@ class LocalRegions:
         }
 
     def start(self) -> LocalRegions:
-        """Start every registry; if one fails, stop those already started and raise."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Start every registry and save their ports; if anything fails, stop those already
+        started and raise."""
+        check_data_dir(self.root)
         try:
             for region, reg in self.registries.items():
                 reg.start()
                 logger.debug("region %s: registry %s (pid %s)", region, reg.host, self.pids()[region])
+            self._save_ports()
         except BaseException:
             self.stop()
             raise
-        self._save_ports()
         return self
 
     def stop_region(self, region: str) -> None:

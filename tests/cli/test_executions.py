@@ -28,7 +28,7 @@ def test_an_arn_is_taken_as_it_is_and_a_name_within_the_machine() -> None:
     assert resolve_execution("ecr-push-1", MACHINE) == EXECUTION
     with pytest.raises(InvalidInputError, match="not an execution ARN"):
         resolve_execution(MACHINE, None)
-    with pytest.raises(InvalidInputError, match="is not an ARN: give the execution ARN, or the deployment"):
+    with pytest.raises(InvalidInputError, match="is not an execution ARN or name: give the execution ARN"):
         resolve_execution("ecr-push-1", None)
 
 

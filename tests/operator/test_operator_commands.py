@@ -97,6 +97,17 @@ def test_verify_reports_missing_and_different_tags(operator_env: Deployment) -> 
     assert code == 1 and f"{name}:v0" in text and f"{name}:v1" not in text
 
 
+def test_a_glob_that_matches_no_repository_is_said_plainly(operator_env: Deployment) -> None:
+    """Not "0 image(s) ... in sync" alone: the operator learns the glob matched nothing."""
+    env = operator_env
+    code, out = env.cli("verify", "--repository", "team/no-such-*")
+    assert code == 0 and "no repository matches 'team/no-such-*'" in out, out
+    code, out = env.cli("backfill", "--repository", "team/no-such-*", "--dry-run")
+    assert code == 0 and out.strip() == "no repository matches 'team/no-such-*': nothing to backfill", out
+    code, out = env.cli("verify", "--repository", "team/svc-3", "--tag", "no-such-tag")
+    assert "no repository matches" not in out, out
+
+
 def test_replicate_region_restricts(operator_env: Deployment) -> None:
     env = operator_env
     image = env.images["team/svc-3:v5"]

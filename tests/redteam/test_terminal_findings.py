@@ -105,11 +105,6 @@ def test_copy_option_errors_exit_2(case: str, tmp_path: Path, capsys) -> None:
 # --- `local demo|up --data` -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: `local demo --data FILE` ends in 'internal error: FileExistsError' (exit 70); "
-    "LocalRegions.start does not check the data directory",
-)
 def test_local_data_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "data"
     not_a_dir.write_text("a file\n")
@@ -118,11 +113,6 @@ def test_local_data_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
     assert "internal error" not in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: LocalRegions.start mkdirs the data directory unchecked: a path under a file "
-    "(or in /proc) is NotADirectoryError/FileNotFoundError, not a typed error",
-)
 def test_local_data_under_a_file_is_a_typed_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     regions = LocalRegions("us-east-1", ["eu-west-1"], data_dir=tmp_path / "file" / "data")
@@ -133,11 +123,6 @@ def test_local_data_under_a_file_is_a_typed_error(tmp_path: Path) -> None:
         regions.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: LocalRegions._saved_ports calls .items() on whatever ports.json holds: a JSON "
-    "list is AttributeError (internal error, exit 70), not the ConfigurationError a non-JSON file gets",
-)
 @pytest.mark.parametrize("content", ["[1, 2]", '"text"', "null"])
 def test_a_ports_file_that_is_not_an_object_is_a_typed_error(content: str, tmp_path: Path) -> None:
     (tmp_path / "ports.json").write_text(content)
@@ -145,11 +130,17 @@ def test_a_ports_file_that_is_not_an_object_is_a_typed_error(content: str, tmp_p
         LocalRegions("us-east-1", ["eu-west-1"], data_dir=tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: LocalRegions.start saves ports.json outside its try: when that fails "
-    "(a directory named ports.json) the registries it started keep running and the error is untyped",
-)
+def test_local_refuses_a_ports_file_that_is_not_an_object_before_starting(tmp_path: Path) -> None:
+    (tmp_path / "ports.json").write_text("[1, 2]")
+    done = run_cli("local", "up", "--data", str(tmp_path), timeout=60)
+    assert done.returncode == 2, (done.returncode, done.stderr[-300:])
+    assert done.stderr.strip().splitlines() == [
+        f"ecr-replicate local: {tmp_path / 'ports.json'} holds a JSON list, not an object of region ports: "
+        "remove it"
+    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ports.json"], "nothing started"
+
+
 def test_a_ports_file_that_cannot_be_written_leaves_nothing_running(tmp_path: Path) -> None:
     (tmp_path / "ports.json").mkdir()
     regions = LocalRegions("us-east-1", ["eu-west-1"], data_dir=tmp_path)
@@ -170,11 +161,6 @@ def test_a_ports_file_that_cannot_be_written_leaves_nothing_running(tmp_path: Pa
 # --- `local --regions` with names no AWS region has -----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: regions.validate_region accepts any aa-bb-1 shape: `local demo --regions "
-    "aa-bb-1,cc-dd-2` starts everything, then fails 25 s later with moto's HTML 500 on CreateQueue",
-)
 def test_regions_no_aws_partition_has_are_refused_at_once() -> None:
     with pytest.raises(ReplicationError):
         parse_regions("aa-bb-1,cc-dd-2")

@@ -25,11 +25,6 @@ from tests.unit.handlers.test_copy_image import item
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: codebuild_step.copy calls workflow.copy_region without a timeout: the copy "
-    "has no deadline in CodeBuild; a slow-loris registry ends only by States.Timeout after 2 h",
-)
 def test_the_codebuild_copy_has_a_time_budget(lambda_env, monkeypatch, capsys) -> None:  # noqa: F811
     fake = FakeCopier()
     monkeypatch.setattr(workflow, "real_copier", lambda: fake)

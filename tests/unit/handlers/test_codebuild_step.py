@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,3 +107,32 @@ def test_an_overridden_item_for_another_host_copies_nothing(lambda_env, copier, 
     assert (out["region"], out["status"], out["error"]) == ("eu-west-1", "FAILED", "InvalidInputError")
     assert "targetRegistry" in out["cause"]
     assert copier.calls == []
+
+
+def test_the_copy_budget_ends_before_the_task_that_runs_the_build():
+    """The budget is the Task's TimeoutSeconds (below the project's TimeoutInMinutes, checked in
+    test_template) less a margin, counted from the step's start: DeadlineExceededError, never
+    States.Timeout."""
+    asl = json.loads((Path(__file__).parents[3] / "statemachine" / "replicate.asl.json").read_text())
+    found = [
+        state["TimeoutSeconds"]
+        for state in _all_states(asl)
+        if state.get("Resource") == "arn:aws:states:::codebuild:startBuild.sync"
+    ]
+    assert found == [codebuild_step.TASK_TIMEOUT_SECONDS]
+    started = 1000.0
+    fresh = codebuild_step.time_budget(started, now=started)
+    assert fresh == codebuild_step.TASK_TIMEOUT_SECONDS - codebuild_step.DEADLINE_MARGIN
+    assert codebuild_step.time_budget(started, now=started + 100) == fresh - 100
+    assert codebuild_step.time_budget(started, now=started + 10_000) == 1.0
+
+
+def _all_states(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        if "Type" in node and "Resource" in node:
+            yield node
+        for value in node.values():
+            yield from _all_states(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _all_states(value)
