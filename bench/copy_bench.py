@@ -16,35 +16,30 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.bench_image import (
-    DOCKER_MANIFEST,
-    MANIFEST_ACCEPT,
     BenchError,
     Blob,
     Image,
     MiB,
     Pusher,
-    connection,
     make_image,
     make_layer,
-    start_upload,
     use_tls,
     verify_copy,
 )
-from bench.bench_image import scheme as current_scheme
+from bench.copy_bench_table import CASES, TOOLS, Samples, build_table, fmt, print_table
+from bench.raw_copy import Run, raw_copy, run_process
 from ecr_replicate_local.registry import LocalRegistry
-from ecr_replicate_local.registry_pusher import request_target, with_digest
 from tests.support.fault_proxy import FaultProxy
 from tests.support.tls import TlsFiles, TlsRegistry, make_tls_files
 
@@ -52,14 +47,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 REPO = "bench/app"
 BIG_REPO = "bench/big"
-TOOLS = ("ours", "skopeo", "raw")
-CASES = ("cold", "warm", "one-new-layer")
-
-# issue 12 targets
-COLD_VS_SKOPEO = {"http": 0.75, "https": 0.80}
-COLD_VS_RAW = {"http": 1.0}
-RSS_LIMIT_MB = 32.0
-WARM_REQUESTS = 2  # plus one per child manifest (the bench image has none)
 
 
 @dataclass
@@ -83,13 +70,6 @@ SCHEME = Scheme("http")  # the scheme being measured (set by main for each run)
 
 
 # ---------------------------------------------------------------- tools under test
-
-
-@dataclass
-class Run:
-    seconds: float
-    ok: bool
-    error: str = ""
 
 
 def ours_binary() -> str | None:
@@ -137,92 +117,6 @@ def skopeo_argv(src: str, dst: str) -> list[str]:
     ]
 
 
-def curl_argv() -> list[str]:
-    curl = ["curl", "-sS", "--fail", "--no-progress-meter"]
-    return curl if SCHEME.tls is None else [*curl, "--cacert", str(SCHEME.tls.ca_file)]
-
-
-def run_process(argv: Sequence[str]) -> Run:
-    start = time.perf_counter()
-    proc = subprocess.run(list(argv), capture_output=True, timeout=900, check=False)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()[-1:]
-        return Run(seconds, False, f"exit {proc.returncode}: {' '.join(tail)[:300]}")
-    return Run(seconds, True)
-
-
-def _curl_pipe(get_argv: list[str], put_argv: list[str]) -> None:
-    """``curl GET | curl PUT`` as two processes joined by a pipe (argv lists, no shell)."""
-    get = subprocess.Popen(get_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert get.stdout is not None
-    put = subprocess.Popen(put_argv, stdin=get.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    get.stdout.close()  # the PUT side owns the read end now
-    put_out, put_err = put.communicate(timeout=900)
-    _, get_err = get.communicate(timeout=60)
-    if get.returncode != 0 or put.returncode != 0:
-        raise BenchError(
-            f"curl pipe failed: GET rc={get.returncode} {get_err[:200]!r}; "
-            f"PUT rc={put.returncode} {put_err[:200]!r} {put_out[:200]!r}"
-        )
-
-
-def raw_copy(src: str, dst: str, repo: str, tag: str, blobs: Sequence[Blob], jobs: int) -> Run:
-    """The raw limit: per blob, POST an upload (stdlib, one small request), then
-    ``curl GET src blob | curl -T - PUT <Location>&digest=`` (monolithic PUT: one request carries
-    the body and completes the upload), ``jobs`` pipelines in parallel; then manifest GET | PUT."""
-    curl = curl_argv()
-    base = f"{current_scheme()}://"
-
-    def one(blob: Blob) -> None:
-        conn = connection(dst)
-        try:
-            location = start_upload(conn, repo)
-        finally:
-            conn.close()
-        put_url = f"{base}{dst}{request_target(with_digest(location, blob.digest))}"
-        _curl_pipe(
-            [*curl, "-o", "-", f"{base}{src}/v2/{repo}/blobs/{blob.digest}"],
-            [
-                *curl,
-                "-T",
-                "-",
-                "-H",
-                f"Content-Length: {blob.size}",
-                "-H",
-                "Expect:",
-                "-H",
-                "Content-Type: application/octet-stream",
-                "-o",
-                "/dev/null",
-                put_url,
-            ],
-        )
-
-    start = time.perf_counter()
-    try:
-        with ThreadPoolExecutor(jobs) as pool:
-            list(pool.map(one, blobs))
-        _curl_pipe(
-            [*curl, "-o", "-", "-H", f"Accept: {MANIFEST_ACCEPT}", f"{base}{src}/v2/{repo}/manifests/{tag}"],
-            [
-                *curl,
-                "-T",
-                "-",
-                "-H",
-                f"Content-Type: {DOCKER_MANIFEST}",
-                "-H",
-                "Expect:",
-                "-o",
-                "/dev/null",
-                f"{base}{dst}/v2/{repo}/manifests/{tag}",
-            ],
-        )
-    except BenchError as exc:
-        return Run(time.perf_counter() - start, False, str(exc))
-    return Run(time.perf_counter() - start, True)
-
-
 # ---------------------------------------------------------------- registries
 
 
@@ -242,19 +136,6 @@ def snapshot_registry(base: LocalRegistry, name: str) -> LocalRegistry:
 
 
 # ---------------------------------------------------------------- measurements
-
-
-@dataclass
-class Samples:
-    runs: dict[str, dict[str, list[Run]]] = field(
-        default_factory=lambda: {case: {tool: [] for tool in TOOLS} for case in CASES}
-    )
-
-    def median(self, case: str, tool: str) -> float | None:
-        runs = self.runs[case][tool]
-        if not runs or not all(r.ok for r in runs):
-            return None
-        return statistics.median(r.seconds for r in runs)
 
 
 @dataclass
@@ -289,7 +170,9 @@ def time_case(case: str, tool: str, setup: Setup, ours: str | None, jobs: int) -
             run = run_process(skopeo_argv(f"{src}/{REPO}:{tag}", f"{dst}/{REPO}:{tag}"))
         else:
             blobs = image.blobs if case == "cold" else setup.new_blobs
-            run = raw_copy(src, dst, REPO, tag, blobs, jobs)
+            run = raw_copy(
+                src, dst, REPO, tag, blobs, jobs, ca_file=SCHEME.tls.ca_file if SCHEME.tls else None
+            )
         if run.ok:
             try:
                 verify_copy(dst, REPO, tag, image)
@@ -373,130 +256,6 @@ def measure_rss(setup: Setup, argv_for: Callable[[str, str], list[str]]) -> dict
 
 
 # ---------------------------------------------------------------- report
-
-
-def _fmt(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}{unit}" if abs(value) < 1 else f"{value:.2f}{unit}"
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
-def _verdict(checks: list[bool | None]) -> str:
-    if any(c is None for c in checks):
-        return "n/a"
-    return "PASS" if all(checks) else "MISS"
-
-
-def build_table(
-    scheme: str,
-    samples: Samples,
-    extras: dict[str, Any],
-    needed: int,
-    new_layer: int,
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for case in CASES:
-        ours, sko, raw = (samples.median(case, t) for t in TOOLS)
-        r_s, r_r = _ratio(ours, sko), _ratio(ours, raw)
-        target, verdict = "(no time target)", "-"
-        if case == "cold":
-            checks: list[bool | None] = [None if r_s is None else r_s <= COLD_VS_SKOPEO[scheme]]
-            target = f"<={COLD_VS_SKOPEO[scheme]:.2f}x skopeo"
-            if scheme in COLD_VS_RAW:
-                checks.append(None if r_r is None else r_r <= COLD_VS_RAW[scheme])
-                target += f", <={COLD_VS_RAW[scheme]:.2f}x raw"
-            verdict = _verdict(checks)
-        rows.append(
-            {
-                "case": f"{scheme} {case} (s)",
-                "ours": ours,
-                "skopeo": sko,
-                "raw": raw,
-                "oursVsSkopeo": r_s,
-                "oursVsRaw": r_r,
-                "target": target,
-                "verdict": verdict,
-            }
-        )
-
-    def ok(name: str, tool: str, key: str) -> float | None:
-        m = extras.get(name, {}).get(tool)
-        return float(m[key]) if m and m["ok"] and m.get(key) is not None else None
-
-    if "bytes" in extras:
-        b_ours, b_sko = ok("bytes", "ours", "blobBytes"), ok("bytes", "skopeo", "blobBytes")
-        rows.append(
-            {
-                "case": f"{scheme} one-new-layer source blob bytes (MiB)",
-                "ours": b_ours / MiB if b_ours is not None else None,
-                "skopeo": b_sko / MiB if b_sko is not None else None,
-                "raw": needed / MiB,
-                "oursVsSkopeo": _ratio(b_ours, b_sko),
-                "oursVsRaw": _ratio(b_ours, needed),
-                "target": f"== new layer {new_layer} B + config {needed - new_layer} B",
-                "verdict": _verdict([None if b_ours is None else b_ours == needed]),
-            }
-        )
-    if "requests" in extras:
-        q_ours, q_sko = ok("requests", "ours", "requests"), ok("requests", "skopeo", "requests")
-        rows.append(
-            {
-                "case": f"{scheme} warm copy requests",
-                "ours": q_ours,
-                "skopeo": q_sko,
-                "raw": None,
-                "oursVsSkopeo": _ratio(q_ours, q_sko),
-                "oursVsRaw": None,
-                "target": f"<={WARM_REQUESTS} (+1 per child manifest: none here)",
-                "verdict": _verdict([None if q_ours is None else q_ours <= WARM_REQUESTS]),
-            }
-        )
-    rss_ours, rss_sko = ok("rss", "ours", "peakRssMB"), ok("rss", "skopeo", "peakRssMB")
-    rows.append(
-        {
-            "case": f"{scheme} peak RSS, single-layer image (MB)",
-            "ours": rss_ours,
-            "skopeo": rss_sko,
-            "raw": None,
-            "oursVsSkopeo": _ratio(rss_ours, rss_sko),
-            "oursVsRaw": None,
-            "target": f"<={RSS_LIMIT_MB:.0f} MB",
-            "verdict": _verdict([None if rss_ours is None else rss_ours <= RSS_LIMIT_MB]),
-        }
-    )
-    return rows
-
-
-def print_table(rows: list[dict[str, Any]]) -> None:
-    head = ["case", "ours", "skopeo", "raw", "ours/skopeo", "ours/raw", "target", "verdict"]
-    lines = [head]
-    for r in rows:
-        lines.append(
-            [
-                r["case"],
-                _fmt(r["ours"]),
-                _fmt(r["skopeo"]),
-                _fmt(r["raw"]),
-                _fmt(r["oursVsSkopeo"], "x"),
-                _fmt(r["oursVsRaw"], "x"),
-                r["target"],
-                r["verdict"],
-            ]
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    for n, line in enumerate(lines):
-        print(
-            "  ".join(
-                cell.ljust(w) if i in (0, 6) else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-            )
-        )
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def interpreter() -> str:
@@ -617,7 +376,7 @@ def run_scheme(
         for name, m in extras["rss"].items():
             if m is not None:
                 print(
-                    f"  rss            {name:6}: {_fmt(m['peakRssMB'])} MB in {m['seconds']:.2f}s "
+                    f"  rss            {name:6}: {fmt(m['peakRssMB'])} MB in {m['seconds']:.2f}s "
                     f"{'ok' if m['ok'] else 'FAILED ' + m['error']}",
                     flush=True,
                 )

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_image import DOCKER_MANIFEST, MANIFEST_ACCEPT, BenchError
-from bench.copy_bench import Run
+from bench.raw_copy import Run
 from ecr_replicate_local.registry_pusher import request_target, with_digest
 
 CURL = ["curl", "-sS", "--fail", "--no-progress-meter"]

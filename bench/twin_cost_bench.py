@@ -9,7 +9,7 @@ The data path of ``bench/workflow_bench.py`` without the workflow around it: thr
 ``docker-registry`` processes (source, two targets), each behind an ``EcrFront`` in this
 process (as the twin runs them: one process for every front), and one copier process per
 target (as the Copy image Lambda's workers are) copying source front -> target front with
-``--jobs`` blobs in parallel, both at once. The anchor is ``copy_bench.raw_copy`` to both targets
+``--jobs`` blobs in parallel, both at once. The anchor is ``bench.raw_copy.raw_copy`` to both targets
 at once. Targets are emptied before each copy. CPU per process from ``/proc/<pid>/stat``
 (registries), ``getrusage`` (this process: the fronts; the copiers report their own copy's CPU;
 curl: reaped children). Prints medians of wall time and of CPU seconds per process.
@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_image import Image, MiB, Pusher, make_image, make_layer, verify_copy
-from bench.copy_bench import raw_copy
 from bench.front_stubs import bench_front
 from bench.process_cpu import cpu_of
+from bench.raw_copy import raw_copy
 from ecr_replicate_local.ecr_front import EcrFront
 from ecr_replicate_local.registry import LocalRegistry
 from ecr_replicate_local.tls import LocalCertificateAuthority, ServerCertificate

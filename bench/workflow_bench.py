@@ -24,17 +24,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench import copy_bench_table as table
 from bench.bench_image import (
     DOCKER_MANIFEST,
     BenchError,
@@ -43,13 +42,32 @@ from bench.bench_image import (
     Pusher,
     make_image,
     make_layer,
-    manifest_digest,
     put_manifest,
     verify_copy,
 )
-from bench.copy_bench import _fmt, _ratio, raw_copy, tool_versions
+from bench.copy_bench import tool_versions
 from bench.process_cpu import Snapshot, reaped, snapshot, spent
+from bench.raw_copy import raw_copy
 from bench.raw_through_fronts import raw_copy_through_fronts
+from bench.workflow_report import (
+    CPU_ROLES,
+    FULL_CASES,
+    QUICK_CASES,
+    Case,
+    RawRun,
+    WorkflowRun,
+    case_row,
+    print_cpu,
+    print_table,
+)
+from bench.workflow_targets import (
+    empty_targets,
+    find_execution,
+    linked_digest,
+    served_digest,
+    tag_links,
+    target_hosts,
+)
 from ecr_replicate.oci.copy import DEFAULT_JOBS
 from ecr_replicate_local.environment import LocalEnvironment
 from ecr_replicate_local.regions import parse_regions
@@ -57,48 +75,9 @@ from ecr_replicate_local.signals import interrupts_as_keyboard_interrupt
 
 ROOT = Path(__file__).resolve().parent.parent
 
-TARGET_RATIO = 1.5  # issue #4: push -> all regions replicated <= 1.5x the raw copy
 SETUP_TAG = "setup"  # the first push of each image: warm-up run, and the tag the raw copy reads
 SETUP_SEED_BASE = 3000  # layer seeds of this benchmark's images (own digests, shared cache)
 STATUS_EVERY = 2.0  # seconds between DescribeExecution calls while waiting (a failed run ends the wait)
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    layers: int
-    layer_mib: int
-
-
-FULL_CASES = (Case("100 MiB", 1, 100), Case("1 GiB", 8, 128))
-QUICK_CASES = (Case("16 MiB", 1, 16), Case("128 MiB", 8, 16))
-
-
-@dataclass
-class WorkflowRun:
-    tag: str
-    seconds: float  # manifest PUT returned -> every target HEAD answers the source digest
-    ok: bool
-    error: str = ""
-    region_seconds: dict[str, float] = field(default_factory=dict)  # when each target matched
-    event_seconds: float | None = None  # when the webhook's event had started the execution
-    execution_end_seconds: float | None = None  # when DescribeExecution first showed it ended
-    execution_arn: str = ""
-    execution_status: str = ""
-    execution_regions: list[dict[str, Any]] = field(default_factory=list)  # RegionResult excerpt
-    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per role (cpu_by_role)
-
-
-@dataclass
-class RawRun:
-    seconds: float  # first blob POST -> manifest PUT returned on every target
-    ok: bool
-    error: str = ""
-    per_target: dict[str, float] = field(default_factory=dict)
-    cpu: dict[str, float] = field(default_factory=dict)
-
-
-CPU_ROLES = ("twin", "copy workers", "source registry", "target registries", "curl", "other")
 
 
 def cpu_by_role(env: LocalEnvironment, before: Snapshot, after: Snapshot) -> dict[str, float]:
@@ -127,65 +106,6 @@ def cpu_by_role(env: LocalEnvironment, before: Snapshot, after: Snapshot) -> dic
             role = "other"
         roles[role] += cpu
     return {role: round(cpu, 3) for role, cpu in roles.items()}
-
-
-# ---------------------------------------------------------------- environment
-
-
-def empty_targets(env: LocalEnvironment) -> None:
-    """Stop every target registry (by PID), delete its storage, start it again on the same port."""
-    assert env.regions is not None
-    for region in env.regions.target_regions:
-        reg = env.regions.registry(region)
-        reg.stop()
-        shutil.rmtree(reg.root / "data", ignore_errors=True)
-        env.regions.restart(region)
-
-
-def target_hosts(env: LocalEnvironment) -> dict[str, str]:
-    assert env.regions is not None
-    return {region: env.regions.registry(region).host for region in env.regions.target_regions}
-
-
-def find_execution(env: LocalEnvironment, repo: str, tag: str) -> str | None:
-    """The ARN of the execution the push of ``repo:tag`` started, once its event has arrived."""
-    for started in list(env.executions):
-        detail = started.event["detail"]
-        if detail["repository-name"] == repo and detail.get("image-tag") == tag:
-            return started.arn
-    return None
-
-
-def tag_links(env: LocalEnvironment, repo: str, tag: str) -> dict[str, Path]:
-    """Per target region, the file in which its registry records what ``repo:tag`` names
-    (distribution's filesystem layout): reading it costs the registry nothing."""
-    assert env.regions is not None
-    repositories = Path("docker", "registry", "v2", "repositories")
-    return {
-        region: env.regions.registry(region).storage
-        / repositories
-        / repo
-        / "_manifests"
-        / "tags"
-        / tag
-        / "current"
-        / "link"
-        for region in env.regions.target_regions
-    }
-
-
-def _linked(link: Path) -> str | None:
-    try:
-        return link.read_text().strip()
-    except OSError:
-        return None
-
-
-def _seen(host: str, repo: str, tag: str) -> str | None:
-    try:
-        return manifest_digest(host, repo, tag)
-    except OSError as exc:
-        return f"unreachable ({exc})"
 
 
 # ---------------------------------------------------------------- measurements
@@ -218,9 +138,9 @@ def time_workflow(
             if run.execution_arn:
                 run.event_seconds = now
         for region, host in list(pending.items()):
-            last_seen[region] = _linked(links[region])
+            last_seen[region] = linked_digest(links[region])
             if last_seen[region] == image.digest:
-                last_seen[region] = _seen(host, repo, tag)
+                last_seen[region] = served_digest(host, repo, tag)
             if last_seen[region] == image.digest:
                 run.region_seconds[region] = time.perf_counter() - t0
                 del pending[region]
@@ -265,7 +185,7 @@ def time_workflow(
 
 def time_raw(env: LocalEnvironment, image: Image, repo: str, jobs: int) -> RawRun:
     """The raw limit to every target at once: per target, ``jobs`` ``curl GET | curl PUT`` blob
-    pipes in parallel, then the manifest (``bench.copy_bench.raw_copy``); timed until all end."""
+    pipes in parallel, then the manifest (``bench.raw_copy.raw_copy``); timed until all end."""
     assert env.regions is not None
     src = env.regions.source.host
     hosts = target_hosts(env)
@@ -314,115 +234,6 @@ def time_raw_fronts(env: LocalEnvironment, image: Image, repo: str, jobs: int) -
     except BenchError as exc:
         return RawRun(seconds, False, f"verification: {exc}", per_target, cpu)
     return RawRun(seconds, True, "", per_target, cpu)
-
-
-# ---------------------------------------------------------------- report
-
-
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
-
-
-def case_row(
-    case: Case, image: Image, wf: list[WorkflowRun], raw: list[RawRun], fronts: list[RawRun]
-) -> dict[str, Any]:
-    oks = [r.ok for r in wf] + [r.ok for r in raw] + [r.ok for r in fronts]
-    all_ok = bool(wf) and bool(raw) and bool(fronts) and all(oks)
-    wf_s = _median([r.seconds for r in wf]) if all_ok else None
-    raw_s = _median([r.seconds for r in raw]) if all_ok else None
-    fronts_s = _median([r.seconds for r in fronts]) if all_ok else None
-    ratio_fronts = _ratio(wf_s, fronts_s)
-    events = [r.event_seconds for r in wf if r.event_seconds is not None]
-    ends = [r.execution_end_seconds for r in wf if r.execution_end_seconds is not None]
-    ratio = _ratio(wf_s, raw_s)
-    cpu = {
-        kind: _median_cpu([r.cpu for r in runs]) if all_ok else None
-        for kind, runs in (("workflow", wf), ("raw", raw), ("rawFronts", fronts))
-    }
-    return {
-        "image": case.name,
-        "layers": f"{case.layers}x{case.layer_mib} MiB",
-        "sizeBytes": image.size,
-        "digest": image.digest,
-        "workflow": wf_s,
-        "raw": raw_s,
-        "ratio": ratio,
-        "rawFronts": fronts_s,
-        "ratioFronts": ratio_fronts,
-        "eventStarted": _median(events) if all_ok else None,
-        "executionEnded": _median(ends) if all_ok else None,
-        "target": f"<={TARGET_RATIO:.1f}x raw",
-        "verdict": "n/a" if ratio is None else ("PASS" if ratio <= TARGET_RATIO else "MISS"),
-        "verdictFronts": "n/a"
-        if ratio_fronts is None
-        else ("PASS" if ratio_fronts <= TARGET_RATIO else "MISS"),
-        "cpuSeconds": cpu,
-    }
-
-
-def _median_cpu(runs: list[dict[str, float]]) -> dict[str, float]:
-    """Median CPU seconds per role, and of the runs' totals."""
-    medians = {role: round(statistics.median(run.get(role, 0.0) for run in runs), 2) for role in CPU_ROLES}
-    medians["total"] = round(statistics.median(sum(run.values()) for run in runs), 2)
-    return medians
-
-
-def print_cpu(rows: list[dict[str, Any]]) -> None:
-    """Where the CPU of each kind of run went (medians, CPU seconds per GiB of image)."""
-    print("\nCPU seconds per GiB of image (medians; per role, then the total):")
-    print("  " + " ".join(f"{name:>17}" for name in ("image / run", *CPU_ROLES, "total")))
-    for row in rows:
-        gib = row["sizeBytes"] / (1 << 30)
-        for kind, label in (("workflow", "workflow"), ("raw", "raw"), ("rawFronts", "raw via fronts")):
-            cpu = row["cpuSeconds"].get(kind)
-            if cpu is None:
-                continue
-            cells = [f"{cpu[role] / gib:17.2f}" for role in (*CPU_ROLES, "total")]
-            print("  " + f"{row['image'] + ' ' + label:>17} " + " ".join(cells))
-
-
-def print_table(rows: list[dict[str, Any]]) -> None:
-    head = [
-        "image",
-        "layers",
-        "workflow (s)",
-        "raw (s)",
-        "workflow/raw",
-        "target",
-        "verdict",
-        "raw via fronts (s)",
-        "workflow/that",
-        "verdict",
-        "event at (s)",
-        "execution end (s)",
-    ]
-    lines = [head] + [
-        [
-            r["image"],
-            r["layers"],
-            _fmt(r["workflow"]),
-            _fmt(r["raw"]),
-            _fmt(r["ratio"], "x"),
-            r["target"],
-            r["verdict"],
-            _fmt(r["rawFronts"]),
-            _fmt(r["ratioFronts"], "x"),
-            r["verdictFronts"],
-            _fmt(r["eventStarted"]),
-            _fmt(r["executionEnded"]),
-        ]
-        for r in rows
-    ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    for n, line in enumerate(lines):
-        print(
-            "  ".join(
-                c.ljust(w) if i in (0, 1, 5) else c.rjust(w)
-                for i, (c, w) in enumerate(zip(line, widths, strict=True))
-            )
-        )
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 # ---------------------------------------------------------------- main
@@ -484,7 +295,8 @@ def run_case(
                 workflow_runs.append(run)
                 ok, seconds, error = run.ok, run.seconds, run.error
                 regions = " ".join(f"{k}={v:.2f}" for k, v in run.region_seconds.items())
-                detail = f"event {_fmt(run.event_seconds)}; {regions}; end {_fmt(run.execution_end_seconds)}"
+                event, end = table.fmt(run.event_seconds), table.fmt(run.execution_end_seconds)
+                detail = f"event {event}; {regions}; end {end}"
             else:
                 raw = (
                     time_raw(env, image, repo, jobs)
