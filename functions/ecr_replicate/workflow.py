@@ -44,9 +44,12 @@ from ecr_replicate.model import (
     parse,
     parse_event_time,
 )
+from ecr_replicate.oci.auth import CredentialProvider
 from ecr_replicate.oci.copy import CopyResult, copy_image
+from ecr_replicate.oci.copy_report import ProgressCallback
 from ecr_replicate.oci.describe import describe_image, head_digest
 from ecr_replicate.oci.reference import Reference
+from ecr_replicate.oci.registry_config import RegistryConfig
 from ecr_replicate.units import copied_text, plural
 
 logger = logging.getLogger(__name__)
@@ -62,8 +65,24 @@ class ImageDescriptionLike(Protocol):
 
 
 Describe = Callable[..., ImageDescriptionLike]
-Copier = Callable[..., CopyResult]
-"""``copy_image`` (ecr_replicate.oci.copy) or a stand-in with its signature and CopyResult."""
+class Copier(Protocol):
+    """The one boundary between the workflow and the copier: ``copy_image``
+    (:mod:`ecr_replicate.oci.copy`) or a stand-in taking what the workflow passes."""
+
+    def __call__(
+        self,
+        source: Reference,
+        target: Reference,
+        *,
+        digest: str | None = ...,
+        guard_source_tag: bool = ...,
+        jobs: int | None = ...,
+        source_config: RegistryConfig = ...,
+        target_config: RegistryConfig = ...,
+        credentials: CredentialProvider | None = ...,
+        progress: ProgressCallback | None = ...,
+        timeout: float | None = ...,
+    ) -> CopyResult: ...
 
 
 def real_describe() -> Describe:
