@@ -259,14 +259,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        if not 1 <= args.max <= 100_000:
-            raise InvalidInputError("--max must be between 1 and 100000")
-        where = deployment.resolve(args.stack, args.region)
-        report = run_letters(args, where, sys.stdout)
-    except ReplicationError as exc:
-        print(f"ecr-replicate dead-letters: {exc}", file=sys.stderr)
-        return 2
+    if not 1 <= args.max <= 100_000:
+        raise InvalidInputError("--max must be between 1 and 100000")
+    where = deployment.resolve(args.stack, args.region)
+    report = run_letters(args, where, sys.stdout)  # errors end through ecr_replicate_cli.exits
     if not args.replay and report.listed - report.left:
         print("dry run: nothing started, nothing deleted (pass --replay)")
     return EXIT_LEFT if report.left else EXIT_OK

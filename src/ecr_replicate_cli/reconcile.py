@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any, TextIO
 
-from ecr_replicate.errors import InvalidInputError, ReplicationError
+from ecr_replicate.errors import InvalidInputError
 from ecr_replicate_cli import deployment
 from ecr_replicate_cli.history import history
 
@@ -141,10 +141,5 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return reconcile(args, sys.stdout)
-    except ReplicationError as exc:
-        print(f"ecr-replicate reconcile: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    """Errors and Ctrl-C end through ``ecr_replicate_cli.exits`` (one escaped line, exit 2 / 130)."""
+    return reconcile(args, sys.stdout)
