@@ -18,6 +18,7 @@ Two sources, one :class:`Deployment`:
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,6 +44,13 @@ PARAMETER_ENV = {
     "TagInclude": "TAG_INCLUDE",
     "TagExclude": "TAG_EXCLUDE",
 }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--stack`` and ``--aws-region`` (``args.stack``, ``args.stack_region``), what :func:`resolve`
+    takes."""
+    parser.add_argument("--stack", help="CloudFormation stack of the deployment (default: the environment)")
+    parser.add_argument("--aws-region", dest="stack_region", help="region of --stack (default: boto3's)")
 
 
 @dataclass(frozen=True)

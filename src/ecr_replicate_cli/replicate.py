@@ -162,8 +162,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="print what would be copied where; change nothing"
     )
     parser.add_argument("--no-follow", action="store_true", help="print the execution ARN and return")
-    parser.add_argument("--stack", help="CloudFormation stack of the deployment (default: the environment)")
-    parser.add_argument("--aws-region", dest="stack_region", help="region of --stack (default: boto3's)")
+    deployment.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -62,8 +62,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="the report as JSON")
     parser.add_argument("--all", action="store_true", help="list in-sync images too")
-    parser.add_argument("--stack", help="CloudFormation stack of the deployment (default: the environment)")
-    parser.add_argument("--aws-region", dest="stack_region", help="region of --stack (default: boto3's)")
+    deployment.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
