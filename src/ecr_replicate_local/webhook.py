@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -206,6 +207,14 @@ class _BridgeServer(ThreadingHTTPServer):
     def __init__(self, bridge: WebhookBridge, port: int) -> None:
         self.bridge = bridge
         super().__init__((LOOPBACK, port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A registry that went away mid-request (stopped, restarted, reset) is logged, not
+        printed as a traceback; anything else is still socketserver's traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("webhook: a registry's connection ended early", exc_info=True)
+            return
+        super().handle_error(request, client_address)
 
 
 class WebhookBridge:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
+import struct
 import threading
 from typing import Any
 
@@ -144,3 +146,18 @@ def test_server_answers_fast_dedupes_redeliveries_and_survives_callback_errors()
         assert [e["detail"].get("image-tag") for e in received] == [None, "v1"]
         assert len(bridge.events) == 3
         assert bridge.errors == ["RuntimeError: engine down"]
+
+
+def test_a_registry_resetting_its_connection_mid_request_prints_no_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A registry stopped while it delivers (``local up`` restarts, the benchmark empties the
+    targets) resets the connection: the bridge logs it, prints no traceback, and keeps serving."""
+    with WebhookBridge(lambda event: None, account="123456789012", region="us-east-1") as bridge:
+        host, port = bridge.url.split("//", 1)[1].split("/", 1)[0].split(":")
+        sock = socket.create_connection((host, int(port)), timeout=5)
+        sock.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"ev")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # RST: the handler's read of the body ends in ConnectionResetError
+        assert post(bridge.url, json.dumps({"events": []}).encode()) == 200
+    assert "Traceback" not in capsys.readouterr().err
