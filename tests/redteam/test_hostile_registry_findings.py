@@ -8,7 +8,9 @@ here connects anywhere else (a link-local URL is refused by a guard before any s
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import threading
 import unicodedata
 from collections.abc import Iterator
@@ -18,10 +20,12 @@ import pytest
 
 from ecr_replicate.errors import (
     RegistryError,
+    RegistryProtocolError,
     RegistryUnavailableError,
     ReplicationError,
     UnsupportedManifestError,
 )
+from ecr_replicate.oci import urls
 from ecr_replicate.oci.answers import error_from_response
 from ecr_replicate.oci.auth import StaticCredentials
 from ecr_replicate.oci.reference import is_loopback_host
@@ -214,6 +218,54 @@ def test_a_blob_redirect_to_a_metadata_address_is_refused(
     with pytest.raises(ReplicationError):
         copy_between(source, servers(FakeRegistry), retry=retry)
     assert off_loopback == []
+
+
+# A DNS name can point anywhere: the address is checked on the connection itself. Tests contact
+# nothing off 127.0.0.1, so 127.0.0.1 plays the metadata address here and a patched resolver
+# points the registry's name at it; the decoy behind it records whatever reaches it.
+METADATA_NAME = "instance-data.hostile.test"
+
+
+@pytest.fixture
+def metadata_name(monkeypatch: pytest.MonkeyPatch) -> str:
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return resolve("127.0.0.1" if host == METADATA_NAME else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    played = ipaddress.ip_network("127.0.0.1/32")
+    monkeypatch.setattr(urls, "METADATA_NETWORKS", (*urls.METADATA_NETWORKS, played))
+    return METADATA_NAME
+
+
+def test_a_blob_redirect_to_a_name_that_resolves_to_a_metadata_address_sends_nothing(
+    metadata_name: str, servers, retry
+) -> None:
+    decoy = servers(FakeRegistry)
+    source = servers(FakeRegistry)
+    source.push_image("app", "v1", layers=[b"one layer"])
+    port = decoy.host.rsplit(":", 1)[1]
+    source.script(
+        lambda seen: seen.method == "GET" and "/blobs/sha256:" in seen.target,
+        Reply(307, [("Location", f"http://{metadata_name}:{port}/latest/meta-data/")]),
+    )
+    with pytest.raises(RegistryProtocolError) as info:
+        copy_between(source, servers(FakeRegistry), retry=retry)
+    assert "metadata address" in str(info.value) and not info.value.retryable
+    assert decoy.seen() == []
+
+
+def test_a_token_realm_on_a_name_that_resolves_to_a_metadata_address_sends_nothing(
+    metadata_name: str, servers, retry
+) -> None:
+    decoy = servers(FakeRegistry)
+    port = decoy.host.rsplit(":", 1)[1]
+    source = servers(FakeRegistry, auth=("bearer", "u", "p"), realm=f"http://{metadata_name}:{port}/token")
+    source.push_image("app", "v1")
+    with pytest.raises(RegistryProtocolError):
+        copy_between(source, servers(FakeRegistry), retry=retry)
+    assert decoy.seen() == []
 
 
 # --- 4. a registry that echoes our credentials in a form the scrubber does not know ----------

@@ -2,10 +2,12 @@
 
 urllib3 does the HTTP: request lines, header validation, chunked and Content-Length framing,
 keep-alive pooling (``block=True``: ``maxsize`` is also the limit of requests in flight to one
-host), TLS with certificate and host-name checks. This module adds two things to it:
+host), TLS with certificate and host-name checks. This module adds three things to it:
 
 - one ``ssl.SSLContext`` per CA file: ``RegistryConfig.ca_file`` is trusted *instead of* the
   system store (as ``curl --cacert``), else the system store;
+- :func:`refuse_metadata_peer`: a connection a host name made to a link-local or metadata
+  address is closed before anything is sent on it;
 - :class:`SocketWatch`: every socket a pool opens is watched through a duplicate of its file
   descriptor; when the copy's :class:`~ecr_replicate.oci.deadline.Deadline` runs out, or the copy
   is interrupted (:meth:`SocketWatch.fire`), the watch shuts every one of them down, which ends
@@ -25,9 +27,11 @@ from typing import Any
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ecr_replicate.errors import ConfigurationError
+from ecr_replicate.errors import ConfigurationError, RegistryProtocolError
 from ecr_replicate.oci.deadline import Deadline
 from ecr_replicate.oci.reference import split_host
+from ecr_replicate.oci.text import printable
+from ecr_replicate.oci.urls import is_metadata_address
 
 
 class _Watched:
@@ -119,6 +123,24 @@ def _shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+def refuse_metadata_peer(sock: socket.socket, host: str) -> None:
+    """Close a connection that a host *name* made to a link-local or metadata address (a DNS
+    name of the registry's choosing pointed at 169.254.169.254, say), before a byte is sent on
+    it. An address written as such in a URL is refused earlier (:func:`urls.resolve`); a
+    registry configured at one by its numeric address is the operator's choice and kept."""
+    try:
+        peer = str(sock.getpeername()[0])
+    except OSError:
+        return
+    if is_metadata_address(peer) and not is_metadata_address(host.strip("[]")):
+        sock.close()
+        raise RegistryProtocolError(
+            f"{printable(host)} resolved to {peer}, a link-local or metadata address where no "
+            "registry is: not contacted",
+            host=host,
+        )
+
+
 class _WatchMixin:
     """What both connection classes add: their socket is watched from the moment it connects."""
 
@@ -131,6 +153,7 @@ class _WatchMixin:
 
     def _new_conn(self) -> socket.socket:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        refuse_metadata_peer(sock, str(getattr(self, "host", "")))
         if self._watch is not None:
             self._watched = self._watch.begin(sock)
         return sock

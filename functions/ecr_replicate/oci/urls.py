@@ -5,7 +5,9 @@ checked before it is used: ASCII without spaces or control characters, bounded i
 http or https only, a valid host and no user information, an absolute path, and not a host where
 no registry is but a cloud machine's secrets are (:func:`is_metadata_host`: the EC2 and ECS
 metadata endpoints, link-local addresses, 0.0.0.0). A URL that fails is a typed error, refused
-before any socket is opened; nothing is ever sent to it.
+before any socket is opened; nothing is ever sent to it. A host *name* that resolves to such an
+address is refused once connected, before a byte is sent (``connections``: the address a name
+resolves to is only known there).
 """
 
 from __future__ import annotations
@@ -73,10 +75,16 @@ def _address(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+def is_metadata_address(text: str) -> bool:
+    """True when ``text`` is an IP address (any spelling the resolver takes) in
+    :data:`METADATA_NETWORKS`; False for a DNS name."""
+    address = _address(text)
+    return address is not None and any(address in network for network in METADATA_NETWORKS)
+
+
 def is_metadata_host(host: str) -> bool:
     """True when ``host`` (``name[:port]``) is written as an address in :data:`METADATA_NETWORKS`."""
-    address = _address(split_host(host)[0])
-    return address is not None and any(address in network for network in METADATA_NETWORKS)
+    return is_metadata_address(split_host(host)[0])
 
 
 def _refuse(what: str, url: str, reason: str) -> RegistryProtocolError:
