@@ -105,9 +105,11 @@ class Heartbeat:
 class HeartbeatRecorder:
     """The copier's progress callback that also writes a :class:`Heartbeat` every ``interval``.
 
-    Use as a context manager around the copy: entering writes the first heartbeat and starts a
-    daemon thread; leaving stops it and writes the last one (``finished``, or ``failed`` when the
-    block raised). ``__call__`` takes the copier's ``CopyProgress`` events from any thread.
+    Use as a context manager around the copy: entering starts a daemon thread that writes the
+    first heartbeat at once and then one every ``interval`` (the copy does not wait for a write:
+    an S3 PUT on AWS takes tens of milliseconds); leaving stops it, waits for a write in flight,
+    and writes the last one (``finished``, or ``failed`` when the block raised). ``__call__``
+    takes the copier's ``CopyProgress`` events from any thread.
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class HeartbeatRecorder:
         self._interval = interval
         self._clock = clock
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures = 0
@@ -170,25 +173,26 @@ class HeartbeatRecorder:
             return self._beat
 
     def write(self, state: str = COPYING) -> None:
-        if self._failures >= MAX_WRITE_FAILURES:
-            return
-        beat = self.snapshot(state)
-        try:
-            self._write(self.key, beat.to_json())
-            self._failures = 0
-        except Exception as exc:  # progress is best effort: never fail the copy for it
-            self._failures += 1
-            level = logging.WARNING if self._failures in (1, MAX_WRITE_FAILURES) else logging.DEBUG
-            giving_up = "; giving up" if self._failures >= MAX_WRITE_FAILURES else ""
-            logger.log(level, "could not record copy progress (%s: %s)%s", type(exc).__name__,
-                       str(exc)[:200], giving_up)  # fmt: skip
+        with self._writing:  # one write at a time, in the order taken: the thread's and the caller's
+            if self._failures >= MAX_WRITE_FAILURES:
+                return
+            beat = self.snapshot(state)
+            try:
+                self._write(self.key, beat.to_json())
+                self._failures = 0
+            except Exception as exc:  # progress is best effort: never fail the copy for it
+                self._failures += 1
+                level = logging.WARNING if self._failures in (1, MAX_WRITE_FAILURES) else logging.DEBUG
+                giving_up = "; giving up" if self._failures >= MAX_WRITE_FAILURES else ""
+                logger.log(level, "could not record copy progress (%s: %s)%s", type(exc).__name__,
+                           str(exc)[:200], giving_up)  # fmt: skip
 
     def _run(self) -> None:
+        self.write()
         while not self._stop.wait(self._interval):
             self.write()
 
     def __enter__(self) -> HeartbeatRecorder:
-        self.write()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
         self._thread.start()
         return self

@@ -118,6 +118,7 @@ def install_hooks(aws: LocalAws) -> Callable[[], None]:
         ),
         *moto_patches.interpreter_client_patches(lambda: aws.endpoint_url, role_credentials),
         *moto_patches.definition_parse_patches(),
+        *moto_patches.server_dispatch_patches(),
         *moto_patches.lambda_error_name_patches(),
         *moto_patches.timing_patches(aws.retry_time_scale, 0.01),
         *moto_patches.definite_json_path_patches(),

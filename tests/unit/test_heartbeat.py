@@ -4,6 +4,7 @@ reads them (ecr_replicate_cli.heartbeats); S3 is moto's, as in the local twin.""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,10 +56,47 @@ class Store:
         self.bodies.setdefault(key, []).append(Heartbeat.from_json(body))
 
 
-def recorder(store: Store, clock: Clock, **kwargs: Any) -> HeartbeatRecorder:
+class Entered:
+    """A recorder entered, once its thread's first write (which the copy does not wait for) is done."""
+
+    def __init__(self, recorder: HeartbeatRecorder, store: Store) -> None:
+        self.recorder, self.store = recorder, store
+
+    def __enter__(self) -> HeartbeatRecorder:
+        beat = self.recorder.__enter__()
+        deadline = time.monotonic() + 5
+        while self.store.attempts < 1:
+            assert time.monotonic() < deadline, "no first heartbeat from the thread"
+            time.sleep(0.001)
+        return beat
+
+    def __exit__(self, *exc: Any) -> None:
+        self.recorder.__exit__(*exc)
+
+
+def recorder(store: Store, clock: Clock, **kwargs: Any) -> Entered:
     options: dict[str, Any] = {"execution": EXECUTION, "region": "eu-west-1", "runtime": "lambda"}
     options.update(total_bytes=100 * MIB, interval=3600.0, clock=clock, **kwargs)
-    return HeartbeatRecorder(store, **options)
+    return Entered(HeartbeatRecorder(store, **options), store)
+
+
+def test_entering_does_not_wait_for_the_first_write() -> None:
+    """The copy starts at once: the first heartbeat is written by the thread (an S3 PUT takes
+    tens of milliseconds on AWS), and leaving waits for it before the last one."""
+    release = threading.Event()
+    bodies: list[Heartbeat] = []
+
+    def slow(key: str, body: bytes) -> None:
+        release.wait(5)
+        bodies.append(Heartbeat.from_json(body))
+
+    beat = HeartbeatRecorder(slow, execution=EXECUTION, region="eu-west-1", runtime="lambda",
+                             total_bytes=MIB, interval=3600.0)  # fmt: skip
+    started = time.monotonic()
+    with beat:
+        assert time.monotonic() - started < 1 and bodies == []
+        release.set()
+    assert [b.state for b in bodies] == [COPYING, FINISHED]
 
 
 def test_bytes_blobs_and_rate_are_recorded_from_the_copiers_events() -> None:
