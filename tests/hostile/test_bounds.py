@@ -6,7 +6,9 @@ checked (subject) and never fails an image; every size and count from a registry
 from __future__ import annotations
 
 import json
+import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -118,6 +120,28 @@ def test_no_tag_listing_signature_tags_are_headed(servers, retry: RetryPolicy) -
     assert {cosign_tag(image.digest, s) for s in (".sig", ".att", ".sbom")} <= headed
     assert target.tag_of("app", cosign_tag(image.digest, ".sig")) == signature.digest
     assert result.referrers_copied == 1
+
+
+def test_signatures_are_looked_up_while_the_blobs_copy(servers, retry: RetryPolicy) -> None:
+    """The tag waits for the signatures' copy, not for their discovery: the source's blob GETs are
+    held until it has seen the signature look-up, which must therefore not wait for the blobs."""
+    source, target = servers(FakeRegistry), servers(FakeRegistry)
+    image = source.push_image("app", "v1")
+    source.push_image("app", cosign_tag(image.digest, ".sig"), layers=[b"signature"])
+    looked_up = threading.Event()
+    held: list[bool] = []
+
+    def note(seen: Any) -> None:
+        looked_up.set()
+
+    def hold(seen: Any) -> None:
+        held.append(looked_up.wait(5))
+
+    source.script(lambda seen: seen.method == "HEAD" and seen.target.endswith(".sig"), note)
+    source.script(lambda seen: seen.method == "GET" and "/blobs/" in seen.target, hold)
+    result = copy_between(source, target, retry=retry)
+    assert held and all(held), "a blob GET waited for a look-up that came only after the blobs"
+    assert result.referrers_copied == 1 and target.tag_of("app", "v1") == image.digest
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 405])

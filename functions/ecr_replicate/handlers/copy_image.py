@@ -8,6 +8,7 @@ bytes, blobs skipped...), the same the CodeBuild copy step emits.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -33,7 +34,8 @@ DEADLINE_MARGIN = 20.0
 
 ecr_clients: ClientFactory = client_factory("ecr")
 copier_factory = workflow.real_copier
-progress_s3: ClientFactory = heartbeat.s3_client  # region -> S3 client for the copy's heartbeats
+#: region -> S3 client for the copy's heartbeats, made once per region (like the ECR clients)
+progress_s3: ClientFactory = functools.lru_cache(maxsize=8)(heartbeat.s3_client)
 credentials = EcrTokenCache(lambda: ecr_clients)
 
 

@@ -4,7 +4,9 @@ Order: resolve the source once (the target's tag is looked up at the same time: 
 those two requests) -> walk manifests (limits, cycles) -> copy every blob once, in parallel
 (HEAD, mount, stream) -> put child manifests and the root by digest -> copy referrers -> guard ->
 put the root under its tag, last. So a tag in the target means the whole image and the
-signatures found with it are there; a later signature comes with its own push.
+signatures found with it are there; a later signature comes with its own push. The source's
+referrers are looked up while the blobs are copied (on threads of their own), so the tag waits
+for their copy, not for their discovery.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ class Concurrent:
             raise self._error
         return self._value
 
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
 
 @dataclass
 class _Counts:
@@ -91,19 +96,26 @@ class _Copier:
         self.blob_futures: dict[tuple[str, str], Future[str]] = {}
         self.counts = _Counts()
         self.warnings: list[str] = []
+        self.jobs = jobs
         self.executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="blob")
+        self.lookups: list[Concurrent] = []  # referrer discoveries running beside the blobs
 
     def close(self, *, interrupted: bool = False) -> None:
-        """Wait for the blob threads; ``interrupted`` (Ctrl-C): end their requests and wait at most
-        ABORT_GRACE, so the person at the terminal is not kept waiting for a slow stream."""
+        """Wait for the blob and look-up threads; ``interrupted`` (Ctrl-C): end their requests and
+        wait at most ABORT_GRACE, so the person at the terminal is not kept waiting for a slow stream."""
         if not interrupted:
             self.executor.shutdown(wait=True, cancel_futures=True)
+            for lookup in self.lookups:
+                lookup.join()
             return
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.transport.abort()
         with self.lock:
             running = list(self.blob_futures.values())
+        grace_ends = time.monotonic() + ABORT_GRACE
         wait(running, timeout=ABORT_GRACE)
+        for lookup in self.lookups:
+            lookup.join(max(0.0, grace_ends - time.monotonic()))
 
     def emit(self, event: str, digest: str, size: int = 0, moved: int = 0, repository: str = "") -> None:
         if self.progress is not None:
@@ -167,6 +179,11 @@ class _Copier:
         if target_tagged:  # warm: the target's tag already names this exact image
             self.emit("tagged", root.digest, 0, 0, target.repository)
             return COPIED, root, True
+        lookup: Concurrent | None = None
+        if referrers:
+            subjects = [root.digest, *(child.digest for child in root.children)]
+            lookup = Concurrent(self.discover_referrers, source, subjects)
+            self.lookups.append(lookup)
         by_digest = target.with_tag(None).with_digest(root.digest)
         present = head_manifest(self.transport, by_digest, root.digest, push=True) == root.digest
         if not present:
@@ -178,8 +195,8 @@ class _Copier:
             self.copy_blobs(BlobRoute(source, target), list(blobs.values()))
             for manifest in tree:  # children first, the root last; tags come after
                 self.put(target, manifest, manifest.digest)
-        if referrers:
-            self.copy_referrers(source, target, [root.digest, *(child.digest for child in root.children)])
+        if lookup is not None:
+            self.copy_referrers(source, target, lookup.result())
         if tag is None:
             return COPIED, root, False
         if guard:
@@ -232,16 +249,21 @@ class _Copier:
             tagged = current
         return tagged != ours
 
-    def copy_referrers(self, source: Reference, target: Reference, subjects: list[str]) -> None:
-        """Copy the signature tags and OCI 1.1 referrers of each subject (bounded, never fatal
-        unless transient: a refused or malformed discovery or copy is a warning)."""
+    def discover_referrers(self, source: Reference, subjects: list[str]) -> list[Discovery]:
+        """The signature tags and OCI 1.1 referrers of each subject in the source (bounded), on
+        threads of their own (the blob threads are busy copying meanwhile)."""
         if len(subjects) > MAX_SUBJECTS:
             self.warn(f"referrers looked up for the first {MAX_SUBJECTS} of {len(subjects)} manifests only")
             subjects = subjects[:MAX_SUBJECTS]
+        base_source = source.repository_only()
+        workers = min(self.jobs, len(subjects))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="referrers") as pool:
+            return list(pool.map(lambda subject: discover(self.transport, base_source, subject), subjects))
+
+    def copy_referrers(self, source: Reference, target: Reference, found: list[Discovery]) -> None:
+        """Copy what :meth:`discover_referrers` found (bounded, never fatal unless transient: a
+        refused or malformed discovery or copy is a warning)."""
         base_source, base_target = source.repository_only(), target.repository_only()
-        found: list[Discovery] = list(
-            self.executor.map(lambda subject: discover(self.transport, base_source, subject), subjects)
-        )
         budget = MAX_REFERRERS
         done: set[str] = set()
         for discovery in found:
