@@ -132,7 +132,7 @@ def refuse_metadata_peer(sock: socket.socket, host: str) -> None:
         peer = str(sock.getpeername()[0])
     except OSError:
         return
-    if is_metadata_address(peer) and not is_metadata_address(host.strip("[]")):
+    if is_metadata_address(peer) and not is_metadata_address(host):
         sock.close()
         raise RegistryProtocolError(
             f"{printable(host)} resolved to {peer}, a link-local or metadata address where no "
