@@ -13,7 +13,10 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -41,14 +44,9 @@ def test_the_codebuild_copy_has_a_time_budget(lambda_env, monkeypatch, capsys) -
 INTERRUPT_GRACE = 10.0
 
 
-def test_ctrl_c_ends_a_copy_that_streams_from_a_slow_registry(servers) -> None:
-    source, target = servers(FakeRegistry), servers(FakeRegistry)
-    layer = b"x" * 4096
-    source.push_image("app", "v1", layers=[layer])
-    source.script(  # 256 pieces, 0.2 s apart: about 50 s, each read well within the read timeout
-        lambda seen: seen.method == "GET" and sha256(layer) in seen.target,
-        Reply(200, [("Content-Length", str(len(layer)))], drip(layer, 16), delay=0.2),
-    )
+def interrupt_copy(source: FakeRegistry, target: FakeRegistry, started: Callable[[], bool]) -> None:
+    """Start `ecr-replicate copy` app:v1 between the two, press Ctrl-C once ``started()``: it must
+    end within INTERRUPT_GRACE with 130, one line, no traceback, and no tag in the target."""
     copy = subprocess.Popen(
         [
             sys.executable,
@@ -66,8 +64,8 @@ def test_ctrl_c_ends_a_copy_that_streams_from_a_slow_registry(servers) -> None:
     )
     try:
         deadline = time.monotonic() + 30
-        while not source.seen("GET", sha256(layer)) and time.monotonic() < deadline:
-            time.sleep(0.1)  # the blob is streaming
+        while not started() and time.monotonic() < deadline:
+            time.sleep(0.1)
         time.sleep(0.5)
         copy.send_signal(signal.SIGINT)
         try:
@@ -81,3 +79,32 @@ def test_ctrl_c_ends_a_copy_that_streams_from_a_slow_registry(servers) -> None:
         if copy.poll() is None:
             copy.kill()  # our own child, by its PID
             copy.wait(10)
+
+
+def test_ctrl_c_ends_a_copy_that_streams_from_a_slow_registry(servers) -> None:
+    source, target = servers(FakeRegistry), servers(FakeRegistry)
+    layer = b"x" * 4096
+    source.push_image("app", "v1", layers=[layer])
+    source.script(  # 256 pieces, 0.2 s apart: about 50 s, each read well within the read timeout
+        lambda seen: seen.method == "GET" and sha256(layer) in seen.target,
+        Reply(200, [("Content-Length", str(len(layer)))], drip(layer, 16), delay=0.2),
+    )
+    interrupt_copy(source, target, lambda: bool(source.seen("GET", sha256(layer))))
+
+
+def test_ctrl_c_ends_a_copy_whose_registries_never_answer_its_first_requests(servers) -> None:
+    """The source manifest is read while the target's tag is looked up on another thread: both
+    requests hang (within the read timeout), and Ctrl-C must end both."""
+    source, target = servers(FakeRegistry), servers(FakeRegistry)
+    source.push_image("app", "v1")
+    release = threading.Event()
+
+    def silent(seen: Any) -> None:
+        release.wait(50)  # an answer that does not come while the test runs
+
+    try:
+        source.script(lambda seen: "/manifests/" in seen.target, silent)
+        target.script(lambda seen: "/manifests/" in seen.target, silent)
+        interrupt_copy(source, target, lambda: bool(source.seen(contains="/manifests/")))
+    finally:
+        release.set()

@@ -43,8 +43,8 @@ ABORT_GRACE = 2.0  # seconds an interrupted copy waits for its blob threads to e
 class Concurrent:
     """``fn(*args, **kwargs)`` started in a thread now; ``result()`` returns its value or raises.
 
-    As a context manager, leaving the block waits for the thread, also when the block raises:
-    that error is the one reported, and no look-up outlives the copy.
+    Start one with :meth:`_Copier.look_up`: the copier's ``close()`` waits for every look-up (an
+    interrupted copy shuts their sockets first), so none outlives the copy.
     """
 
     def __init__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -59,12 +59,6 @@ class Concurrent:
 
         self._thread = threading.Thread(target=run, name="lookup", daemon=True)
         self._thread.start()
-
-    def __enter__(self) -> Concurrent:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._thread.join()
 
     def result(self) -> Any:
         self._thread.join()
@@ -98,7 +92,7 @@ class _Copier:
         self.warnings: list[str] = []
         self.jobs = jobs
         self.executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="blob")
-        self.lookups: list[Concurrent] = []  # referrer discoveries running beside the blobs
+        self.lookups: list[Concurrent] = []  # requests running beside the main thread's (look_up)
 
     def close(self, *, interrupted: bool = False) -> None:
         """Wait for the blob and look-up threads; ``interrupted`` (Ctrl-C): end their requests and
@@ -116,6 +110,12 @@ class _Copier:
         wait(running, timeout=ABORT_GRACE)
         for lookup in self.lookups:
             lookup.join(max(0.0, grace_ends - time.monotonic()))
+
+    def look_up(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Concurrent:
+        """Run ``fn`` beside the copy; :meth:`close` waits for it (or, interrupted, ends it)."""
+        lookup = Concurrent(fn, *args, **kwargs)
+        self.lookups.append(lookup)
+        return lookup
 
     def emit(self, event: str, digest: str, size: int = 0, moved: int = 0, repository: str = "") -> None:
         if self.progress is not None:
@@ -182,8 +182,7 @@ class _Copier:
         lookup: Concurrent | None = None
         if referrers:
             subjects = [root.digest, *(child.digest for child in root.children)]
-            lookup = Concurrent(self.discover_referrers, source, subjects)
-            self.lookups.append(lookup)
+            lookup = self.look_up(self.discover_referrers, source, subjects)
         by_digest = target.with_tag(None).with_digest(root.digest)
         present = head_manifest(self.transport, by_digest, root.digest, push=True) == root.digest
         if not present:
@@ -221,8 +220,8 @@ class _Copier:
         if target.tag is None:
             return fetch_manifest(self.transport, source, reference), False
         by_tag = target.with_digest(None)
-        with Concurrent(head_manifest, self.transport, by_tag, target.tag, push=True) as head_tag:
-            root = fetch_manifest(self.transport, source, reference)
+        head_tag = self.look_up(head_manifest, self.transport, by_tag, target.tag, push=True)
+        root = fetch_manifest(self.transport, source, reference)
         return root, head_tag.result() == root.digest
 
     def restore_newer_tag(self, source: Reference, target: Reference, tag: str, ours: str) -> bool:
