@@ -1,9 +1,9 @@
-"""Red team: waits that only an outer timeout ends (each test FAILS today; strict xfail).
+"""Red team: waits that only an outer timeout ended (each test failed before its fix).
 
 Servers are the hostile suite's, on 127.0.0.1 (``servers`` fixture, tests/redteam/conftest.py).
 
-The CodeBuild copy step runs the copier with no overall budget: a source that drips a byte within
-every 60 s read timeout holds the build until the state machine's Task gives up after 7200 s with
+The CodeBuild copy step ran the copier with no overall budget: a source that dripped a byte within
+every 60 s read timeout held the build until the state machine's Task gave up after 7200 s with
 States.Timeout (not retried, no typed error), instead of a DeadlineExceededError at the budget.
 """
 
